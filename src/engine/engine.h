@@ -1,0 +1,75 @@
+/* The inference engine: a loaded model on a backend, its forward pass and greedy
+ * generation. Written once against src/backend/backend.h.
+ *
+ * Shapes: prompt ids [batch, prompt_len] row-major int32; generated ids [batch, new_tokens];
+ * logits [rows, vocab_size] float32. Times are CLOCK_MONOTONIC nanoseconds. */
+#ifndef GB_ENGINE_H
+#define GB_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "genbench.h"
+#include "backend/backend.h"
+#include "model/config.h"
+
+typedef enum gb_device_kind { GB_DEVICE_CPU = 0, GB_DEVICE_CUDA } gb_device_kind;
+
+/* Optional tracing hook (profiling): one call per finished slice. track 0 = host steps,
+ * 1 = layers, 2 = ops, 3 = device kernels. */
+typedef void (*gb_trace_fn)(void *user, const char *name, int64_t t0_ns, int64_t t1_ns, int track);
+
+typedef struct gb_engine_options {
+    gb_device_kind device;
+    int device_index;
+    gb_dtype dtype;      /* compute dtype of the weights */
+    gb_attn_impl attn;
+    int kernelize;       /* fused / optimised kernel set */
+    int static_cache;    /* a compile mode is set: KV cache preallocated, decode planned once */
+    int cuda_graph;      /* reduce-overhead / max-autotune: capture the decode step (CUDA) */
+    int threads;         /* CPU threads, 0 = all cores */
+    int use_mmap;        /* CPU: use weights in place from the mapping (else load into RAM) */
+    gb_trace_fn trace;   /* NULL: no tracing */
+    void *trace_user;
+} gb_engine_options;
+
+/* Defaults: CPU, bf16, sdpa, not kernelized, dynamic cache, all threads, weights in RAM. */
+void gb_engine_options_default(gb_engine_options *o);
+
+typedef struct gb_model gb_model;
+
+/* Loads config.json + safetensors of model_dir onto the backend the options name.
+ * Missing tensors, wrong shapes/dtypes and configs that do not fit the weights fail with
+ * the tensor named. */
+int gb_model_load(const char *model_dir, const gb_engine_options *opts, gb_model **out,
+                  gb_error *err);
+void gb_model_free(gb_model *m);
+const gb_model_config *gb_model_get_config(const gb_model *m);
+
+typedef struct gb_model_memory {
+    size_t weight_bytes;     /* bytes of weights read per decode step */
+    size_t kv_bytes;         /* KV cache bytes allocated by the last generation */
+    size_t peak_device_bytes; /* CUDA: peak device memory; 0 on CPU */
+} gb_model_memory;
+void gb_model_get_memory(const gb_model *m, gb_model_memory *mem);
+
+/* Logits of every position of one sequence (no cache kept): logits[n, vocab]. */
+int gb_model_forward_all(gb_model *m, const int32_t *ids, int n, float *logits, gb_error *err);
+
+/* Called once per generation step when the new ids [batch] are on the host; t_ns is the
+ * monotonic time at that moment. step counts from 0 (the token after the prompt). */
+typedef void (*gb_token_fn)(void *user, int step, const int32_t *ids, int batch, int64_t t_ns);
+
+typedef struct gb_generate_params {
+    const int32_t *prompt_ids; /* [batch, prompt_len] */
+    int batch;
+    int prompt_len;
+    int new_tokens;      /* exactly this many; end-of-sequence never stops generation */
+    gb_token_fn on_token; /* may be NULL */
+    void *user;
+    float *last_logits;  /* optional out: logits of the last prompt position of row 0 [vocab] */
+} gb_generate_params;
+
+/* Greedy generation; out_ids receives [batch, new_tokens]. */
+int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_error *err);
+
+#endif
