@@ -108,7 +108,7 @@ int gb_cuda_grow(gb_cuda *st, void **buf, size_t *have, size_t need, const char 
     gb_error e;
     if (gb_dev_alloc(st, need + need / 4, buf, what, &e)) {
         if (!st->failed) {
-            snprintf(st->errmsg, sizeof st->errmsg, "%s", e.msg);
+            snprintf(st->errmsg, sizeof st->errmsg, "%.500s", e.msg);
             st->failed = 1;
         }
         return GB_ERR_DEVICE;

@@ -111,17 +111,34 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     const int lane = threadIdx.x & 31;
     int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
     if (row >= total_rows) return;
-    int j = 0;
-    while (j < jobs.count - 1 && row >= jobs.rows[j]) row -= jobs.rows[j++];
+    /* pick the matrix with constant indices only (a dynamic index would put the parameter
+     * struct in local memory) */
+    const void *w = jobs.w[0];
+    const float *bias = jobs.bias[0];
+    float *y = jobs.y[0];
+    int rows = jobs.rows[0];
+    if (row >= rows && jobs.count > 1) {
+        row -= rows;
+        w = jobs.w[1];
+        bias = jobs.bias[1];
+        y = jobs.y[1];
+        rows = jobs.rows[1];
+        if (row >= rows && jobs.count > 2) {
+            row -= rows;
+            w = jobs.w[2];
+            bias = jobs.bias[2];
+            y = jobs.y[2];
+            rows = jobs.rows[2];
+        }
+    }
     float acc[NB];
 #pragma unroll
     for (int r = 0; r < NB; r++) acc[r] = 0.f;
-    gb_row_dot<T, NB>(acc, (const T *)jobs.w[j] + (int64_t)row * cols, x, cols, lane);
+    gb_row_dot<T, NB>(acc, (const T *)w + (int64_t)row * cols, x, cols, lane);
     if (lane == 0) {
-        const float bv = jobs.bias[j] ? jobs.bias[j][row] : 0.f;
-        const int rows = jobs.rows[j];
+        const float bv = bias ? bias[row] : 0.f;
 #pragma unroll
-        for (int r = 0; r < NB; r++) jobs.y[j][(int64_t)r * rows + row] = acc[r] + bv;
+        for (int r = 0; r < NB; r++) y[(int64_t)r * rows + row] = acc[r] + bv;
     }
 }
 
