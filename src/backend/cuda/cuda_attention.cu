@@ -36,6 +36,7 @@ __global__ void k_eager_scores(float *s, const float *q, const float *kc, int T,
         const float *qr = q + ((int64_t)(bi * T + t) * nh + h) * hd;
         const float *kr = kc + (((int64_t)bi * cap + j) * nkv + h / (nh / nkv)) * hd;
         float acc = 0.f;
+#pragma unroll 8
         for (int d = 0; d < hd; d++) acc += qr[d] * kr[d];
         v = acc * scale;
     }
@@ -75,6 +76,7 @@ __global__ void k_eager_pv(float *out, const float *s, const float *vc, int T, i
     const int kvh = h / (nh / nkv);
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float acc = 0.f;
+#pragma unroll 8
         for (int j = 0; j < L; j++) acc += sr[j] * vc[(((int64_t)bi * cap + j) * nkv + kvh) * hd + d];
         out[((int64_t)(bi * T + t) * nh + h) * hd + d] = acc;
     }
@@ -107,13 +109,17 @@ __device__ __forceinline__ void gb_osm_step(gb_osm &o, float s, const float *v0,
     o.l = o.l * corr + gb_warp_sum(pj);
 #pragma unroll
     for (int i = 0; i < GB_DPL; i++) o.acc[i] *= corr;
-    for (int j = 0; j < nkeys; j++) {
+    /* unrolled so the value loads of many keys are in flight together */
+#pragma unroll 8
+    for (int j = 0; j < 32; j++) {
         const float p = __shfl_sync(0xffffffffu, pj, j);
-        const float *vr = v0 + (int64_t)j * vstride;
+        if (j < nkeys) {
+            const float *vr = v0 + (int64_t)j * vstride;
 #pragma unroll
-        for (int i = 0; i < GB_DPL; i++) {
-            const int d = lane + 32 * i;
-            if (d < hd) o.acc[i] += p * vr[d];
+            for (int i = 0; i < GB_DPL; i++) {
+                const int d = lane + 32 * i;
+                if (d < hd) o.acc[i] += p * vr[d];
+            }
         }
     }
     o.m = mn;
@@ -143,6 +149,7 @@ __global__ void k_sdpa(float *out, const float *q, const float *kc, const float 
         if (j <= p) {
             const float *kr = kb + (int64_t)j * kstride;
             float acc = 0.f;
+#pragma unroll 16
             for (int d = 0; d < hd; d++) acc += qr[d] * kr[d];
             s = acc * scale;
         }
@@ -214,6 +221,7 @@ __global__ void __launch_bounds__(GB_FQ_WARPS * 32)
                 const float *qr = sq + qi * hd;
                 const float *kr = sk + lane * ks;
                 float acc = 0.f;
+#pragma unroll 16
                 for (int d = 0; d < hd; d++) acc += qr[d] * kr[d];
                 s = acc * scale;
             }
@@ -273,6 +281,7 @@ __global__ void k_flash_decode_split(float *part, const float *q, const float *k
             const float *kr = kb + (int64_t)j * kstride;
             float acc = 0.f;
             if (vec4) {
+#pragma unroll 8
                 for (int d = 0; d < hd; d += 4) {
                     const float4 kv = *(const float4 *)(kr + d);
                     const float4 qv = __ldg((const float4 *)(qr + d));

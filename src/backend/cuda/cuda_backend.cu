@@ -163,7 +163,11 @@ static int op_sync(gb_backend *b, gb_error *err) {
 
 static int gb_upload_staged(gb_cuda *st, void *dst, const void *src, size_t bytes) {
     if (bytes <= ((size_t)1 << 20)) {
-        if (GB_CU(st, cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice))) return GB_ERR_DEVICE;
+        /* on our stream: a plain cudaMemcpy from pageable memory may return before its DMA
+         * lands, and our non-blocking stream does not wait for the legacy stream */
+        if (GB_CU(st, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, st->stream)) ||
+            GB_CU(st, cudaStreamSynchronize(st->stream)))
+            return GB_ERR_DEVICE;
         return 0;
     }
     void *stage[2] = {NULL, NULL};

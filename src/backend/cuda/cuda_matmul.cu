@@ -23,13 +23,9 @@ template <> struct gb_vec<__nv_bfloat16> { static const int N = 8; };
 template <> struct gb_vec<__half> { static const int N = 8; };
 template <> struct gb_vec<float> { static const int N = 4; };
 
-__device__ __forceinline__ uint4 gb_ld_stream(const uint4 *p) {
-    uint4 r;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-                 : "l"(p));
-    return r;
-}
+/* Streaming 16-byte weight load: read-only path, evict-first (weights are read once per step;
+ * the activations should keep L1). Not volatile, so the compiler may batch the loads. */
+__device__ __forceinline__ uint4 gb_ld_stream(const uint4 *p) { return __ldcs(p); }
 
 template <typename T> __device__ __forceinline__ void gb_unpack(const uint4 &v, float *f);
 template <> __device__ __forceinline__ void gb_unpack<__nv_bfloat16>(const uint4 &v, float *f) {
@@ -60,38 +56,54 @@ template <> __device__ __forceinline__ void gb_unpack<float>(const uint4 &v, flo
 
 /* Dot products of one weight row with NB activation rows: acc[r] = sum_k w[k] * x[r, k].
  * Requires cols % VEC == 0 and 16-byte aligned rows. */
-template <typename T, int NB>
-__device__ __forceinline__ void gb_row_dot(float *acc, const T *wrow, const float *x, int cols,
-                                           int lane) {
+/* acc[r] += dot of the 8 (or 4) weights in wv (vector index idx) with x row r. */
+template <typename T, int NB, bool SCALE>
+__device__ __forceinline__ void gb_vec_fma(float *acc, const uint4 &wv, int idx, const float *x,
+                                           int cols, const float *sc) {
     const int VEC = gb_vec<T>::N;
-    const int nvec = cols / VEC;
-    const uint4 *wr = (const uint4 *)wrow;
-    for (int base = lane; base < nvec; base += 32 * GB_GEMV_U) {
-        uint4 wv[GB_GEMV_U];
+    float wf[VEC];
+    gb_unpack<T>(wv, wf);
+    if (SCALE) { /* w * norm weight: the norm's per-row 1/rms is applied after */
 #pragma unroll
-        for (int u = 0; u < GB_GEMV_U; u++) {
-            const int idx = base + u * 32;
-            wv[u] = idx < nvec ? gb_ld_stream(wr + idx) : make_uint4(0, 0, 0, 0);
-        }
-#pragma unroll
-        for (int u = 0; u < GB_GEMV_U; u++) {
-            const int idx = base + u * 32;
-            if (idx < nvec) {
-                float wf[VEC];
-                gb_unpack<T>(wv[u], wf);
-#pragma unroll
-                for (int r = 0; r < NB; r++) {
-                    const float4 *xp = (const float4 *)(x + (int64_t)r * cols + (int64_t)idx * VEC);
-#pragma unroll
-                    for (int q = 0; q < VEC / 4; q++) {
-                        const float4 xv = __ldg(xp + q);
-                        acc[r] += wf[4 * q] * xv.x + wf[4 * q + 1] * xv.y + wf[4 * q + 2] * xv.z +
-                                  wf[4 * q + 3] * xv.w;
-                    }
-                }
-            }
+        for (int q = 0; q < VEC / 4; q++) {
+            const float4 sv = __ldg((const float4 *)(sc + (int64_t)idx * VEC) + q);
+            wf[4 * q] *= sv.x;
+            wf[4 * q + 1] *= sv.y;
+            wf[4 * q + 2] *= sv.z;
+            wf[4 * q + 3] *= sv.w;
         }
     }
+#pragma unroll
+    for (int r = 0; r < NB; r++) {
+        const float4 *xp = (const float4 *)(x + (int64_t)r * cols + (int64_t)idx * VEC);
+#pragma unroll
+        for (int q = 0; q < VEC / 4; q++) {
+            const float4 xv = __ldg(xp + q);
+            acc[r] += wf[4 * q] * xv.x + wf[4 * q + 1] * xv.y + wf[4 * q + 2] * xv.z +
+                      wf[4 * q + 3] * xv.w;
+        }
+    }
+}
+
+/* Dot products of one weight row with NB activation rows: acc[r] = sum_k w[k] * x[r, k]
+ * (times sc[k] when SCALE), reduced over the warp. Requires cols % VEC == 0 and 16-byte
+ * aligned rows. Full groups of GB_GEMV_U loads per lane are issued before any use. */
+template <typename T, int NB, bool SCALE = false>
+__device__ __forceinline__ void gb_row_dot(float *acc, const T *wrow, const float *x, int cols,
+                                           int lane, const float *sc = nullptr) {
+    const int nvec = cols / gb_vec<T>::N;
+    const uint4 *wr = (const uint4 *)wrow;
+    int base = lane;
+    for (; base + 32 * (GB_GEMV_U - 1) < nvec; base += 32 * GB_GEMV_U) {
+        uint4 wv[GB_GEMV_U];
+#pragma unroll
+        for (int u = 0; u < GB_GEMV_U; u++) wv[u] = gb_ld_stream(wr + base + u * 32);
+#pragma unroll
+        for (int u = 0; u < GB_GEMV_U; u++)
+            gb_vec_fma<T, NB, SCALE>(acc, wv[u], base + u * 32, x, cols, sc);
+    }
+    for (; base < nvec; base += 32)
+        gb_vec_fma<T, NB, SCALE>(acc, gb_ld_stream(wr + base), base, x, cols, sc);
 #pragma unroll
     for (int r = 0; r < NB; r++) acc[r] = gb_warp_sum(acc[r]);
 }
@@ -105,11 +117,30 @@ struct gb_gemv_jobs {
     int count;
 };
 
-template <typename T, int NB>
+/* NORM: y = rmsnorm(x) * nw . W^T computed as (x * nw) . W^T / rms(x); every block reduces
+ * its NB rows' sums of squares itself (no separate norm launch) and block 0 writes xnorm. */
+template <typename T, int NB, bool NORM>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
-    k_gemv(gb_gemv_jobs jobs, const float *__restrict__ x, int cols, int total_rows) {
+    k_gemv(gb_gemv_jobs jobs, const float *__restrict__ x, int cols, int total_rows,
+           const float *__restrict__ nw, float eps, float *xnorm) {
     const int lane = threadIdx.x & 31;
     int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
+    float inv[NB];
+    if (NORM) {
+        __shared__ float sh[33];
+#pragma unroll
+        for (int r = 0; r < NB; r++) {
+            float ss = 0.f;
+            for (int i = threadIdx.x; i < cols; i += blockDim.x) {
+                const float v = x[(int64_t)r * cols + i];
+                ss += v * v;
+            }
+            inv[r] = 1.0f / sqrtf(gb_block_sum(ss, sh) / (float)cols + eps);
+            if (blockIdx.x == 0)
+                for (int i = threadIdx.x; i < cols; i += blockDim.x)
+                    xnorm[(int64_t)r * cols + i] = nw[i] * (x[(int64_t)r * cols + i] * inv[r]);
+        }
+    }
     if (row >= total_rows) return;
     /* pick the matrix with constant indices only (a dynamic index would put the parameter
      * struct in local memory) */
@@ -134,11 +165,11 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     float acc[NB];
 #pragma unroll
     for (int r = 0; r < NB; r++) acc[r] = 0.f;
-    gb_row_dot<T, NB>(acc, (const T *)w + (int64_t)row * cols, x, cols, lane);
+    gb_row_dot<T, NB, NORM>(acc, (const T *)w + (int64_t)row * cols, x, cols, lane, nw);
     if (lane == 0) {
         const float bv = bias ? bias[row] : 0.f;
 #pragma unroll
-        for (int r = 0; r < NB; r++) y[(int64_t)r * rows + row] = acc[r] + bv;
+        for (int r = 0; r < NB; r++) y[(int64_t)r * rows + row] = (NORM ? acc[r] * inv[r] : acc[r]) + bv;
     }
 }
 
@@ -186,9 +217,9 @@ static int gb_gemv_ok(const gb_weight *w) {
     return w->cols % vec == 0 && ((uintptr_t)w->data & 15u) == 0;
 }
 
-template <typename T>
+template <typename T, bool NORM>
 static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float *x, int cols,
-                             int n) {
+                             int n, const float *nw, float eps, float *xnorm) {
     int total = 0;
     for (int j = 0; j < jobs0.count; j++) total += jobs0.rows[j];
     const int blocks = (total + GB_GEMV_WARPS - 1) / GB_GEMV_WARPS;
@@ -199,11 +230,13 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
         const int nb = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
         for (int j = 0; j < jobs.count; j++) jobs.y[j] = jobs0.y[j] + (int64_t)r0 * jobs0.rows[j];
         const float *xr = x + (int64_t)r0 * cols;
+        float *xn = xnorm ? xnorm + (int64_t)r0 * cols : nullptr;
+        const dim3 g(blocks), t(GB_GEMV_WARPS * 32);
         switch (nb) {
-        case 8: k_gemv<T, 8><<<blocks, GB_GEMV_WARPS * 32, 0, st->stream>>>(jobs, xr, cols, total); break;
-        case 4: k_gemv<T, 4><<<blocks, GB_GEMV_WARPS * 32, 0, st->stream>>>(jobs, xr, cols, total); break;
-        case 2: k_gemv<T, 2><<<blocks, GB_GEMV_WARPS * 32, 0, st->stream>>>(jobs, xr, cols, total); break;
-        default: k_gemv<T, 1><<<blocks, GB_GEMV_WARPS * 32, 0, st->stream>>>(jobs, xr, cols, total); break;
+        case 8: k_gemv<T, 8, NORM><<<g, t, 0, st->stream>>>(jobs, xr, cols, total, nw, eps, xn); break;
+        case 4: k_gemv<T, 4, NORM><<<g, t, 0, st->stream>>>(jobs, xr, cols, total, nw, eps, xn); break;
+        case 2: k_gemv<T, 2, NORM><<<g, t, 0, st->stream>>>(jobs, xr, cols, total, nw, eps, xn); break;
+        default: k_gemv<T, 1, NORM><<<g, t, 0, st->stream>>>(jobs, xr, cols, total, nw, eps, xn); break;
         }
         GB_CU_LAUNCH(st, "gemv");
         r0 += nb;
@@ -213,11 +246,22 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
 static void gb_gemv_launch(gb_cuda *st, gb_dtype dt, const gb_gemv_jobs &jobs, const float *x,
                            int cols, int n) {
     if (dt == GB_BF16)
-        gb_gemv_launch_t<__nv_bfloat16>(st, jobs, x, cols, n);
+        gb_gemv_launch_t<__nv_bfloat16, false>(st, jobs, x, cols, n, nullptr, 0.f, nullptr);
     else if (dt == GB_F16)
-        gb_gemv_launch_t<__half>(st, jobs, x, cols, n);
+        gb_gemv_launch_t<__half, false>(st, jobs, x, cols, n, nullptr, 0.f, nullptr);
     else
-        gb_gemv_launch_t<float>(st, jobs, x, cols, n);
+        gb_gemv_launch_t<float, false>(st, jobs, x, cols, n, nullptr, 0.f, nullptr);
+}
+
+static void gb_gemv_norm_launch(gb_cuda *st, gb_dtype dt, const gb_gemv_jobs &jobs,
+                                const float *x, int cols, int n, const float *nw, float eps,
+                                float *xnorm) {
+    if (dt == GB_BF16)
+        gb_gemv_launch_t<__nv_bfloat16, true>(st, jobs, x, cols, n, nw, eps, xnorm);
+    else if (dt == GB_F16)
+        gb_gemv_launch_t<__half, true>(st, jobs, x, cols, n, nw, eps, xnorm);
+    else
+        gb_gemv_launch_t<float, true>(st, jobs, x, cols, n, nw, eps, xnorm);
 }
 
 template <typename T>
@@ -369,8 +413,7 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
     int same = count <= 3;
     for (int i = 0; i < count; i++)
         same = same && ws[i]->dtype == dt && ws[i]->cols == dim && gb_gemv_ok(ws[i]);
-    if (n <= st->gemv_max_n && same) {
-        gb_cuda_rmsnorm(b, xnorm, x, norm_w, n, dim, eps);
+    if (n <= st->gemv_max_n && same && ((uintptr_t)norm_w & 15u) == 0) {
         gb_gemv_jobs jobs;
         memset(&jobs, 0, sizeof jobs);
         for (int i = 0; i < count; i++) {
@@ -380,7 +423,7 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
             jobs.rows[i] = (int)ws[i]->rows;
         }
         jobs.count = count;
-        gb_gemv_launch(st, dt, jobs, xnorm, dim, n);
+        gb_gemv_norm_launch(st, dt, jobs, x, dim, n, norm_w, eps, xnorm);
         return;
     }
     if (n > st->gemv_max_n && dt != GB_F32) {
