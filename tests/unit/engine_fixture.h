@@ -21,17 +21,17 @@
 #include "util/error.h"
 #include "util/fileio.h"
 
-static int fx_rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+static inline int fx_rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb, (void)flag, (void)ftw;
     return remove(p);
 }
 
 /* rm -rf */
-static void fx_rmtree(const char *dir) {
+static inline void fx_rmtree(const char *dir) {
     nftw(dir, fx_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static char *fx_read(const char *path, size_t *len) {
+static inline char *fx_read(const char *path, size_t *len) {
     gb_error err;
     char *d = NULL;
     size_t n = 0;
@@ -44,7 +44,7 @@ static char *fx_read(const char *path, size_t *len) {
 }
 
 /* Writes the fixture model `name` into GB_TEST_TMP/engine-<name> (fresh each run). */
-static char *fx_build_model(const char *name) {
+static inline char *fx_build_model(const char *name) {
     char *src_cfg = gb_strdup_printf("../data/fixture-models/%s/config.json", name);
     char *src_fx = gb_strdup_printf("../data/fixture-models/%s/fixture.json", name);
     char *out = gb_strdup_printf("%s/engine-%s", gb_test_tmp(), name);
@@ -82,7 +82,7 @@ typedef struct fx_ref {
     size_t vocab;
 } fx_ref;
 
-static void fx_load_ref(const char *name, fx_ref *r) {
+static inline void fx_load_ref(const char *name, fx_ref *r) {
     char *path = gb_strdup_printf("%s/refs/%s.ref.json", gb_test_data(), name);
     char *txt = fx_read(path, NULL);
     cJSON *j = cJSON_Parse(txt);
@@ -113,7 +113,7 @@ static void fx_load_ref(const char *name, fx_ref *r) {
     free(txt), free(path), free(lpath);
 }
 
-static double fx_rel_l2(const float *got, const float *want, size_t n) {
+static inline double fx_rel_l2(const float *got, const float *want, size_t n) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
         double d = (double)got[i] - want[i];
@@ -124,7 +124,7 @@ static double fx_rel_l2(const float *got, const float *want, size_t n) {
     return sqrt(num / den);
 }
 
-static const char *fx_attn_name[] = {"eager", "sdpa", "flash_attention_2"};
+static const char *const fx_attn_name[] = {"eager", "sdpa", "flash_attention_2"};
 
 typedef struct fx_case {
     gb_dtype dtype;
@@ -132,7 +132,7 @@ typedef struct fx_case {
     int kernelize, static_cache, use_mmap;
 } fx_case;
 
-static const char *fx_desc(const fx_case *c) {
+static inline const char *fx_desc(const fx_case *c) {
     static char buf[128];
     snprintf(buf, sizeof buf, "%s %s %s %s%s", gb_dtype_name(c->dtype), fx_attn_name[c->attn],
              c->kernelize ? "kernelized" : "reference", c->static_cache ? "static" : "dynamic",
@@ -140,7 +140,7 @@ static const char *fx_desc(const fx_case *c) {
     return buf;
 }
 
-static gb_model *fx_load(const char *dir, const fx_case *c) {
+static inline gb_model *fx_load(const char *dir, const fx_case *c) {
     gb_engine_options o;
     gb_engine_options_default(&o);
     o.dtype = c->dtype;
@@ -156,7 +156,7 @@ static gb_model *fx_load(const char *dir, const fx_case *c) {
 }
 
 /* Generation of `batch` copies of the prompt: last logits, greedy tokens, identical rows. */
-static void fx_check_generate(gb_model *m, const fx_case *c, const fx_ref *r, int batch,
+static inline void fx_check_generate(gb_model *m, const fx_case *c, const fx_ref *r, int batch,
                               int new_tokens, double tol, int check_tokens) {
     int32_t *prompt = malloc(sizeof(int32_t) * 128 * batch);
     for (int b = 0; b < batch; b++)
@@ -196,7 +196,7 @@ static void fx_check_generate(gb_model *m, const fx_case *c, const fx_ref *r, in
 
 /* All-position logits: top-8 ids wherever the reference separates them by > 1e-3, and the
  * logit values at the reference ids. */
-static void fx_check_top8(gb_model *m, const fx_case *c, const fx_ref *r) {
+static inline void fx_check_top8(gb_model *m, const fx_case *c, const fx_ref *r) {
     float *logits = malloc(sizeof(float) * 128 * r->vocab);
     gb_error err;
     int rc = gb_model_forward_all(m, r->prompt, 128, logits, &err);
@@ -239,7 +239,7 @@ static void fx_check_top8(gb_model *m, const fx_case *c, const fx_ref *r) {
 }
 
 /* Weight and KV accounting against the tensor list. */
-static void fx_check_memory(gb_model *m, gb_dtype dt) {
+static inline void fx_check_memory(gb_model *m, gb_dtype dt) {
     gb_tensor_spec *specs;
     int count;
     gb_error err;
@@ -257,7 +257,7 @@ static void fx_check_memory(gb_model *m, gb_dtype dt) {
     CHECK(mem.weight_bytes <= mem.weight_resident_bytes && mem.weight_bytes > 0);
 }
 
-static int fx_run(const char *name) {
+static inline int fx_run(const char *name) {
     char *dir = fx_build_model(name);
     fx_ref r;
     fx_load_ref(name, &r);
