@@ -15,6 +15,7 @@
 #include "model/config.h"
 #include "model/presets.h"
 #include "model/random.h"
+#include "model/random_kernels.h"
 #include "model/tensors.h"
 #include "test.h"
 #include "util/error.h"
@@ -333,6 +334,31 @@ static void check_preset_cache(const char *tmp) {
     free(cache);
 }
 
+/* The SIMD loop equals the scalar loop for every start offset, length and kind (the fixture
+ * hashes above cover whichever one this CPU dispatches to). */
+static void check_kernels(void) {
+    enum { N = 1000 };
+    uint16_t a[N], b[N];
+    static const float scales[] = {0.1f, 0.25f, 0.0541265877f, 1.7320508f};
+    int bad = 0;
+    for (int k = 0; k < 4; k++)
+        for (int norm = 0; norm < 2; norm++)
+            for (int64_t first = 0; first < 40; first += 3)
+                for (int64_t count = 0; count < N; count += 37 + first) {
+                    uint64_t key = 0x123456789abcdef0ULL * (uint64_t)(k + 1) + (uint64_t)first;
+                    memset(a, 0, sizeof a);
+                    memset(b, 0, sizeof b);
+                    gb_random_kernel_scalar(key, scales[k], norm, first, count, a);
+                    gb_random_kernel_avx2(key, scales[k], norm, first, count, b);
+                    bad += memcmp(a, b, sizeof a) != 0;
+                }
+    CHECK_EQ_INT(bad, 0);
+    /* a far offset (element 2^40) of a huge tensor */
+    gb_random_kernel_scalar(42, 0.1f, 0, 1LL << 40, 64, a);
+    gb_random_kernel_avx2(42, 0.1f, 0, 1LL << 40, 64, b);
+    CHECK(!memcmp(a, b, 64 * sizeof a[0]));
+}
+
 static const char *MQA_LLAMA =
     "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 48,"
     " \"intermediate_size\": 80, \"num_hidden_layers\": 3, \"num_attention_heads\": 6,"
@@ -356,6 +382,9 @@ int main(void) {
     gb_error err = {0};
     CHECK_OK(gb_mkdir_p(tmp, &err), &err);
     check_chunking();
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) check_kernels();
+#endif
     static const char *fixtures[] = {"tiny-llama3",  "tiny-qwen3",       "tiny-qwen2",
                                      "tiny-mistral", "tiny-llama2-h128", "tiny-gpt2"};
     for (int i = 0; i < 6; i++)
