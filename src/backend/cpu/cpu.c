@@ -154,7 +154,7 @@ int gb_backend_cpu_create(const gb_backend_options *opts, gb_backend **out, gb_e
     st->use_mmap = opts ? opts->use_mmap : 0;
     b->impl = st;
     b->threads = opts ? opts->threads : 0;
-    b->ops = (opts && opts->kernelize) ? gb_cpu_kernelized_ops() : &gb_cpu_ref_ops;
+    b->ops = (opts && opts->kernelize) ? gb_cpu_kernelized_ops(&gb_cpu_ref_ops) : &gb_cpu_ref_ops;
     *out = b;
     return 0;
 }

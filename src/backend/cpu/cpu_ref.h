@@ -14,9 +14,11 @@ extern const gb_backend_ops gb_cpu_ref_ops;
  * composition of reference kernels). The kernelized default until an optimised set lands. */
 extern const gb_backend_ops gb_cpu_ref_fused_ops;
 
-/* The table used for kernelize = true. Defined in kernelized.c (owned by the CPU-speed
- * work); returns gb_cpu_ref_fused_ops until the optimised set is registered there. */
-const gb_backend_ops *gb_cpu_kernelized_ops(void);
+/* The table used for kernelize = true, built on the reference table `ref` (entries an
+ * optimised set does not replace come from it). Exactly one definition links: the default
+ * in kernelized.c (returns gb_cpu_ref_fused_ops) until the optimised set (opt.c) defines it
+ * and kernelized.c is deleted. */
+const gb_backend_ops *gb_cpu_kernelized_ops(const gb_backend_ops *ref);
 
 /* Backend-private state of the CPU backend (b->impl). */
 typedef struct gb_cpu_state {
