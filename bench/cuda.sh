@@ -71,20 +71,22 @@ run() { # $1 = pack dir (bin/ lib/) or build dir layout, $2 = quick
         printf '%-14s %-5s %-32s %9s %9s %10s\n' model batch config ttft_ms itl_ms tok/s \
             >>"$summary"
         for m in ${GB_BENCH_MODELS:-llama-3.2-1b llama-3.1-8b}; do
-            for cfg in "b1 sdpa" "b1 eager" "b1 flash" "b1 flash --kernelize" \
-                "b1 flash --kernelize --compile default" \
-                "b1 flash --kernelize --compile reduce-overhead" \
+            for cfg in "b1 eager" "b1 sdpa" "b1 flash_attention_2" \
+                "b1 flash_attention_2 --kernelize" \
+                "b1 flash_attention_2 --kernelize --compile default" \
                 "b1 sdpa --compile reduce-overhead" \
-                "b8 flash --kernelize --compile reduce-overhead" \
-                "b32 flash --kernelize --compile reduce-overhead"; do
+                "b1 flash_attention_2 --kernelize --compile reduce-overhead" \
+                "b8 flash_attention_2 --kernelize --compile reduce-overhead" \
+                "b32 flash_attention_2 --kernelize --compile reduce-overhead"; do
                 set -- $cfg
                 b=${1#b}
                 shift
                 attn=$1
                 shift
-                log="$out/gen-$m-b$b-$attn-$(echo "$*" | tr -c 'a-z0-9' '_').json"
-                "$gen" generate --model "random:$m" --device cuda -s 128 -n 128 -b "$b" \
-                    --dtype bfloat16 --attn "$attn" "$@" --json >"$log" 2>"$log.err"
+                log="$out/gen-$m-b$b-$attn$(echo "$*" | tr -c 'a-z0-9' '_').json"
+                timeout "${GB_GEN_TIMEOUT:-300}" "$gen" generate --model "random:$m" \
+                    --device cuda -s 128 -n 128 -b "$b" --dtype bfloat16 --attn "$attn" "$@" \
+                    --json >"$log" 2>"$log.err"
                 rc=$?
                 if [ $rc -ne 0 ]; then
                     status=1
