@@ -9,8 +9,9 @@
 # Run steps: GPU name/memory/driver; tests/cuda/test_cuda_kernels (every CUDA op against the CPU
 # reference ops); tests/cuda/test_cuda_engine (fixture references through the engine, issue 4
 # tolerances); bench_cuda_kernels (copy bandwidth and cuBLAS bf16 GEMM ceilings, GEMV/GEMM/
-# attention speeds); `genbench generate` on random:llama-3.2-1b and random:llama-3.1-8b, bf16,
-# s128 n128, batch 1/8/32, several attention/compile configs; a table last.
+# attention speeds); bench_cuda_generate (warm generations of random:llama-3.2-1b and
+# random:llama-3.1-8b, bf16, s128 n128, batch 1/8/32, attention x kernel set x compile mode);
+# one cold `genbench generate` end to end; a table last.
 # Env: GB_BENCH_MODELS (default "llama-3.2-1b llama-3.1-8b"), GB_OUT (logs; default /tmp).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +30,8 @@ pack() { # $1 = out dir
     rm -rf "$out"
     mkdir -p "$out/bin" "$out/lib"
     for f in build-cuda/genbench build-cuda/tests/test_cuda_kernels \
-        build-cuda/tests/test_cuda_engine build-cuda/tests/bench_cuda_kernels; do
+        build-cuda/tests/test_cuda_engine build-cuda/tests/bench_cuda_kernels \
+        build-cuda/tests/bench_cuda_generate; do
         [ -f "$here/$f" ] && cp "$here/$f" "$out/bin/"
     done
     # shared libraries the GPU image may lack (not libc/libstdc++ and not the CUDA ones)
@@ -66,43 +68,29 @@ run() { # $1 = pack dir (bin/ lib/) or build dir layout, $2 = quick
         "$bin/bin/bench_cuda_kernels" >"$out/bench_cuda_kernels.log" 2>&1 || status=1
         cat "$out/bench_cuda_kernels.log" >>"$summary"
     fi
-    if [ -z "$quick" ] && [ -x "$bin/bin/genbench" ]; then
-        gen="$bin/bin/genbench"
-        printf '%-14s %-5s %-32s %9s %9s %10s\n' model batch config ttft_ms itl_ms tok/s \
-            >>"$summary"
+    if [ -z "$quick" ] && [ -x "$bin/bin/bench_cuda_generate" ]; then
+        # warm timings: model loaded once per kernel set, 2 warm-up + 5 timed generations
+        first=1
         for m in ${GB_BENCH_MODELS:-llama-3.2-1b llama-3.1-8b}; do
-            for cfg in "b1 eager" "b1 sdpa" "b1 flash_attention_2" \
-                "b1 flash_attention_2 --kernelize" \
-                "b1 flash_attention_2 --kernelize --compile default" \
-                "b1 sdpa --compile reduce-overhead" \
-                "b1 flash_attention_2 --kernelize --compile reduce-overhead" \
-                "b8 flash_attention_2 --kernelize --compile reduce-overhead" \
-                "b32 flash_attention_2 --kernelize --compile reduce-overhead"; do
-                set -- $cfg
-                b=${1#b}
-                shift
-                attn=$1
-                shift
-                log="$out/gen-$m-b$b-$attn$(echo "$*" | tr -c 'a-z0-9' '_').json"
-                timeout "${GB_GEN_TIMEOUT:-300}" "$gen" generate --model "random:$m" \
-                    --device cuda -s 128 -n 128 -b "$b" --dtype bfloat16 --attn "$attn" "$@" \
-                    --json >"$log" 2>"$log.err"
-                rc=$?
-                if [ $rc -ne 0 ]; then
-                    status=1
-                    printf '%-14s %-5s %-32s failed: %s\n' "$m" "$b" "$attn $*" \
-                        "$(tail -1 "$log.err")" >>"$summary"
-                    continue
-                fi
-                python3 - "$log" "$m" "$b" "$attn $*" >>"$summary" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-t, i, b = d["ttft_s"] * 1e3, d["itl_s"] * 1e3, int(sys.argv[3])
-print("%-14s %-5s %-32s %9.2f %9.3f %10.1f" % (sys.argv[2], sys.argv[3], sys.argv[4], t, i,
-                                                b * 1e3 / i if i > 0 else 0))
-EOF
-            done
+            timeout "${GB_GEN_TIMEOUT:-300}" "$bin/bin/bench_cuda_generate" "$m" 128 128 \
+                >"$out/gen-$m.txt" 2>"$out/gen-$m.err" || {
+                status=1
+                echo "bench_cuda_generate $m failed: $(tail -1 "$out/gen-$m.err")" >>"$summary"
+            }
+            if [ $first = 1 ]; then cat "$out/gen-$m.txt" >>"$summary"; else
+                tail -n +2 "$out/gen-$m.txt" >>"$summary"; fi
+            first=0
         done
+    fi
+    if [ -z "$quick" ] && [ -x "$bin/bin/genbench" ]; then
+        # the CLI end to end (cold: one generation, includes first-use costs)
+        "$bin/bin/genbench" generate --model random:llama-3.2-1b --device cuda -s 128 -n 32 \
+            --attn flash_attention_2 --kernelize --compile reduce-overhead --json \
+            >"$out/cli.json" 2>"$out/cli.err" &&
+            echo "cli generate (cold) ok: $(cut -c1-160 "$out/cli.json")" >>"$summary" || {
+            status=1
+            echo "cli generate failed: $(tail -1 "$out/cli.err")" >>"$summary"
+        }
     fi
     echo "==== summary ($card)"
     cat "$summary"
@@ -117,7 +105,8 @@ run) run "${2:?run DIR}" "${3:-}" ;;
     mkdir -p "$here/build-cuda/pack"
     rm -rf "$here/build-cuda/pack/bin"
     mkdir -p "$here/build-cuda/pack/bin"
-    for f in genbench tests/test_cuda_kernels tests/test_cuda_engine tests/bench_cuda_kernels; do
+    for f in genbench tests/test_cuda_kernels tests/test_cuda_engine tests/bench_cuda_kernels \
+        tests/bench_cuda_generate; do
         [ -f "$here/build-cuda/$f" ] && ln -sf "$here/build-cuda/$f" "$here/build-cuda/pack/bin/"
     done
     run "$here/build-cuda/pack"

@@ -273,6 +273,7 @@ int main(void) {
     bench_attn("decode 1B L=256", GB_ATTN_FLASH, 1, 1, 255, 256, 32, 8, 64);
     bench_attn("decode 1B L=256", GB_ATTN_SDPA, 1, 1, 255, 256, 32, 8, 64);
     bench_attn("decode 1B L=256", GB_ATTN_EAGER, 1, 1, 255, 256, 32, 8, 64);
+    bench_attn("decode 8B L=256", GB_ATTN_FLASH, 1, 1, 255, 256, 32, 8, 128);
     bench_attn("decode 8B b32 L=256", GB_ATTN_FLASH, 32, 1, 255, 256, 32, 8, 128);
     bench_attn("prefill 1B T=128", GB_ATTN_FLASH, 1, 128, 0, 256, 32, 8, 64);
     bench_attn("prefill 1B T=128", GB_ATTN_SDPA, 1, 128, 0, 256, 32, 8, 64);

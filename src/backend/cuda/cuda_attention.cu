@@ -307,6 +307,84 @@ __global__ void k_flash_decode_split(float *part, const float *q, const float *k
     }
 }
 
+/* Split-KV decode for grouped heads: one block of 4 warps per (sequence, kv head, split)
+ * stages 32-key tiles of K and V in shared memory with all loads in flight at once, scores
+ * every query head of the group against them, and each warp keeps the online-softmax state
+ * of up to GB_DQ query heads. Same partial layout as k_flash_decode_split. */
+#define GB_DQ 2
+__global__ void __launch_bounds__(128)
+    k_flash_decode_gqa(float *part, const float *q, const float *kc, const float *vc, int cap,
+                       int nh, int nkv, int hd, float scale, int window, int chunk, int nsplit,
+                       const int *dpos, int pos0) {
+    extern __shared__ float smem[];
+    const int g = nh / nkv, ks = hd + 1;
+    float *sk = smem;         /* [32][hd + 1] */
+    float *sv = sk + 32 * ks; /* [32][hd] */
+    float *sq = sv + 32 * hd; /* [g][hd] */
+    float *ss = sq + g * hd;  /* [g][32] scores */
+    const int sidx = blockIdx.x, bi = blockIdx.y / nkv, kvh = blockIdx.y % nkv;
+    const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
+    const int p = dpos ? *dpos : pos0;
+    const int lo = max(gb_key_lo(p, window), sidx * chunk);
+    const int hi = min(p, (sidx + 1) * chunk - 1);
+    const int64_t kstride = (int64_t)nkv * hd;
+    const float *kb = kc + ((int64_t)bi * cap * nkv + kvh) * hd;
+    const float *vb = vc + ((int64_t)bi * cap * nkv + kvh) * hd;
+    const float *qg = q + ((int64_t)bi * nh + (int64_t)kvh * g) * hd;
+    for (int i = tid; i < g * hd; i += blockDim.x) sq[i] = qg[i];
+    gb_osm st[GB_DQ];
+#pragma unroll
+    for (int w = 0; w < GB_DQ; w++) gb_osm_init(st[w]);
+    const int hd4 = hd / 4;
+    for (int k0 = lo; k0 <= hi; k0 += 32) {
+        const int nk = min(32, hi - k0 + 1);
+        __syncthreads();
+#pragma unroll 4
+        for (int i = tid; i < 32 * hd4; i += blockDim.x) {
+            const int j = i / hd4, d = (i % hd4) * 4;
+            float4 kv4 = make_float4(0.f, 0.f, 0.f, 0.f), vv4 = kv4;
+            if (j < nk) {
+                kv4 = *(const float4 *)(kb + (int64_t)(k0 + j) * kstride + d);
+                vv4 = *(const float4 *)(vb + (int64_t)(k0 + j) * kstride + d);
+            }
+            float *kr = sk + j * ks + d;
+            kr[0] = kv4.x, kr[1] = kv4.y, kr[2] = kv4.z, kr[3] = kv4.w;
+            *(float4 *)(sv + j * hd + d) = vv4;
+        }
+        __syncthreads();
+        for (int i = tid; i < g * 32; i += blockDim.x) {
+            const int gi = i >> 5, j = i & 31;
+            const float *qr = sq + gi * hd, *kr = sk + j * ks;
+            float a = 0.f;
+#pragma unroll 16
+            for (int d = 0; d < hd; d++) a += qr[d] * kr[d];
+            ss[i] = j < nk ? a * scale : -INFINITY;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int w = 0; w < GB_DQ; w++) {
+            const int gi = wid + 4 * w;
+            if (gi < g) gb_osm_step(st[w], ss[gi * 32 + lane], sv, hd, nk, hd, lane);
+        }
+    }
+#pragma unroll
+    for (int w = 0; w < GB_DQ; w++) {
+        const int gi = wid + 4 * w;
+        if (gi >= g) continue;
+        const int64_t item = ((int64_t)bi * nh + (int64_t)kvh * g + gi) * nsplit + sidx;
+        float *pr = part + item * (hd + 2);
+        if (lane == 0) {
+            pr[0] = st[w].m;
+            pr[1] = st[w].l;
+        }
+#pragma unroll
+        for (int i = 0; i < GB_DPL; i++) {
+            const int d = lane + 32 * i;
+            if (d < hd) pr[2 + d] = st[w].acc[i];
+        }
+    }
+}
+
 __global__ void k_flash_decode_merge(float *out, const float *part, int rows, int hd, int nsplit) {
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
@@ -384,11 +462,25 @@ void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float
         const int chunk = gb_split_chunk(cap);
         const int nsplit = (cap + chunk - 1) / chunk;
         float *part = (float *)scratch;
-        const int items = rows * nsplit;
-        k_flash_decode_split<<<(items + 3) / 4, 128, 0, st->stream>>>(
-            part, q, kcache, vcache, B, T, cap, nh, nkv, hd, a->scale, a->sliding_window, chunk,
-            nsplit, dpos, a->pos0);
-        GB_CU_LAUNCH(st, "flash_decode_split");
+        const int g = nh / nkv;
+        if (g <= 4 * GB_DQ && hd % 4 == 0) {
+            const size_t sm = ((size_t)32 * (hd + 1) + 32 * hd + (size_t)g * hd + g * 32) * 4;
+            if (sm > 48 * 1024 &&
+                GB_CU(st, cudaFuncSetAttribute(k_flash_decode_gqa,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               (int)sm)))
+                return;
+            k_flash_decode_gqa<<<dim3(nsplit, B * nkv), 128, sm, st->stream>>>(
+                part, q, kcache, vcache, cap, nh, nkv, hd, a->scale, a->sliding_window, chunk,
+                nsplit, dpos, a->pos0);
+            GB_CU_LAUNCH(st, "flash_decode_gqa");
+        } else {
+            const int items = rows * nsplit;
+            k_flash_decode_split<<<(items + 3) / 4, 128, 0, st->stream>>>(
+                part, q, kcache, vcache, B, T, cap, nh, nkv, hd, a->scale, a->sliding_window,
+                chunk, nsplit, dpos, a->pos0);
+            GB_CU_LAUNCH(st, "flash_decode_split");
+        }
         k_flash_decode_merge<<<(rows + 3) / 4, 128, 0, st->stream>>>(out, part, rows, hd, nsplit);
         GB_CU_LAUNCH(st, "flash_decode_merge");
         return;

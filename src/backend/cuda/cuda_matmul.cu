@@ -125,23 +125,7 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
            const float *__restrict__ nw, float eps, float *xnorm) {
     const int lane = threadIdx.x & 31;
     int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
-    float inv[NB];
-    if (NORM) {
-        __shared__ float sh[33];
-#pragma unroll
-        for (int r = 0; r < NB; r++) {
-            float ss = 0.f;
-            for (int i = threadIdx.x; i < cols; i += blockDim.x) {
-                const float v = x[(int64_t)r * cols + i];
-                ss += v * v;
-            }
-            inv[r] = 1.0f / sqrtf(gb_block_sum(ss, sh) / (float)cols + eps);
-            if (blockIdx.x == 0)
-                for (int i = threadIdx.x; i < cols; i += blockDim.x)
-                    xnorm[(int64_t)r * cols + i] = nw[i] * (x[(int64_t)r * cols + i] * inv[r]);
-        }
-    }
-    if (row >= total_rows) return;
+    const bool active = row < total_rows;
     /* pick the matrix with constant indices only (a dynamic index would put the parameter
      * struct in local memory) */
     const void *w = jobs.w[0];
@@ -162,6 +146,30 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
             rows = jobs.rows[2];
         }
     }
+    float inv[NB];
+    if (NORM) {
+        /* start pulling this warp's weights into L2 while the block reduces the norm */
+        if (active) {
+            const char *wr = (const char *)((const T *)w + (int64_t)row * cols);
+            const int64_t bytes = (int64_t)cols * sizeof(T);
+            for (int64_t o = (int64_t)lane * 128; o < bytes && o < 32 * 128 * 4; o += 32 * 128)
+                asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + o));
+        }
+        __shared__ float sh[33];
+#pragma unroll
+        for (int r = 0; r < NB; r++) {
+            float ss = 0.f;
+            for (int i = threadIdx.x; i < cols; i += blockDim.x) {
+                const float v = x[(int64_t)r * cols + i];
+                ss += v * v;
+            }
+            inv[r] = 1.0f / sqrtf(gb_block_sum(ss, sh) / (float)cols + eps);
+            if (blockIdx.x == 0)
+                for (int i = threadIdx.x; i < cols; i += blockDim.x)
+                    xnorm[(int64_t)r * cols + i] = nw[i] * (x[(int64_t)r * cols + i] * inv[r]);
+        }
+    }
+    if (!active) return;
     float acc[NB];
 #pragma unroll
     for (int r = 0; r < NB; r++) acc[r] = 0.f;
