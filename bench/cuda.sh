@@ -17,7 +17,7 @@ set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 build() { # $1 = build dir
-    GB_CUDA_TESTS=1 cmake -S "$here" -B "$1" -DGENBENCH_CUDA=ON -DCMAKE_BUILD_TYPE=Release \
+    GB_CUDA_TESTS=1 cmake -S "$here" -B "$1" -DGENBENCH_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
         >/dev/null || exit 1
     # keep going: whatever links is packed and run; failures are listed
     cmake --build "$1" -j"${GB_JOBS:-2}" -- -k >"$1.log" 2>&1 ||

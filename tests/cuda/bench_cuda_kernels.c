@@ -5,7 +5,7 @@
  *   gemv      backend matmul / fused ops at decode (n rows), weight bytes / time
  *   gemm_pf   backend matmul at prefill (n = 128), TFLOP/s
  *   attn      attention impls at decode and prefill
- * Times: median of repeated runs between stream syncs (host monotonic clock). */
+ * Times: per call, from a CUDA graph of many calls (median of 7 replays). */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdio.h>
@@ -144,23 +144,26 @@ static void *dev_rand(size_t n) {
 
 typedef void (*step_fn)(void *ctx);
 
-/* median seconds per call over 7 batches of reps calls */
+/* Median seconds per call: reps calls captured in one CUDA graph (as the decode step runs),
+ * the graph replayed 7 times. */
 static double timeit(step_fn f, void *ctx, int reps) {
     gb_error err;
-    for (int i = 0; i < 3; i++) f(ctx);
-    B->ops->sync(B, &err);
+    for (int i = 0; i < 2; i++) f(ctx); /* plans, scratch */
+    if (B->ops->sync(B, &err) || B->ops->graph_begin(B, &err)) goto fail;
+    for (int i = 0; i < reps; i++) f(ctx);
+    if (B->ops->graph_end(B, &err) || B->ops->graph_launch(B, &err) || B->ops->sync(B, &err))
+        goto fail;
     double t[7];
     for (int k = 0; k < 7; k++) {
         double t0 = now_s();
-        for (int i = 0; i < reps; i++) f(ctx);
-        if (B->ops->sync(B, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            exit(1);
-        }
+        if (B->ops->graph_launch(B, &err) || B->ops->sync(B, &err)) goto fail;
         t[k] = (now_s() - t0) / reps;
     }
     qsort(t, 7, sizeof t[0], cmp_d);
     return t[3];
+fail:
+    fprintf(stderr, "%s\n", err.msg);
+    exit(1);
 }
 
 typedef struct mm_ctx {

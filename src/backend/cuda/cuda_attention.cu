@@ -316,6 +316,8 @@ __global__ void __launch_bounds__(128)
     k_flash_decode_gqa(float *part, const float *q, const float *kc, const float *vc, int cap,
                        int nh, int nkv, int hd, float scale, int window, int chunk, int nsplit,
                        const int *dpos, int pos0) {
+    gb_pdl_trigger();
+    gb_pdl_wait();
     extern __shared__ float smem[];
     const int g = nh / nkv, ks = hd + 1;
     float *sk = smem;         /* [32][hd + 1] */
@@ -386,6 +388,8 @@ __global__ void __launch_bounds__(128)
 }
 
 __global__ void k_flash_decode_merge(float *out, const float *part, int rows, int hd, int nsplit) {
+    gb_pdl_trigger();
+    gb_pdl_wait();
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (row >= rows) return;
@@ -470,9 +474,9 @@ void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float
                                                cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                (int)sm)))
                 return;
-            k_flash_decode_gqa<<<dim3(nsplit, B * nkv), 128, sm, st->stream>>>(
-                part, q, kcache, vcache, cap, nh, nkv, hd, a->scale, a->sliding_window, chunk,
-                nsplit, dpos, a->pos0);
+            gb_launch(st, k_flash_decode_gqa, dim3(nsplit, B * nkv), 128, sm, part, q, kcache,
+                      vcache, cap, nh, nkv, hd, a->scale, a->sliding_window, chunk, nsplit, dpos,
+                      a->pos0);
             GB_CU_LAUNCH(st, "flash_decode_gqa");
         } else {
             const int items = rows * nsplit;
@@ -481,7 +485,8 @@ void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float
                 chunk, nsplit, dpos, a->pos0);
             GB_CU_LAUNCH(st, "flash_decode_split");
         }
-        k_flash_decode_merge<<<(rows + 3) / 4, 128, 0, st->stream>>>(out, part, rows, hd, nsplit);
+        gb_launch(st, k_flash_decode_merge, (rows + 3) / 4, 128, 0, out, (const float *)part,
+                  rows, hd, nsplit);
         GB_CU_LAUNCH(st, "flash_decode_merge");
         return;
     }

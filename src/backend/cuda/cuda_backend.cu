@@ -379,6 +379,8 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     st->gemv_max_n = 4;
     const char *env = getenv("GB_CUDA_GEMV_MAX");
     if (env && *env) st->gemv_max_n = atoi(env);
+    env = getenv("GB_CUDA_PDL");
+    st->pdl = !(env && *env == '0');
     int rc = GB_CU(st, cudaSetDevice(dev));
     if (!rc) rc = GB_CU(st, cudaDeviceGetAttribute(&st->sm_count, cudaDevAttrMultiProcessorCount, dev));
     if (!rc) rc = GB_CU(st, cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));

@@ -53,6 +53,7 @@ typedef struct gb_cuda {
     int pos_mode; /* 1: kernels read pos0 from d_pos */
 
     int gemv_max_n; /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
+    int pdl;        /* launch the decode kernels with programmatic dependent launch */
 
     cudaGraph_t graph;
     cudaGraphExec_t exec;
@@ -153,6 +154,43 @@ __device__ __forceinline__ float gb_block_sum(float v, float *sh /* 33 floats */
     t = gb_warp_sum(t);
     return t;
 }
+/* Programmatic dependent launch (sm_90): a kernel launched by gb_launch may start while its
+ * predecessor still runs; it must call gb_pdl_wait() before touching memory the predecessor
+ * reads or writes (every such kernel does, so the ordering stays transitive). gb_pdl_trigger
+ * lets the successor launch early. Both are no-ops for ordinary launches. */
+__device__ __forceinline__ void gb_pdl_wait() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void gb_pdl_trigger() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+/* Pulls a weight row into L2 (weights never depend on earlier kernels: safe before the wait). */
+__device__ __forceinline__ void gb_prefetch_l2(const void *p, int64_t bytes, int lane) {
+    const char *c = (const char *)p;
+    for (int64_t o = (int64_t)lane * 128; o < bytes; o += 32 * 128)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(c + o));
+}
+
+template <typename... KArgs, typename... Args>
+static inline void gb_launch(gb_cuda *st, void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                             Args... args) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = st->stream;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = st->pdl ? 1 : 0;
+    cudaLaunchKernelEx(&cfg, k, static_cast<KArgs>(args)...);
+}
+
 __device__ __forceinline__ float gb_load_as_f32(const void *p, gb_dtype dt, int64_t i) {
     if (dt == GB_BF16) return __uint_as_float((uint32_t)((const uint16_t *)p)[i] << 16);
     if (dt == GB_F16) return __half2float(((const __half *)p)[i]);

@@ -147,14 +147,12 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
         }
     }
     float inv[NB];
+    gb_pdl_trigger();
+    /* the weight row does not depend on earlier kernels: start pulling it into L2 while the
+     * previous kernel finishes (PDL) and the block reduces the norm */
+    if (active) gb_prefetch_l2((const T *)w + (int64_t)row * cols, (int64_t)cols * sizeof(T), lane);
+    gb_pdl_wait();
     if (NORM) {
-        /* start pulling this warp's weights into L2 while the block reduces the norm */
-        if (active) {
-            const char *wr = (const char *)((const T *)w + (int64_t)row * cols);
-            const int64_t bytes = (int64_t)cols * sizeof(T);
-            for (int64_t o = (int64_t)lane * 128; o < bytes && o < 32 * 128 * 4; o += 32 * 128)
-                asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + o));
-        }
         __shared__ float sh[33];
 #pragma unroll
         for (int r = 0; r < NB; r++) {
@@ -193,6 +191,12 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
                    int rows, gb_act_kind act) {
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
+    gb_pdl_trigger();
+    if (row < rows) {
+        gb_prefetch_l2(wg + (int64_t)row * cols, (int64_t)cols * sizeof(T), lane);
+        gb_prefetch_l2(wu + (int64_t)row * cols, (int64_t)cols * sizeof(T), lane);
+    }
+    gb_pdl_wait();
     if (row >= rows) return;
     float g[NB], u[NB];
 #pragma unroll
@@ -241,10 +245,10 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
         float *xn = xnorm ? xnorm + (int64_t)r0 * cols : nullptr;
         const dim3 g(blocks), t(GB_GEMV_WARPS * 32);
         switch (nb) {
-        case 8: k_gemv<T, 8, NORM><<<g, t, 0, st->stream>>>(jobs, xr, cols, total, nw, eps, xn); break;
-        case 4: k_gemv<T, 4, NORM><<<g, t, 0, st->stream>>>(jobs, xr, cols, total, nw, eps, xn); break;
-        case 2: k_gemv<T, 2, NORM><<<g, t, 0, st->stream>>>(jobs, xr, cols, total, nw, eps, xn); break;
-        default: k_gemv<T, 1, NORM><<<g, t, 0, st->stream>>>(jobs, xr, cols, total, nw, eps, xn); break;
+        case 8: gb_launch(st, k_gemv<T, 8, NORM>, g, t, 0, jobs, xr, cols, total, nw, eps, xn); break;
+        case 4: gb_launch(st, k_gemv<T, 4, NORM>, g, t, 0, jobs, xr, cols, total, nw, eps, xn); break;
+        case 2: gb_launch(st, k_gemv<T, 2, NORM>, g, t, 0, jobs, xr, cols, total, nw, eps, xn); break;
+        default: gb_launch(st, k_gemv<T, 1, NORM>, g, t, 0, jobs, xr, cols, total, nw, eps, xn); break;
         }
         GB_CU_LAUNCH(st, "gemv");
         r0 += nb;
@@ -284,11 +288,12 @@ static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const g
         const int nb = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
         float *o = out + (int64_t)r0 * rows;
         const float *xr = x + (int64_t)r0 * cols;
+        const dim3 gr(blocks), t(GB_GEMV_WARPS * 32);
         switch (nb) {
-        case 8: k_gemv_gate_up<T, 8><<<blocks, GB_GEMV_WARPS * 32, 0, st->stream>>>(o, xr, g, u, cols, rows, act); break;
-        case 4: k_gemv_gate_up<T, 4><<<blocks, GB_GEMV_WARPS * 32, 0, st->stream>>>(o, xr, g, u, cols, rows, act); break;
-        case 2: k_gemv_gate_up<T, 2><<<blocks, GB_GEMV_WARPS * 32, 0, st->stream>>>(o, xr, g, u, cols, rows, act); break;
-        default: k_gemv_gate_up<T, 1><<<blocks, GB_GEMV_WARPS * 32, 0, st->stream>>>(o, xr, g, u, cols, rows, act); break;
+        case 8: gb_launch(st, k_gemv_gate_up<T, 8>, gr, t, 0, o, xr, g, u, cols, rows, act); break;
+        case 4: gb_launch(st, k_gemv_gate_up<T, 4>, gr, t, 0, o, xr, g, u, cols, rows, act); break;
+        case 2: gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act); break;
+        default: gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act); break;
         }
         GB_CU_LAUNCH(st, "gemv_gate_up");
         r0 += nb;

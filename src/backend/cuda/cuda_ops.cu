@@ -23,6 +23,8 @@ static inline int gb_row_threads(int dim) {
 
 __global__ void k_embed(float *out, const void *table, gb_dtype tdt, const int32_t *ids, int dim,
                         const void *pos, gb_dtype pdt, int n_tokens, const int *dpos, int pos0) {
+    gb_pdl_trigger();
+    gb_pdl_wait();
     const int row = blockIdx.x;
     const int64_t id = ids[row];
     const int p = (dpos ? *dpos : pos0) + row % n_tokens;
@@ -38,10 +40,9 @@ void gb_cuda_embed(gb_backend *b, float *out, const gb_weight *table, const int3
     gb_cuda *st = gb_cuda_of(b);
     if (n <= 0) return;
     const int dim = (int)table->cols;
-    k_embed<<<n, gb_row_threads(dim), 0, st->stream>>>(
-        out, table->data, table->dtype, ids, dim, pos_table ? pos_table->data : nullptr,
-        pos_table ? pos_table->dtype : GB_F32, n_tokens > 0 ? n_tokens : 1, gb_cuda_dpos(st),
-        pos0);
+    gb_launch(st, k_embed, n, gb_row_threads(dim), 0, out, table->data, table->dtype, ids, dim,
+              pos_table ? pos_table->data : nullptr, pos_table ? pos_table->dtype : GB_F32,
+              n_tokens > 0 ? n_tokens : 1, gb_cuda_dpos(st), pos0);
     GB_CU_LAUNCH(st, "embed");
 }
 
@@ -50,6 +51,8 @@ void gb_cuda_embed(gb_backend *b, float *out, const gb_weight *table, const int3
 /* y = x * rsqrt(mean(x^2) + eps) * w; optional 16-bit copy of y. */
 template <typename T16>
 __global__ void k_rmsnorm(float *y, T16 *y16, const float *x, const float *w, int dim, float eps) {
+    gb_pdl_trigger();
+    gb_pdl_wait();
     __shared__ float sh[33];
     const int64_t off = (int64_t)blockIdx.x * dim;
     float ss = 0.f;
@@ -70,7 +73,8 @@ void gb_cuda_rmsnorm(gb_backend *b, float *y, const float *x, const float *w, in
                      float eps) {
     gb_cuda *st = gb_cuda_of(b);
     if (n <= 0) return;
-    k_rmsnorm<__nv_bfloat16><<<n, gb_row_threads(dim), 0, st->stream>>>(y, nullptr, x, w, dim, eps);
+    gb_launch(st, k_rmsnorm<__nv_bfloat16>, n, gb_row_threads(dim), 0, y,
+              (__nv_bfloat16 *)nullptr, x, w, dim, eps);
     GB_CU_LAUNCH(st, "rmsnorm");
 }
 
@@ -89,6 +93,8 @@ void gb_cuda_rmsnorm16(gb_cuda *st, float *y, void *y16, gb_dtype dt, const floa
 /* resid += x; y = rmsnorm(resid) * w. y may alias x. */
 __global__ void k_add_rmsnorm(float *resid, const float *x, float *y, const float *w, int dim,
                               float eps) {
+    gb_pdl_trigger();
+    gb_pdl_wait();
     __shared__ float sh[33];
     const int64_t off = (int64_t)blockIdx.x * dim;
     float ss = 0.f;
@@ -106,7 +112,7 @@ void gb_cuda_add_rmsnorm(gb_backend *b, float *resid, const float *x, float *y, 
                          int n, int dim, float eps) {
     gb_cuda *st = gb_cuda_of(b);
     if (n <= 0) return;
-    k_add_rmsnorm<<<n, gb_row_threads(dim), 0, st->stream>>>(resid, x, y, w, dim, eps);
+    gb_launch(st, k_add_rmsnorm, n, gb_row_threads(dim), 0, resid, x, y, w, dim, eps);
     GB_CU_LAUNCH(st, "add_rmsnorm");
 }
 
@@ -147,6 +153,8 @@ __device__ __forceinline__ float gb_act_f(float x, gb_act_kind act) {
 }
 
 __global__ void k_add(float *y, const float *a, const float *c, size_t count) {
+    gb_pdl_trigger();
+    gb_pdl_wait();
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
          i += (size_t)gridDim.x * blockDim.x)
         y[i] = a[i] + c[i];
@@ -155,7 +163,7 @@ __global__ void k_add(float *y, const float *a, const float *c, size_t count) {
 void gb_cuda_add(gb_backend *b, float *y, const float *a, const float *c, size_t count) {
     gb_cuda *st = gb_cuda_of(b);
     if (!count) return;
-    k_add<<<gb_blocks(count, 256), 256, 0, st->stream>>>(y, a, c, count);
+    gb_launch(st, k_add, gb_blocks(count, 256), 256, 0, y, a, c, count);
     GB_CU_LAUNCH(st, "add");
 }
 
@@ -304,6 +312,8 @@ void gb_cuda_kv_write(gb_backend *b, float *kcache, float *vcache, const float *
 __global__ void k_rope_kv_write(float *q, float *k, const float *v, float *kc, float *vc,
                                 int n_tokens, int cap, int nh, int nkv, int hd,
                                 const float *inv_freq, float af, const int *dpos, int pos0) {
+    gb_pdl_trigger();
+    gb_pdl_wait();
     const int row = blockIdx.x;
     const int bi = row / n_tokens, t = row % n_tokens;
     const int p = (dpos ? *dpos : pos0) + t;
@@ -334,9 +344,9 @@ void gb_cuda_rope_kv_write(gb_backend *b, float *q, float *k, const float *v, fl
     const int rows = a->batch * a->n_tokens;
     if (rows <= 0) return;
     const int work = (a->n_heads + a->n_kv_heads) * a->head_dim / 2;
-    k_rope_kv_write<<<rows, gb_row_threads(work), 0, st->stream>>>(
-        q, k, v, kcache, vcache, a->n_tokens, a->cap, a->n_heads, a->n_kv_heads, a->head_dim,
-        r->inv_freq, r->attn_factor, gb_cuda_dpos(st), a->pos0);
+    gb_launch(st, k_rope_kv_write, rows, gb_row_threads(work), 0, q, k, v, kcache, vcache,
+              a->n_tokens, a->cap, a->n_heads, a->n_kv_heads, a->head_dim, r->inv_freq,
+              r->attn_factor, gb_cuda_dpos(st), a->pos0);
     GB_CU_LAUNCH(st, "rope_kv_write");
 }
 
@@ -344,6 +354,8 @@ void gb_cuda_rope_kv_write(gb_backend *b, float *q, float *k, const float *v, fl
 
 /* First index of the maximum (NaN never wins). One block per row. */
 __global__ void k_argmax(int32_t *ids, const float *logits, int vocab) {
+    gb_pdl_trigger();
+    gb_pdl_wait();
     const float *lr = logits + (int64_t)blockIdx.x * vocab;
     float best = -INFINITY;
     int bi = 0x7fffffff;
@@ -378,6 +390,6 @@ __global__ void k_argmax(int32_t *ids, const float *logits, int vocab) {
 void gb_cuda_argmax(gb_backend *b, int32_t *ids, const float *logits, int n, int vocab) {
     gb_cuda *st = gb_cuda_of(b);
     if (n <= 0) return;
-    k_argmax<<<n, 1024, 0, st->stream>>>(ids, logits, vocab);
+    gb_launch(st, k_argmax, n, 1024, 0, ids, logits, vocab);
     GB_CU_LAUNCH(st, "argmax");
 }
