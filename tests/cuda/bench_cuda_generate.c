@@ -4,7 +4,8 @@
  * median TTFT (prefill + first token on the host), the median mean inter-token latency and
  * decode tokens/s (batch / ITL), like benchmark_v2's warm iterations.
  *
- *   bench_cuda_generate PRESET|DIR [s n]   e.g. llama-3.2-1b 128 128 */
+ *   bench_cuda_generate PRESET|DIR [s n [best]]   e.g. llama-3.2-1b 128 128
+ * best: only batch 1, flash, kernelized, reduce-overhead. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,8 @@ int main(int argc, char **argv) {
            "compile", "ttft_ms", "itl_ms", "tok/s", "peak_GiB");
     gb_model *m = NULL;
     int loaded_kern = -1, rc = 0;
-    for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0] && !rc; c++) {
+    const int best = argc > 4 && !strcmp(argv[4], "best");
+    for (size_t c = best ? 6 : 0; c < (best ? 7 : sizeof cfgs / sizeof cfgs[0]) && !rc; c++) {
         const cfg *k = &cfgs[c];
         /* one load per kernel set; attention and compile mode are switched on the model */
         if (loaded_kern != k->kernelize) {
