@@ -315,7 +315,7 @@ __global__ void k_flash_decode_split(float *part, const float *q, const float *k
 __global__ void __launch_bounds__(128)
     k_flash_decode_gqa(float *part, const float *q, const float *kc, const float *vc, int cap,
                        int nh, int nkv, int hd, float scale, int window, int chunk, int nsplit,
-                       const int *dpos, int pos0) {
+                       const int *dpos, int pos0, int *done, float *out) {
     gb_pdl_trigger();
     gb_pdl_wait();
     extern __shared__ float smem[];
@@ -383,6 +383,48 @@ __global__ void __launch_bounds__(128)
         for (int i = 0; i < GB_DPL; i++) {
             const int d = lane + 32 * i;
             if (d < hd) pr[2 + d] = st[w].acc[i];
+        }
+    }
+    if (!done) return;
+    /* the last split block of this (sequence, kv head) merges the group's partials */
+    __shared__ int last;
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) {
+        last = atomicAdd(&done[blockIdx.y], 1) == nsplit - 1;
+        if (last) done[blockIdx.y] = 0; /* ready for the next launch (graph replays) */
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for (int gi = wid; gi < g; gi += 4) {
+        const int64_t row = (int64_t)bi * nh + (int64_t)kvh * g + gi;
+        const float *prow = part + row * nsplit * (hd + 2);
+        float m = -INFINITY;
+        for (int s = 0; s < nsplit; s++) {
+            const float *ps = prow + (int64_t)s * (hd + 2);
+            if (__ldcg(ps + 1) > 0.f) m = fmaxf(m, __ldcg(ps));
+        }
+        float l = 0.f, acc[GB_DPL];
+#pragma unroll
+        for (int i = 0; i < GB_DPL; i++) acc[i] = 0.f;
+        for (int s = 0; s < nsplit; s++) {
+            const float *ps = prow + (int64_t)s * (hd + 2);
+            const float ls = __ldcg(ps + 1);
+            if (!(ls > 0.f)) continue;
+            const float c = expf(__ldcg(ps) - m);
+            l += ls * c;
+#pragma unroll
+            for (int i = 0; i < GB_DPL; i++) {
+                const int d = lane + 32 * i;
+                if (d < hd) acc[i] += __ldcg(ps + 2 + d) * c;
+            }
+        }
+        const float inv = l > 0.f ? 1.0f / l : 0.f;
+#pragma unroll
+        for (int i = 0; i < GB_DPL; i++) {
+            const int d = lane + 32 * i;
+            if (d < hd) out[row * hd + d] = acc[i] * inv;
         }
     }
 }
@@ -474,10 +516,13 @@ void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float
                                                cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                (int)sm)))
                 return;
+            /* merged in the same launch when the counters suffice */
+            const bool fused = B * nkv <= GB_DONE_SLOTS;
             gb_launch(st, k_flash_decode_gqa, dim3(nsplit, B * nkv), 128, sm, part, q, kcache,
                       vcache, cap, nh, nkv, hd, a->scale, a->sliding_window, chunk, nsplit, dpos,
-                      a->pos0);
+                      a->pos0, fused ? st->d_done : (int *)nullptr, out);
             GB_CU_LAUNCH(st, "flash_decode_gqa");
+            if (fused) return;
         } else {
             const int items = rows * nsplit;
             k_flash_decode_split<<<(items + 3) / 4, 128, 0, st->stream>>>(

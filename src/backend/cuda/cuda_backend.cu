@@ -312,6 +312,7 @@ static void op_destroy(gb_backend *b) {
         gb_dev_free(st, st->act16);
         gb_dev_free(st, st->tmp);
         gb_dev_free(st, st->d_pos);
+        gb_dev_free(st, st->d_done);
         if (st->stream) cudaStreamDestroy(st->stream);
         free(st->a_ptr);
         free(st->a_size);
@@ -392,7 +393,15 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     }
     st->lt_ws_bytes = (size_t)32 << 20;
     if ((rc = gb_dev_alloc(st, st->lt_ws_bytes, &st->lt_ws, "cuBLASLt workspace", err)) ||
-        (rc = gb_dev_alloc(st, sizeof(int), (void **)&st->d_pos, "step position", err))) {
+        (rc = gb_dev_alloc(st, sizeof(int), (void **)&st->d_pos, "step position", err)) ||
+        (rc = gb_dev_alloc(st, GB_DONE_SLOTS * sizeof(int), (void **)&st->d_done,
+                           "attention counters", err))) {
+        op_destroy(b);
+        return rc;
+    }
+    if (GB_CU(st, cudaMemset(st->d_done, 0, GB_DONE_SLOTS * sizeof(int))) ||
+        GB_CU(st, cudaDeviceSynchronize())) {
+        gb_cuda_status(st, err);
         op_destroy(b);
         return rc;
     }

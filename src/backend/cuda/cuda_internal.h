@@ -33,6 +33,7 @@ typedef struct gb_lt_plan {
 } gb_lt_plan;
 
 #define GB_LT_PLANS 64
+#define GB_DONE_SLOTS 4096
 
 typedef struct gb_cuda {
     int device;
@@ -50,6 +51,7 @@ typedef struct gb_cuda {
     size_t tmp_bytes;
 
     int *d_pos;   /* device copy of the step position */
+    int *d_done;  /* GB_DONE_SLOTS zeroed counters: split-KV blocks finished per (seq, kv head) */
     int pos_mode; /* 1: kernels read pos0 from d_pos */
 
     int gemv_max_n; /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
@@ -167,12 +169,6 @@ __device__ __forceinline__ void gb_pdl_trigger() {
 #if __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
-}
-/* Pulls a weight row into L2 (weights never depend on earlier kernels: safe before the wait). */
-__device__ __forceinline__ void gb_prefetch_l2(const void *p, int64_t bytes, int lane) {
-    const char *c = (const char *)p;
-    for (int64_t o = (int64_t)lane * 128; o < bytes; o += 32 * 128)
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(c + o));
 }
 
 template <typename... KArgs, typename... Args>

@@ -148,9 +148,6 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     }
     float inv[NB];
     gb_pdl_trigger();
-    /* the weight row does not depend on earlier kernels: start pulling it into L2 while the
-     * previous kernel finishes (PDL) and the block reduces the norm */
-    if (active) gb_prefetch_l2((const T *)w + (int64_t)row * cols, (int64_t)cols * sizeof(T), lane);
     gb_pdl_wait();
     if (NORM) {
         __shared__ float sh[33];
@@ -192,10 +189,6 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
     gb_pdl_trigger();
-    if (row < rows) {
-        gb_prefetch_l2(wg + (int64_t)row * cols, (int64_t)cols * sizeof(T), lane);
-        gb_prefetch_l2(wu + (int64_t)row * cols, (int64_t)cols * sizeof(T), lane);
-    }
     gb_pdl_wait();
     if (row >= rows) return;
     float g[NB], u[NB];
