@@ -53,9 +53,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     static const cfg cfgs[] = {
-        {1, GB_ATTN_EAGER, 0, 0},  {1, GB_ATTN_SDPA, 0, 0},  {1, GB_ATTN_FLASH, 0, 0},
-        {1, GB_ATTN_FLASH, 1, 0},  {1, GB_ATTN_FLASH, 1, 1}, {1, GB_ATTN_SDPA, 0, 2},
-        {1, GB_ATTN_FLASH, 1, 2},  {8, GB_ATTN_FLASH, 1, 2}, {32, GB_ATTN_FLASH, 1, 2},
+        {1, GB_ATTN_EAGER, 0, 0}, {1, GB_ATTN_SDPA, 0, 0},  {1, GB_ATTN_FLASH, 0, 0},
+        {1, GB_ATTN_FLASH, 1, 0}, {1, GB_ATTN_FLASH, 1, 1}, {1, GB_ATTN_SDPA, 0, 2},
+        {1, GB_ATTN_FLASH, 1, 2}, {8, GB_ATTN_FLASH, 1, 2}, {32, GB_ATTN_FLASH, 1, 2},
     };
     static const char *an[] = {"eager", "sdpa", "flash_attention_2"};
     static const char *cn[] = {"none", "default", "reduce-overhead"};
@@ -95,8 +95,12 @@ int main(int argc, char **argv) {
         double ttft[5], itl[5];
         for (int it = 0; it < 7 && !rc; it++) {
             timing t = {0};
-            gb_generate_params p = {.prompt_ids = ids, .batch = k->batch, .prompt_len = S,
-                                    .new_tokens = N, .on_token = on_token, .user = &t};
+            gb_generate_params p = {.prompt_ids = ids,
+                                    .batch = k->batch,
+                                    .prompt_len = S,
+                                    .new_tokens = N,
+                                    .on_token = on_token,
+                                    .user = &t};
             t.t0 = gb_clock_ns();
             rc = gb_generate(m, &p, out, &err);
             if (it >= 2) {
@@ -113,8 +117,8 @@ int main(int argc, char **argv) {
         gb_model_memory mem;
         gb_model_get_memory(m, &mem);
         printf("%-14s %5d %-18s %4d %-16s %9.2f %9.3f %10.1f %9.2f\n", argv[1], k->batch,
-               an[k->attn], k->kernelize, cn[k->compile], ttft[2], itl[2],
-               k->batch * 1e3 / itl[2], mem.peak_device_bytes / 1073741824.0);
+               an[k->attn], k->kernelize, cn[k->compile], ttft[2], itl[2], k->batch * 1e3 / itl[2],
+               mem.peak_device_bytes / 1073741824.0);
         fflush(stdout);
         free(ids);
         free(out);

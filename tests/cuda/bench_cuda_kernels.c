@@ -70,13 +70,15 @@ static void ceilings(void) {
     const int N = 8192;
     const size_t cnt = (size_t)N * N;
     uint16_t *h = malloc(cnt * 2);
-    for (size_t i = 0; i < cnt; i++) h[i] = gb_f32_to_bf16(frand());
+    for (size_t i = 0; i < cnt; i++)
+        h[i] = gb_f32_to_bf16(frand());
     void *A, *B, *C;
     CK(cudaMalloc(&A, cnt * 2));
     CK(cudaMalloc(&B, cnt * 2));
     CK(cudaMalloc(&C, cnt * 4));
     CK(cudaMemcpy(A, h, cnt * 2, cudaMemcpyHostToDevice));
-    for (size_t i = 0; i < cnt; i++) h[i] = gb_f32_to_bf16(frand());
+    for (size_t i = 0; i < cnt; i++)
+        h[i] = gb_f32_to_bf16(frand());
     CK(cudaMemcpy(B, h, cnt * 2, cudaMemcpyHostToDevice));
     free(h);
     cublasHandle_t hd;
@@ -84,10 +86,9 @@ static void ceilings(void) {
     const float one = 1.f, zero = 0.f;
     for (int i = 0; i < 13; i++) {
         cudaEventRecord(e0, 0);
-        cublasStatus_t s =
-            cublasGemmEx(hd, CUBLAS_OP_T, CUBLAS_OP_N, N, N, N, &one, A, CUDA_R_16BF, N, B,
-                         CUDA_R_16BF, N, &zero, C, CUDA_R_32F, N, CUBLAS_COMPUTE_32F,
-                         CUBLAS_GEMM_DEFAULT);
+        cublasStatus_t s = cublasGemmEx(hd, CUBLAS_OP_T, CUBLAS_OP_N, N, N, N, &one, A, CUDA_R_16BF,
+                                        N, B, CUDA_R_16BF, N, &zero, C, CUDA_R_32F, N,
+                                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
         cudaEventRecord(e1, 0);
         cudaEventSynchronize(e1);
         if (s != CUBLAS_STATUS_SUCCESS) {
@@ -115,7 +116,8 @@ static void load(gb_weight *w, int64_t rows, int64_t cols) {
     static uint16_t *pool;
     if (!pool) {
         pool = malloc((size_t)POOL * 2);
-        for (size_t i = 0; i < POOL; i++) pool[i] = gb_f32_to_bf16(frand() * 0.05f);
+        for (size_t i = 0; i < POOL; i++)
+            pool[i] = gb_f32_to_bf16(frand() * 0.05f);
     }
     const size_t cnt = (size_t)rows * cols;
     uint16_t *h = malloc(cnt * 2);
@@ -131,7 +133,8 @@ static void load(gb_weight *w, int64_t rows, int64_t cols) {
 
 static void *dev_rand(size_t n) {
     float *h = malloc(n * 4);
-    for (size_t i = 0; i < n; i++) h[i] = frand();
+    for (size_t i = 0; i < n; i++)
+        h[i] = frand();
     void *d;
     gb_error err;
     if (B->ops->alloc(B, n * 4, &d, &err) || B->ops->upload(B, d, h, n * 4, &err)) {
@@ -148,9 +151,11 @@ typedef void (*step_fn)(void *ctx);
  * the graph replayed 7 times. */
 static double timeit(step_fn f, void *ctx, int reps) {
     gb_error err;
-    for (int i = 0; i < 2; i++) f(ctx); /* plans, scratch */
+    for (int i = 0; i < 2; i++)
+        f(ctx); /* plans, scratch */
     if (B->ops->sync(B, &err) || B->ops->graph_begin(B, &err)) goto fail;
-    for (int i = 0; i < reps; i++) f(ctx);
+    for (int i = 0; i < reps; i++)
+        f(ctx);
     if (B->ops->graph_end(B, &err) || B->ops->graph_launch(B, &err) || B->ops->sync(B, &err))
         goto fail;
     double t[7];
@@ -228,8 +233,14 @@ static void at_step(void *p) {
 static void bench_attn(const char *name, gb_attn_impl impl, int batch, int T, int pos0, int cap,
                        int nh, int nkv, int hd) {
     at_ctx c = {.impl = impl};
-    c.a = (gb_attn_args){.batch = batch, .n_tokens = T, .pos0 = pos0, .cap = cap, .n_heads = nh,
-                         .n_kv_heads = nkv, .head_dim = hd, .scale = 0.125f};
+    c.a = (gb_attn_args){.batch = batch,
+                         .n_tokens = T,
+                         .pos0 = pos0,
+                         .cap = cap,
+                         .n_heads = nh,
+                         .n_kv_heads = nkv,
+                         .head_dim = hd,
+                         .scale = 0.125f};
     c.q = dev_rand((size_t)batch * T * nh * hd);
     c.o = dev_rand((size_t)batch * T * nh * hd);
     c.k = dev_rand((size_t)batch * cap * nkv * hd);

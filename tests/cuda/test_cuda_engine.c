@@ -41,7 +41,8 @@ static cJSON *read_json(const char *path) {
 static int *int_array(const cJSON *a, int *n) {
     *n = cJSON_GetArraySize(a);
     int *v = malloc(sizeof(int) * (size_t)(*n ? *n : 1));
-    for (int i = 0; i < *n; i++) v[i] = (int)cJSON_GetArrayItem(a, i)->valuedouble;
+    for (int i = 0; i < *n; i++)
+        v[i] = (int)cJSON_GetArrayItem(a, i)->valuedouble;
     return v;
 }
 
@@ -145,11 +146,15 @@ static void run_case(const fixture *fx, gb_dtype dt, gb_attn_impl attn, int kern
     const int nt = fx->n_greedy;
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)batch * fx->n_prompt);
     for (int b = 0; b < batch; b++)
-        for (int i = 0; i < fx->n_prompt; i++) ids[b * fx->n_prompt + i] = fx->prompt[i];
+        for (int i = 0; i < fx->n_prompt; i++)
+            ids[b * fx->n_prompt + i] = fx->prompt[i];
     int32_t *out = malloc(sizeof(int32_t) * (size_t)batch * nt);
     float *last = malloc(fx->vocab * sizeof(float));
-    gb_generate_params p = {.prompt_ids = ids, .batch = batch, .prompt_len = fx->n_prompt,
-                            .new_tokens = nt, .last_logits = last};
+    gb_generate_params p = {.prompt_ids = ids,
+                            .batch = batch,
+                            .prompt_len = fx->n_prompt,
+                            .new_tokens = nt,
+                            .last_logits = last};
     if (gb_generate(m, &p, out, &err)) {
         CHECK_MSG(0, "%s: generate: %s", what, err.msg);
     } else {
@@ -158,8 +163,8 @@ static void run_case(const fixture *fx, gb_dtype dt, gb_attn_impl attn, int kern
         if (check_greedy) {
             for (int i = 0; i < nt; i++) {
                 if (out[i] != fx->greedy[i]) {
-                    CHECK_MSG(0, "%s: greedy token %d: expected %d, got %d", what, i,
-                              fx->greedy[i], out[i]);
+                    CHECK_MSG(0, "%s: greedy token %d: expected %d, got %d", what, i, fx->greedy[i],
+                              out[i]);
                     break;
                 }
                 if (fx->margins[i] < 1e-3) break; /* later steps may legitimately differ */
@@ -184,8 +189,8 @@ int main(void) {
     char *mk = gb_strdup_printf("mkdir -p '%s'", tmp);
     if (system(mk) != 0) fprintf(stderr, "%s failed\n", mk);
     free(mk);
-    static const char *names[] = {"tiny-llama3", "tiny-qwen3",   "tiny-qwen2",
-                                  "tiny-mistral", "tiny-gpt2",   "tiny-llama2-h128"};
+    static const char *names[] = {"tiny-llama3",  "tiny-qwen3", "tiny-qwen2",
+                                  "tiny-mistral", "tiny-gpt2",  "tiny-llama2-h128"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         fixture fx;
         if (fixture_load(&fx, names[i], tmp) == 0) {

@@ -33,26 +33,48 @@ static gb_backend *mk(int cuda, int kernelize, const char *gemv_max) {
 static void big_shapes(gb_backend *ref, gb_backend *cu) {
     kc_pair p = {ref, cu};
     kc_rng r = {12345};
-    static const int mm[][3] = {{1, 2056, 300}, {3, 4104, 129}, {4, 520, 1000}, {9, 2048, 96},
-                                {128, 256, 384}, {1, 100, 64}};
+    static const int mm[][3] = {{1, 2056, 300}, {3, 4104, 129},  {4, 520, 1000},
+                                {9, 2048, 96},  {128, 256, 384}, {1, 100, 64}};
     for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++)
         for (int dt = 0; dt < 3; dt++)
             kc_compare_matmul(&p, &r, mm[i][0], mm[i][1], mm[i][2], (gb_dtype)dt, (int)(i & 1),
                               dt == GB_F32 ? 1e-4 : kc_tol16(1e-4, mm[i][1]));
     static const gb_attn_args cases[] = {
-        {.batch = 1, .n_tokens = 128, .pos0 = 0, .cap = 256, .n_heads = 8, .n_kv_heads = 2,
+        {.batch = 1,
+         .n_tokens = 128,
+         .pos0 = 0,
+         .cap = 256,
+         .n_heads = 8,
+         .n_kv_heads = 2,
          .head_dim = 64},
-        {.batch = 2, .n_tokens = 1, .pos0 = 250, .cap = 256, .n_heads = 8, .n_kv_heads = 2,
+        {.batch = 2,
+         .n_tokens = 1,
+         .pos0 = 250,
+         .cap = 256,
+         .n_heads = 8,
+         .n_kv_heads = 2,
          .head_dim = 128},
-        {.batch = 1, .n_tokens = 33, .pos0 = 40, .cap = 80, .n_heads = 4, .n_kv_heads = 4,
+        {.batch = 1,
+         .n_tokens = 33,
+         .pos0 = 40,
+         .cap = 80,
+         .n_heads = 4,
+         .n_kv_heads = 4,
          .head_dim = 256},
-        {.batch = 3, .n_tokens = 1, .pos0 = 3000, .cap = 4000, .n_heads = 4, .n_kv_heads = 1,
-         .head_dim = 64, .sliding_window = 1000},
+        {.batch = 3,
+         .n_tokens = 1,
+         .pos0 = 3000,
+         .cap = 4000,
+         .n_heads = 4,
+         .n_kv_heads = 1,
+         .head_dim = 64,
+         .sliding_window = 1000},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         gb_attn_args a = cases[c];
         a.scale = 1.0f / sqrtf((float)a.head_dim);
-        for (int impl = 0; impl < 3; impl++) kc_compare_attention(&p, &r, (gb_attn_impl)impl, &a, 3.0f, 1e-4);
+        for (int impl = 0; impl < 3; impl++)
+            kc_compare_attention(&p, &r, (gb_attn_impl)impl, &a, 3.0f, 1e-4);
     }
 }
 
@@ -62,26 +84,37 @@ static void graph_replay(gb_backend *ref, gb_backend *cu, gb_attn_impl impl) {
     const int nh = 4, nkv = 2, hd = 64, cap = 64, P = 20, steps = 6, batch = 2;
     kc_rng r = {777 + (uint64_t)impl};
     float inv_freq[32];
-    for (int i = 0; i < hd / 2; i++) inv_freq[i] = (float)(1.0 / pow(10000.0, 2.0 * i / hd));
+    for (int i = 0; i < hd / 2; i++)
+        inv_freq[i] = (float)(1.0 / pow(10000.0, 2.0 * i / hd));
     const size_t cn = (size_t)batch * cap * nkv * hd, qn = (size_t)batch * nh * hd,
                  kn = (size_t)batch * nkv * hd;
     float *kc0 = kc_rand(&r, cn, 1.0f), *vc0 = kc_rand(&r, cn, 1.0f);
     gb_backend *bs[2] = {ref, cu};
     void *d[2][8];
-    gb_attn_args a = {.batch = batch, .n_tokens = 1, .pos0 = P, .cap = cap, .n_heads = nh,
-                      .n_kv_heads = nkv, .head_dim = hd, .scale = 0.125f};
-    gb_rope_args ra = {.n_tokens = 1, .batch = batch, .pos0 = P, .n_heads = nh, .head_dim = hd,
+    gb_attn_args a = {.batch = batch,
+                      .n_tokens = 1,
+                      .pos0 = P,
+                      .cap = cap,
+                      .n_heads = nh,
+                      .n_kv_heads = nkv,
+                      .head_dim = hd,
+                      .scale = 0.125f};
+    gb_rope_args ra = {.n_tokens = 1,
+                       .batch = batch,
+                       .pos0 = P,
+                       .n_heads = nh,
+                       .head_dim = hd,
                        .attn_factor = 1.0f};
     for (int s = 0; s < 2; s++) {
         gb_backend *b = bs[s];
-        d[s][0] = kc_dev(b, NULL, qn * 4);         /* q */
-        d[s][1] = kc_dev(b, NULL, kn * 4);         /* k */
-        d[s][2] = kc_dev(b, NULL, kn * 4);         /* v */
-        d[s][3] = kc_dev(b, kc0, cn * 4);          /* kcache */
-        d[s][4] = kc_dev(b, vc0, cn * 4);          /* vcache */
+        d[s][0] = kc_dev(b, NULL, qn * 4); /* q */
+        d[s][1] = kc_dev(b, NULL, kn * 4); /* k */
+        d[s][2] = kc_dev(b, NULL, kn * 4); /* v */
+        d[s][3] = kc_dev(b, kc0, cn * 4);  /* kcache */
+        d[s][4] = kc_dev(b, vc0, cn * 4);  /* vcache */
         d[s][5] = kc_dev(b, inv_freq, sizeof inv_freq);
         d[s][6] = kc_dev(b, NULL, b->ops->attn_scratch_bytes(b, impl, &a));
-        d[s][7] = kc_dev(b, NULL, qn * 4);         /* out */
+        d[s][7] = kc_dev(b, NULL, qn * 4); /* out */
     }
     gb_error err = {0};
     /* capture on the CUDA side with inputs uploaded before each replay */
@@ -128,7 +161,8 @@ static void graph_replay(gb_backend *ref, gb_backend *cu, gb_attn_impl impl) {
     }
     cu->ops->set_pos(cu, -1);
     for (int s = 0; s < 2; s++)
-        for (int i = 0; i < 8; i++) bs[s]->ops->free(bs[s], d[s][i]);
+        for (int i = 0; i < 8; i++)
+            bs[s]->ops->free(bs[s], d[s][i]);
     free(kc0), free(vc0);
 }
 
@@ -168,7 +202,8 @@ int main(void) {
             gb_backend_free(cu);
         }
     gb_backend *cu = mk(1, 1, NULL);
-    for (int impl = 0; impl < 3; impl++) graph_replay(ref, cu, (gb_attn_impl)impl);
+    for (int impl = 0; impl < 3; impl++)
+        graph_replay(ref, cu, (gb_attn_impl)impl);
     size_t in_use = 0, peak = 0;
     cu->ops->memory_stats(cu, &in_use, &peak);
     CHECK(peak >= in_use && peak > 0);

@@ -37,7 +37,8 @@ __global__ void k_eager_scores(float *s, const float *q, const float *kc, int T,
         const float *kr = kc + (((int64_t)bi * cap + j) * nkv + h / (nh / nkv)) * hd;
         float acc = 0.f;
 #pragma unroll 8
-        for (int d = 0; d < hd; d++) acc += qr[d] * kr[d];
+        for (int d = 0; d < hd; d++)
+            acc += qr[d] * kr[d];
         v = acc * scale;
     }
     s[(int64_t)row * cap + j] = v;
@@ -49,13 +50,15 @@ __global__ void k_eager_softmax(float *s, int T, int cap, const int *dpos, int p
     const int L = (dpos ? *dpos : pos0) + row % T + 1; /* keys beyond are masked */
     float *sr = s + (int64_t)row * cap;
     float m = -INFINITY;
-    for (int j = threadIdx.x; j < L; j += blockDim.x) m = fmaxf(m, sr[j]);
+    for (int j = threadIdx.x; j < L; j += blockDim.x)
+        m = fmaxf(m, sr[j]);
     m = gb_warp_max(m);
     __syncthreads();
     if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = m;
     __syncthreads();
     m = -INFINITY;
-    for (int w = 0; w < (int)(blockDim.x >> 5); w++) m = fmaxf(m, sh[w]);
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++)
+        m = fmaxf(m, sh[w]);
     float sum = 0.f;
     for (int j = threadIdx.x; j < L; j += blockDim.x) {
         const float e = expf(sr[j] - m);
@@ -64,7 +67,8 @@ __global__ void k_eager_softmax(float *s, int T, int cap, const int *dpos, int p
     }
     sum = gb_block_sum(sum, sh);
     const float inv = 1.0f / sum;
-    for (int j = threadIdx.x; j < L; j += blockDim.x) sr[j] *= inv;
+    for (int j = threadIdx.x; j < L; j += blockDim.x)
+        sr[j] *= inv;
 }
 
 __global__ void k_eager_pv(float *out, const float *s, const float *vc, int T, int cap, int nh,
@@ -77,7 +81,8 @@ __global__ void k_eager_pv(float *out, const float *s, const float *vc, int T, i
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float acc = 0.f;
 #pragma unroll 8
-        for (int j = 0; j < L; j++) acc += sr[j] * vc[(((int64_t)bi * cap + j) * nkv + kvh) * hd + d];
+        for (int j = 0; j < L; j++)
+            acc += sr[j] * vc[(((int64_t)bi * cap + j) * nkv + kvh) * hd + d];
         out[((int64_t)(bi * T + t) * nh + h) * hd + d] = acc;
     }
 }
@@ -95,7 +100,8 @@ __device__ __forceinline__ void gb_osm_init(gb_osm &o) {
     o.m = -INFINITY;
     o.l = 0.f;
 #pragma unroll
-    for (int i = 0; i < GB_DPL; i++) o.acc[i] = 0.f;
+    for (int i = 0; i < GB_DPL; i++)
+        o.acc[i] = 0.f;
 }
 
 /* vbase(j) = pointer to value row of key k0 + j; stride between keys in floats. */
@@ -108,8 +114,9 @@ __device__ __forceinline__ void gb_osm_step(gb_osm &o, float s, const float *v0,
     const float pj = s == -INFINITY ? 0.f : expf(s - mn);
     o.l = o.l * corr + gb_warp_sum(pj);
 #pragma unroll
-    for (int i = 0; i < GB_DPL; i++) o.acc[i] *= corr;
-    /* unrolled so the value loads of many keys are in flight together */
+    for (int i = 0; i < GB_DPL; i++)
+        o.acc[i] *= corr;
+        /* unrolled so the value loads of many keys are in flight together */
 #pragma unroll 8
     for (int j = 0; j < 32; j++) {
         const float p = __shfl_sync(0xffffffffu, pj, j);
@@ -150,7 +157,8 @@ __global__ void k_sdpa(float *out, const float *q, const float *kc, const float 
             const float *kr = kb + (int64_t)j * kstride;
             float acc = 0.f;
 #pragma unroll 16
-            for (int d = 0; d < hd; d++) acc += qr[d] * kr[d];
+            for (int d = 0; d < hd; d++)
+                acc += qr[d] * kr[d];
             s = acc * scale;
         }
         const int nk = p - k0 + 1 < 32 ? p - k0 + 1 : 32;
@@ -176,10 +184,10 @@ __global__ void __launch_bounds__(GB_FQ_WARPS * 32)
     k_flash_prefill(float *out, const float *q, const float *kc, const float *vc, int T, int cap,
                     int nh, int nkv, int hd, float scale, int window, const int *dpos, int pos0) {
     extern __shared__ float smem[];
-    const int ks = hd + 1; /* padded K rows: lane j reads row j, no bank conflicts */
-    float *sq = smem;                  /* [GB_FQ][hd] */
-    float *sk = sq + GB_FQ * hd;       /* [GB_FK][hd + 1] */
-    float *sv = sk + GB_FK * ks;       /* [GB_FK][hd] */
+    const int ks = hd + 1;       /* padded K rows: lane j reads row j, no bank conflicts */
+    float *sq = smem;            /* [GB_FQ][hd] */
+    float *sk = sq + GB_FQ * hd; /* [GB_FK][hd + 1] */
+    float *sv = sk + GB_FK * ks; /* [GB_FK][hd] */
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const int h = blockIdx.y % nh, bi = blockIdx.y / nh;
     const int t0 = blockIdx.x * GB_FQ;
@@ -198,7 +206,8 @@ __global__ void __launch_bounds__(GB_FQ_WARPS * 32)
     }
     gb_osm st[GB_FQ_PER_WARP];
 #pragma unroll
-    for (int w = 0; w < GB_FQ_PER_WARP; w++) gb_osm_init(st[w]);
+    for (int w = 0; w < GB_FQ_PER_WARP; w++)
+        gb_osm_init(st[w]);
 
     for (int k0 = kmin - kmin % GB_FK; k0 <= pmax; k0 += GB_FK) {
         __syncthreads();
@@ -222,7 +231,8 @@ __global__ void __launch_bounds__(GB_FQ_WARPS * 32)
                 const float *kr = sk + lane * ks;
                 float acc = 0.f;
 #pragma unroll 16
-                for (int d = 0; d < hd; d++) acc += qr[d] * kr[d];
+                for (int d = 0; d < hd; d++)
+                    acc += qr[d] * kr[d];
                 s = acc * scale;
             }
             const int nk = p - k0 + 1 < GB_FK ? p - k0 + 1 : GB_FK;
@@ -248,15 +258,15 @@ __global__ void __launch_bounds__(GB_FQ_WARPS * 32)
 /* Keys per split: a multiple of 32 giving at most 64 splits over the cache capacity. */
 static int gb_split_chunk(int cap) {
     int c = 32;
-    while ((cap + c - 1) / c > 64) c += 32;
+    while ((cap + c - 1) / c > 64)
+        c += 32;
     return c;
 }
 
 /* One warp per (row = (b, t, h), split); partial = [m, l, acc[hd]]. */
 __global__ void k_flash_decode_split(float *part, const float *q, const float *kc, const float *vc,
                                      int B, int T, int cap, int nh, int nkv, int hd, float scale,
-                                     int window, int chunk, int nsplit, const int *dpos,
-                                     int pos0) {
+                                     int window, int chunk, int nsplit, const int *dpos, int pos0) {
     const int lane = threadIdx.x & 31;
     const int item = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (item >= B * T * nh * nsplit) return;
@@ -288,7 +298,8 @@ __global__ void k_flash_decode_split(float *part, const float *q, const float *k
                     acc += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
                 }
             } else {
-                for (int d = 0; d < hd; d++) acc += qr[d] * kr[d];
+                for (int d = 0; d < hd; d++)
+                    acc += qr[d] * kr[d];
             }
             s = acc * scale;
         }
@@ -333,10 +344,12 @@ __global__ void __launch_bounds__(128)
     const float *kb = kc + ((int64_t)bi * cap * nkv + kvh) * hd;
     const float *vb = vc + ((int64_t)bi * cap * nkv + kvh) * hd;
     const float *qg = q + ((int64_t)bi * nh + (int64_t)kvh * g) * hd;
-    for (int i = tid; i < g * hd; i += blockDim.x) sq[i] = qg[i];
+    for (int i = tid; i < g * hd; i += blockDim.x)
+        sq[i] = qg[i];
     gb_osm st[GB_DQ];
 #pragma unroll
-    for (int w = 0; w < GB_DQ; w++) gb_osm_init(st[w]);
+    for (int w = 0; w < GB_DQ; w++)
+        gb_osm_init(st[w]);
     const int hd4 = hd / 4;
     for (int k0 = lo; k0 <= hi; k0 += 32) {
         const int nk = min(32, hi - k0 + 1);
@@ -359,7 +372,8 @@ __global__ void __launch_bounds__(128)
             const float *qr = sq + gi * hd, *kr = sk + j * ks;
             float a = 0.f;
 #pragma unroll 16
-            for (int d = 0; d < hd; d++) a += qr[d] * kr[d];
+            for (int d = 0; d < hd; d++)
+                a += qr[d] * kr[d];
             ss[i] = j < nk ? a * scale : -INFINITY;
         }
         __syncthreads();
@@ -407,7 +421,8 @@ __global__ void __launch_bounds__(128)
         }
         float l = 0.f, acc[GB_DPL];
 #pragma unroll
-        for (int i = 0; i < GB_DPL; i++) acc[i] = 0.f;
+        for (int i = 0; i < GB_DPL; i++)
+            acc[i] = 0.f;
         for (int s = 0; s < nsplit; s++) {
             const float *ps = prow + (int64_t)s * (hd + 2);
             const float ls = __ldcg(ps + 1);
@@ -441,7 +456,8 @@ __global__ void k_flash_decode_merge(float *out, const float *part, int rows, in
         if (pr[(int64_t)s * (hd + 2) + 1] > 0.f) m = fmaxf(m, pr[(int64_t)s * (hd + 2)]);
     float l = 0.f, acc[GB_DPL];
 #pragma unroll
-    for (int i = 0; i < GB_DPL; i++) acc[i] = 0.f;
+    for (int i = 0; i < GB_DPL; i++)
+        acc[i] = 0.f;
     for (int s = 0; s < nsplit; s++) {
         const float *ps = pr + (int64_t)s * (hd + 2);
         if (!(ps[1] > 0.f)) continue;
@@ -481,8 +497,8 @@ void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float
                        void *scratch) {
     gb_cuda *st = gb_cuda_of(b);
     if (st->failed) return;
-    const int B = a->batch, T = a->n_tokens, nh = a->n_heads, nkv = a->n_kv_heads,
-              hd = a->head_dim, cap = a->cap;
+    const int B = a->batch, T = a->n_tokens, nh = a->n_heads, nkv = a->n_kv_heads, hd = a->head_dim,
+              cap = a->cap;
     if (B <= 0 || T <= 0) return;
     if (hd > GB_MAXD || nkv <= 0 || nh % nkv != 0) {
         gb_cuda_check(st, cudaErrorInvalidValue, "attention: unsupported head_dim or head counts",
@@ -499,8 +515,8 @@ void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float
         GB_CU_LAUNCH(st, "eager_scores");
         k_eager_softmax<<<rows, 256, 0, st->stream>>>(s, T, cap, dpos, a->pos0);
         GB_CU_LAUNCH(st, "eager_softmax");
-        k_eager_pv<<<rows, ((hd + 31) / 32) * 32, 0, st->stream>>>(out, s, vcache, T, cap, nh,
-                                                                   nkv, hd, dpos, a->pos0);
+        k_eager_pv<<<rows, ((hd + 31) / 32) * 32, 0, st->stream>>>(out, s, vcache, T, cap, nh, nkv,
+                                                                   hd, dpos, a->pos0);
         GB_CU_LAUNCH(st, "eager_pv");
         return;
     }
@@ -512,9 +528,9 @@ void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float
         if (g <= 4 * GB_DQ && hd % 4 == 0) {
             const size_t sm = ((size_t)32 * (hd + 1) + 32 * hd + (size_t)g * hd + g * 32) * 4;
             if (sm > 48 * 1024 &&
-                GB_CU(st, cudaFuncSetAttribute(k_flash_decode_gqa,
-                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               (int)sm)))
+                GB_CU(st,
+                      cudaFuncSetAttribute(k_flash_decode_gqa,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm)))
                 return;
             /* merged in the same launch when the counters suffice */
             const bool fused = B * nkv <= GB_DONE_SLOTS;
@@ -526,30 +542,30 @@ void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float
         } else {
             const int items = rows * nsplit;
             k_flash_decode_split<<<(items + 3) / 4, 128, 0, st->stream>>>(
-                part, q, kcache, vcache, B, T, cap, nh, nkv, hd, a->scale, a->sliding_window,
-                chunk, nsplit, dpos, a->pos0);
+                part, q, kcache, vcache, B, T, cap, nh, nkv, hd, a->scale, a->sliding_window, chunk,
+                nsplit, dpos, a->pos0);
             GB_CU_LAUNCH(st, "flash_decode_split");
         }
-        gb_launch(st, k_flash_decode_merge, (rows + 3) / 4, 128, 0, out, (const float *)part,
-                  rows, hd, nsplit);
+        gb_launch(st, k_flash_decode_merge, (rows + 3) / 4, 128, 0, out, (const float *)part, rows,
+                  hd, nsplit);
         GB_CU_LAUNCH(st, "flash_decode_merge");
         return;
     }
     if (impl == GB_ATTN_FLASH) {
-        const size_t sm = ((size_t)GB_FQ * hd + (size_t)GB_FK * (hd + 1) + (size_t)GB_FK * hd) *
-                          sizeof(float);
+        const size_t sm =
+            ((size_t)GB_FQ * hd + (size_t)GB_FK * (hd + 1) + (size_t)GB_FK * hd) * sizeof(float);
         if (sm > 48 * 1024 &&
             GB_CU(st, cudaFuncSetAttribute(k_flash_prefill,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm)))
             return;
         dim3 g((T + GB_FQ - 1) / GB_FQ, B * nh);
-        k_flash_prefill<<<g, GB_FQ_WARPS * 32, sm, st->stream>>>(
-            out, q, kcache, vcache, T, cap, nh, nkv, hd, a->scale, a->sliding_window, dpos,
-            a->pos0);
+        k_flash_prefill<<<g, GB_FQ_WARPS * 32, sm, st->stream>>>(out, q, kcache, vcache, T, cap, nh,
+                                                                 nkv, hd, a->scale,
+                                                                 a->sliding_window, dpos, a->pos0);
         GB_CU_LAUNCH(st, "flash_prefill");
         return;
     }
     k_sdpa<<<(rows + 3) / 4, 128, 0, st->stream>>>(out, q, kcache, vcache, B, T, cap, nh, nkv, hd,
-                                                    a->scale, a->sliding_window, dpos, a->pos0);
+                                                   a->scale, a->sliding_window, dpos, a->pos0);
     GB_CU_LAUNCH(st, "sdpa");
 }

@@ -20,13 +20,12 @@ int gb_cuda_check(gb_cuda *st, cudaError_t e, const char *what, const char *file
     return GB_ERR_DEVICE;
 }
 
-int gb_cuda_check_lt(gb_cuda *st, cublasStatus_t s, const char *what, const char *file,
-                     int line) {
+int gb_cuda_check_lt(gb_cuda *st, cublasStatus_t s, const char *what, const char *file, int line) {
     if (s == CUBLAS_STATUS_SUCCESS) return 0;
     if (!st->failed) {
         const char *base = strrchr(file, '/');
-        snprintf(st->errmsg, sizeof st->errmsg, "%s:%d: %s: cuBLAS status %d", base ? base + 1 : file,
-                 line, what, (int)s);
+        snprintf(st->errmsg, sizeof st->errmsg, "%s:%d: %s: cuBLAS status %d",
+                 base ? base + 1 : file, line, what, (int)s);
         st->failed = 1;
     }
     return GB_ERR_DEVICE;
@@ -223,7 +222,8 @@ static int op_weight_load(gb_backend *b, gb_weight *w, const void *src, gb_dtype
     }
     if (rc || st->failed) {
         gb_dev_free(st, dst);
-        return gb_cuda_status(st, err) ? err->code : gb_error_set(err, GB_ERR_DEVICE, "cuda: upload");
+        return gb_cuda_status(st, err) ? err->code
+                                       : gb_error_set(err, GB_ERR_DEVICE, "cuda: upload");
     }
     w->dtype = dtype;
     w->rows = rows;
@@ -244,7 +244,9 @@ static void op_weight_free(gb_backend *b, gb_weight *w) {
 
 /* ---------------- positions and graphs ---------------- */
 
-__global__ void k_set_pos(int *d, int pos) { *d = pos; }
+__global__ void k_set_pos(int *d, int pos) {
+    *d = pos;
+}
 
 static void op_set_pos(gb_backend *b, int pos) {
     gb_cuda *st = gb_cuda_of(b);
@@ -326,21 +328,30 @@ static size_t op_attn_scratch_bytes(gb_backend *b, gb_attn_impl impl, const gb_a
 }
 
 #define GB_CUDA_COMMON                                                                             \
-    op_destroy, op_alloc, op_free, op_upload, op_download, op_copy, op_sync, op_weight_load,      \
-        op_weight_free, gb_cuda_embed, gb_cuda_matmul, gb_cuda_rmsnorm, gb_cuda_layernorm,        \
-        gb_cuda_rope, gb_cuda_add, gb_cuda_act_mul, gb_cuda_act, gb_cuda_kv_write,                \
+    op_destroy, op_alloc, op_free, op_upload, op_download, op_copy, op_sync, op_weight_load,       \
+        op_weight_free, gb_cuda_embed, gb_cuda_matmul, gb_cuda_rmsnorm, gb_cuda_layernorm,         \
+        gb_cuda_rope, gb_cuda_add, gb_cuda_act_mul, gb_cuda_act, gb_cuda_kv_write,                 \
         gb_cuda_attention, op_attn_scratch_bytes, gb_cuda_argmax
 
 static const gb_backend_ops gb_cuda_ref_ops = {
-    "cuda",         GB_CUDA_COMMON,  NULL,         NULL,           NULL,
-    NULL,           op_set_pos,      op_graph_begin, op_graph_end, op_graph_launch,
+    "cuda",
+    GB_CUDA_COMMON,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    op_set_pos,
+    op_graph_begin,
+    op_graph_end,
+    op_graph_launch,
     op_memory_stats,
 };
 
 static const gb_backend_ops gb_cuda_fused_ops = {
-    "cuda-kernelized",      GB_CUDA_COMMON,  gb_cuda_rmsnorm_matmul, gb_cuda_gate_up_act,
-    gb_cuda_rope_kv_write,  gb_cuda_add_rmsnorm, op_set_pos,        op_graph_begin,
-    op_graph_end,           op_graph_launch, op_memory_stats,
+    "cuda-kernelized",   GB_CUDA_COMMON,        gb_cuda_rmsnorm_matmul,
+    gb_cuda_gate_up_act, gb_cuda_rope_kv_write, gb_cuda_add_rmsnorm,
+    op_set_pos,          op_graph_begin,        op_graph_end,
+    op_graph_launch,     op_memory_stats,
 };
 
 extern "C" int gb_backend_cuda_available(void) {
@@ -364,8 +375,8 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     }
     const int dev = opts ? opts->device_index : 0;
     if (dev < 0 || dev >= n)
-        return gb_error_set(err, GB_ERR_DEVICE, "cuda: device %d does not exist (%d GPU%s)", dev,
-                            n, n == 1 ? "" : "s");
+        return gb_error_set(err, GB_ERR_DEVICE, "cuda: device %d does not exist (%d GPU%s)", dev, n,
+                            n == 1 ? "" : "s");
     gb_backend *b = (gb_backend *)calloc(1, sizeof *b);
     gb_cuda *st = (gb_cuda *)calloc(1, sizeof *st);
     if (!b || !st) {
@@ -380,10 +391,13 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     st->gemv_max_n = 4;
     const char *env = getenv("GB_CUDA_GEMV_MAX");
     if (env && *env) st->gemv_max_n = atoi(env);
+    /* programmatic dependent launch: off by default (measured no faster on an H200 for the
+     * decode step, see docs/performance.md); GB_CUDA_PDL=1 turns it on */
     env = getenv("GB_CUDA_PDL");
-    st->pdl = !(env && *env == '0');
+    st->pdl = env && *env == '1';
     int rc = GB_CU(st, cudaSetDevice(dev));
-    if (!rc) rc = GB_CU(st, cudaDeviceGetAttribute(&st->sm_count, cudaDevAttrMultiProcessorCount, dev));
+    if (!rc)
+        rc = GB_CU(st, cudaDeviceGetAttribute(&st->sm_count, cudaDevAttrMultiProcessorCount, dev));
     if (!rc) rc = GB_CU(st, cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
     if (!rc) rc = GB_LT(st, cublasLtCreate(&st->lt));
     if (rc) {

@@ -72,7 +72,9 @@ typedef struct gb_cuda {
     int a_len, a_cap;
 } gb_cuda;
 
-static inline gb_cuda *gb_cuda_of(gb_backend *b) { return (gb_cuda *)b->impl; }
+static inline gb_cuda *gb_cuda_of(gb_backend *b) {
+    return (gb_cuda *)b->impl;
+}
 
 /* Records the first error; returns 0 on success, GB_ERR_DEVICE otherwise. */
 int gb_cuda_check(gb_cuda *st, cudaError_t e, const char *what, const char *file, int line);
@@ -84,7 +86,9 @@ int gb_cuda_check_lt(gb_cuda *st, cublasStatus_t s, const char *what, const char
 /* Grows a scratch buffer (never while capturing a graph). Returns 0 or GB_ERR_DEVICE. */
 int gb_cuda_grow(gb_cuda *st, void **buf, size_t *have, size_t need, const char *what);
 
-static inline const int *gb_cuda_dpos(gb_cuda *st) { return st->pos_mode ? st->d_pos : nullptr; }
+static inline const int *gb_cuda_dpos(gb_cuda *st) {
+    return st->pos_mode ? st->d_pos : nullptr;
+}
 
 /* ---- launchers (cuda_ops.cu) ---- */
 void gb_cuda_embed(gb_backend *b, float *out, const gb_weight *table, const int32_t *ids, int n,
@@ -137,12 +141,14 @@ size_t gb_cuda_attn_scratch_bytes(gb_backend *b, gb_attn_impl impl, const gb_att
 #ifdef __CUDACC__
 __device__ __forceinline__ float gb_warp_sum(float v) {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
 __device__ __forceinline__ float gb_warp_max(float v) {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
 /* Sum over the block (blockDim.x a multiple of 32, <= 1024); every thread gets the result. */

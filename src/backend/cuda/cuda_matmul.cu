@@ -25,7 +25,9 @@ template <> struct gb_vec<float> { static const int N = 4; };
 
 /* Streaming 16-byte weight load: read-only path, evict-first (weights are read once per step;
  * the activations should keep L1). Not volatile, so the compiler may batch the loads. */
-__device__ __forceinline__ uint4 gb_ld_stream(const uint4 *p) { return __ldcs(p); }
+__device__ __forceinline__ uint4 gb_ld_stream(const uint4 *p) {
+    return __ldcs(p);
+}
 
 template <typename T> __device__ __forceinline__ void gb_unpack(const uint4 &v, float *f);
 template <> __device__ __forceinline__ void gb_unpack<__nv_bfloat16>(const uint4 &v, float *f) {
@@ -54,25 +56,13 @@ template <> __device__ __forceinline__ void gb_unpack<float>(const uint4 &v, flo
     f[3] = __uint_as_float(v.w);
 }
 
-/* Dot products of one weight row with NB activation rows: acc[r] = sum_k w[k] * x[r, k].
- * Requires cols % VEC == 0 and 16-byte aligned rows. */
 /* acc[r] += dot of the 8 (or 4) weights in wv (vector index idx) with x row r. */
-template <typename T, int NB, bool SCALE>
+template <typename T, int NB>
 __device__ __forceinline__ void gb_vec_fma(float *acc, const uint4 &wv, int idx, const float *x,
-                                           int cols, const float *sc) {
+                                           int cols) {
     const int VEC = gb_vec<T>::N;
     float wf[VEC];
     gb_unpack<T>(wv, wf);
-    if (SCALE) { /* w * norm weight: the norm's per-row 1/rms is applied after */
-#pragma unroll
-        for (int q = 0; q < VEC / 4; q++) {
-            const float4 sv = __ldg((const float4 *)(sc + (int64_t)idx * VEC) + q);
-            wf[4 * q] *= sv.x;
-            wf[4 * q + 1] *= sv.y;
-            wf[4 * q + 2] *= sv.z;
-            wf[4 * q + 3] *= sv.w;
-        }
-    }
 #pragma unroll
     for (int r = 0; r < NB; r++) {
         const float4 *xp = (const float4 *)(x + (int64_t)r * cols + (int64_t)idx * VEC);
@@ -86,26 +76,28 @@ __device__ __forceinline__ void gb_vec_fma(float *acc, const uint4 &wv, int idx,
 }
 
 /* Dot products of one weight row with NB activation rows: acc[r] = sum_k w[k] * x[r, k]
- * (times sc[k] when SCALE), reduced over the warp. Requires cols % VEC == 0 and 16-byte
+ * reduced over the warp. Requires cols % VEC == 0 and 16-byte
  * aligned rows. Full groups of GB_GEMV_U loads per lane are issued before any use. */
-template <typename T, int NB, bool SCALE = false>
+template <typename T, int NB>
 __device__ __forceinline__ void gb_row_dot(float *acc, const T *wrow, const float *x, int cols,
-                                           int lane, const float *sc = nullptr) {
+                                           int lane) {
     const int nvec = cols / gb_vec<T>::N;
     const uint4 *wr = (const uint4 *)wrow;
     int base = lane;
     for (; base + 32 * (GB_GEMV_U - 1) < nvec; base += 32 * GB_GEMV_U) {
         uint4 wv[GB_GEMV_U];
 #pragma unroll
-        for (int u = 0; u < GB_GEMV_U; u++) wv[u] = gb_ld_stream(wr + base + u * 32);
+        for (int u = 0; u < GB_GEMV_U; u++)
+            wv[u] = gb_ld_stream(wr + base + u * 32);
 #pragma unroll
         for (int u = 0; u < GB_GEMV_U; u++)
-            gb_vec_fma<T, NB, SCALE>(acc, wv[u], base + u * 32, x, cols, sc);
+            gb_vec_fma<T, NB>(acc, wv[u], base + u * 32, x, cols);
     }
     for (; base < nvec; base += 32)
-        gb_vec_fma<T, NB, SCALE>(acc, gb_ld_stream(wr + base), base, x, cols, sc);
+        gb_vec_fma<T, NB>(acc, gb_ld_stream(wr + base), base, x, cols);
 #pragma unroll
-    for (int r = 0; r < NB; r++) acc[r] = gb_warp_sum(acc[r]);
+    for (int r = 0; r < NB; r++)
+        acc[r] = gb_warp_sum(acc[r]);
 }
 
 /* Up to three matrices sharing one input: output row index space is their concatenation. */
@@ -117,12 +109,9 @@ struct gb_gemv_jobs {
     int count;
 };
 
-/* NORM: y = rmsnorm(x) * nw . W^T computed as (x * nw) . W^T / rms(x); every block reduces
- * its NB rows' sums of squares itself (no separate norm launch) and block 0 writes xnorm. */
-template <typename T, int NB, bool NORM>
+template <typename T, int NB>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
-    k_gemv(gb_gemv_jobs jobs, const float *__restrict__ x, int cols, int total_rows,
-           const float *__restrict__ nw, float eps, float *xnorm) {
+    k_gemv(gb_gemv_jobs jobs, const float *__restrict__ x, int cols, int total_rows) {
     const int lane = threadIdx.x & 31;
     int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
     const bool active = row < total_rows;
@@ -146,33 +135,19 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
             rows = jobs.rows[2];
         }
     }
-    float inv[NB];
     gb_pdl_trigger();
     gb_pdl_wait();
-    if (NORM) {
-        __shared__ float sh[33];
-#pragma unroll
-        for (int r = 0; r < NB; r++) {
-            float ss = 0.f;
-            for (int i = threadIdx.x; i < cols; i += blockDim.x) {
-                const float v = x[(int64_t)r * cols + i];
-                ss += v * v;
-            }
-            inv[r] = 1.0f / sqrtf(gb_block_sum(ss, sh) / (float)cols + eps);
-            if (blockIdx.x == 0)
-                for (int i = threadIdx.x; i < cols; i += blockDim.x)
-                    xnorm[(int64_t)r * cols + i] = nw[i] * (x[(int64_t)r * cols + i] * inv[r]);
-        }
-    }
     if (!active) return;
     float acc[NB];
 #pragma unroll
-    for (int r = 0; r < NB; r++) acc[r] = 0.f;
-    gb_row_dot<T, NB, NORM>(acc, (const T *)w + (int64_t)row * cols, x, cols, lane, nw);
+    for (int r = 0; r < NB; r++)
+        acc[r] = 0.f;
+    gb_row_dot<T, NB>(acc, (const T *)w + (int64_t)row * cols, x, cols, lane);
     if (lane == 0) {
         const float bv = bias ? bias[row] : 0.f;
 #pragma unroll
-        for (int r = 0; r < NB; r++) y[(int64_t)r * rows + row] = (NORM ? acc[r] * inv[r] : acc[r]) + bv;
+        for (int r = 0; r < NB; r++)
+            y[(int64_t)r * rows + row] = acc[r] + bv;
     }
 }
 
@@ -193,12 +168,14 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     if (row >= rows) return;
     float g[NB], u[NB];
 #pragma unroll
-    for (int r = 0; r < NB; r++) g[r] = u[r] = 0.f;
+    for (int r = 0; r < NB; r++)
+        g[r] = u[r] = 0.f;
     gb_row_dot<T, NB>(g, wg + (int64_t)row * cols, x, cols, lane);
     gb_row_dot<T, NB>(u, wu + (int64_t)row * cols, x, cols, lane);
     if (lane == 0) {
 #pragma unroll
-        for (int r = 0; r < NB; r++) out[(int64_t)r * rows + row] = gb_act_dev(g[r], act) * u[r];
+        for (int r = 0; r < NB; r++)
+            out[(int64_t)r * rows + row] = gb_act_dev(g[r], act) * u[r];
     }
 }
 
@@ -222,26 +199,35 @@ static int gb_gemv_ok(const gb_weight *w) {
     return w->cols % vec == 0 && ((uintptr_t)w->data & 15u) == 0;
 }
 
-template <typename T, bool NORM>
+template <typename T>
 static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float *x, int cols,
-                             int n, const float *nw, float eps, float *xnorm) {
+                             int n) {
     int total = 0;
-    for (int j = 0; j < jobs0.count; j++) total += jobs0.rows[j];
+    for (int j = 0; j < jobs0.count; j++)
+        total += jobs0.rows[j];
     const int blocks = (total + GB_GEMV_WARPS - 1) / GB_GEMV_WARPS;
     gb_gemv_jobs jobs = jobs0;
     int r0 = 0;
     while (r0 < n) {
         const int left = n - r0;
         const int nb = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-        for (int j = 0; j < jobs.count; j++) jobs.y[j] = jobs0.y[j] + (int64_t)r0 * jobs0.rows[j];
+        for (int j = 0; j < jobs.count; j++)
+            jobs.y[j] = jobs0.y[j] + (int64_t)r0 * jobs0.rows[j];
         const float *xr = x + (int64_t)r0 * cols;
-        float *xn = xnorm ? xnorm + (int64_t)r0 * cols : nullptr;
         const dim3 g(blocks), t(GB_GEMV_WARPS * 32);
         switch (nb) {
-        case 8: gb_launch(st, k_gemv<T, 8, NORM>, g, t, 0, jobs, xr, cols, total, nw, eps, xn); break;
-        case 4: gb_launch(st, k_gemv<T, 4, NORM>, g, t, 0, jobs, xr, cols, total, nw, eps, xn); break;
-        case 2: gb_launch(st, k_gemv<T, 2, NORM>, g, t, 0, jobs, xr, cols, total, nw, eps, xn); break;
-        default: gb_launch(st, k_gemv<T, 1, NORM>, g, t, 0, jobs, xr, cols, total, nw, eps, xn); break;
+        case 8:
+            gb_launch(st, k_gemv<T, 8>, g, t, 0, jobs, xr, cols, total);
+            break;
+        case 4:
+            gb_launch(st, k_gemv<T, 4>, g, t, 0, jobs, xr, cols, total);
+            break;
+        case 2:
+            gb_launch(st, k_gemv<T, 2>, g, t, 0, jobs, xr, cols, total);
+            break;
+        default:
+            gb_launch(st, k_gemv<T, 1>, g, t, 0, jobs, xr, cols, total);
+            break;
         }
         GB_CU_LAUNCH(st, "gemv");
         r0 += nb;
@@ -251,22 +237,11 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
 static void gb_gemv_launch(gb_cuda *st, gb_dtype dt, const gb_gemv_jobs &jobs, const float *x,
                            int cols, int n) {
     if (dt == GB_BF16)
-        gb_gemv_launch_t<__nv_bfloat16, false>(st, jobs, x, cols, n, nullptr, 0.f, nullptr);
+        gb_gemv_launch_t<__nv_bfloat16>(st, jobs, x, cols, n);
     else if (dt == GB_F16)
-        gb_gemv_launch_t<__half, false>(st, jobs, x, cols, n, nullptr, 0.f, nullptr);
+        gb_gemv_launch_t<__half>(st, jobs, x, cols, n);
     else
-        gb_gemv_launch_t<float, false>(st, jobs, x, cols, n, nullptr, 0.f, nullptr);
-}
-
-static void gb_gemv_norm_launch(gb_cuda *st, gb_dtype dt, const gb_gemv_jobs &jobs,
-                                const float *x, int cols, int n, const float *nw, float eps,
-                                float *xnorm) {
-    if (dt == GB_BF16)
-        gb_gemv_launch_t<__nv_bfloat16, true>(st, jobs, x, cols, n, nw, eps, xnorm);
-    else if (dt == GB_F16)
-        gb_gemv_launch_t<__half, true>(st, jobs, x, cols, n, nw, eps, xnorm);
-    else
-        gb_gemv_launch_t<float, true>(st, jobs, x, cols, n, nw, eps, xnorm);
+        gb_gemv_launch_t<float>(st, jobs, x, cols, n);
 }
 
 template <typename T>
@@ -283,10 +258,18 @@ static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const g
         const float *xr = x + (int64_t)r0 * cols;
         const dim3 gr(blocks), t(GB_GEMV_WARPS * 32);
         switch (nb) {
-        case 8: gb_launch(st, k_gemv_gate_up<T, 8>, gr, t, 0, o, xr, g, u, cols, rows, act); break;
-        case 4: gb_launch(st, k_gemv_gate_up<T, 4>, gr, t, 0, o, xr, g, u, cols, rows, act); break;
-        case 2: gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act); break;
-        default: gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act); break;
+        case 8:
+            gb_launch(st, k_gemv_gate_up<T, 8>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            break;
+        case 4:
+            gb_launch(st, k_gemv_gate_up<T, 4>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            break;
+        case 2:
+            gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            break;
+        default:
+            gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            break;
         }
         GB_CU_LAUNCH(st, "gemv_gate_up");
         r0 += nb;
@@ -337,8 +320,8 @@ static gb_lt_plan *gb_lt_plan_get(gb_cuda *st, int m, int n, int k, gb_dtype dt)
                                          &st->lt_ws_bytes, sizeof st->lt_ws_bytes);
     cublasLtMatmulHeuristicResult_t res;
     int found = 0;
-    cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(st->lt, p->desc, p->a, p->b, p->c, p->c,
-                                                      pref, 1, &res, &found);
+    cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(st->lt, p->desc, p->a, p->b, p->c, p->c, pref,
+                                                      1, &res, &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (s == CUBLAS_STATUS_SUCCESS && found > 0) {
         p->algo = res.algo;
@@ -365,9 +348,9 @@ static void gb_lt_matmul(gb_cuda *st, float *y, const void *xin, const gb_weight
     gb_lt_plan *p = gb_lt_plan_get(st, (int)w->rows, n, (int)w->cols, w->dtype);
     if (!p) return;
     const float one = 1.0f, zero = 0.0f;
-    GB_LT(st, cublasLtMatmul(st->lt, p->desc, &one, w->data, p->a, xin, p->b, &zero, y, p->c, y,
-                             p->c, p->has_algo ? &p->algo : NULL, st->lt_ws, st->lt_ws_bytes,
-                             st->stream));
+    GB_LT(st,
+          cublasLtMatmul(st->lt, p->desc, &one, w->data, p->a, xin, p->b, &zero, y, p->c, y, p->c,
+                         p->has_algo ? &p->algo : NULL, st->lt_ws, st->lt_ws_bytes, st->stream));
 }
 
 /* Activations in the weight dtype for a GEMM: x itself for f32, else converted into act16. */
@@ -397,8 +380,8 @@ void gb_cuda_matmul(gb_backend *b, float *y, const float *x, const gb_weight *w,
         } else {
             const int64_t items = (int64_t)n * w->rows;
             k_gemv_scalar<<<(unsigned)((items + GB_GEMV_WARPS - 1) / GB_GEMV_WARPS),
-                            GB_GEMV_WARPS * 32, 0, st->stream>>>(
-                y, x, w->data, w->dtype, bias, n, (int)w->rows, (int)w->cols);
+                            GB_GEMV_WARPS * 32, 0, st->stream>>>(y, x, w->data, w->dtype, bias, n,
+                                                                 (int)w->rows, (int)w->cols);
             GB_CU_LAUNCH(st, "gemv_scalar");
         }
         return;
@@ -419,7 +402,10 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
     int same = count <= 3;
     for (int i = 0; i < count; i++)
         same = same && ws[i]->dtype == dt && ws[i]->cols == dim && gb_gemv_ok(ws[i]);
-    if (n <= st->gemv_max_n && same && ((uintptr_t)norm_w & 15u) == 0) {
+    if (n <= st->gemv_max_n && same) {
+        /* A separate norm kernel: normalising inside every GEMV block (tried) re-reads x once
+         * per block, as many bytes as the weights for q/k/v, and measured slower. */
+        gb_cuda_rmsnorm(b, xnorm, x, norm_w, n, dim, eps);
         gb_gemv_jobs jobs;
         memset(&jobs, 0, sizeof jobs);
         for (int i = 0; i < count; i++) {
@@ -429,7 +415,7 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
             jobs.rows[i] = (int)ws[i]->rows;
         }
         jobs.count = count;
-        gb_gemv_norm_launch(st, dt, jobs, x, dim, n, norm_w, eps, xnorm);
+        gb_gemv_launch(st, dt, jobs, xnorm, dim, n);
         return;
     }
     if (n > st->gemv_max_n && dt != GB_F32) {

@@ -73,8 +73,8 @@ void gb_cuda_rmsnorm(gb_backend *b, float *y, const float *x, const float *w, in
                      float eps) {
     gb_cuda *st = gb_cuda_of(b);
     if (n <= 0) return;
-    gb_launch(st, k_rmsnorm<__nv_bfloat16>, n, gb_row_threads(dim), 0, y,
-              (__nv_bfloat16 *)nullptr, x, w, dim, eps);
+    gb_launch(st, k_rmsnorm<__nv_bfloat16>, n, gb_row_threads(dim), 0, y, (__nv_bfloat16 *)nullptr,
+              x, w, dim, eps);
     GB_CU_LAUNCH(st, "rmsnorm");
 }
 
@@ -82,11 +82,11 @@ void gb_cuda_rmsnorm16(gb_cuda *st, float *y, void *y16, gb_dtype dt, const floa
                        const float *w, int n, int dim, float eps) {
     if (n <= 0) return;
     if (dt == GB_F16)
-        k_rmsnorm<__half><<<n, gb_row_threads(dim), 0, st->stream>>>(y, (__half *)y16, x, w, dim,
-                                                                    eps);
+        k_rmsnorm<__half>
+            <<<n, gb_row_threads(dim), 0, st->stream>>>(y, (__half *)y16, x, w, dim, eps);
     else
-        k_rmsnorm<__nv_bfloat16><<<n, gb_row_threads(dim), 0, st->stream>>>(
-            y, (__nv_bfloat16 *)y16, x, w, dim, eps);
+        k_rmsnorm<__nv_bfloat16>
+            <<<n, gb_row_threads(dim), 0, st->stream>>>(y, (__nv_bfloat16 *)y16, x, w, dim, eps);
     GB_CU_LAUNCH(st, "rmsnorm16");
 }
 
@@ -105,7 +105,8 @@ __global__ void k_add_rmsnorm(float *resid, const float *x, float *y, const floa
     }
     ss = gb_block_sum(ss, sh);
     const float inv = 1.0f / sqrtf(ss / (float)dim + eps);
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) y[off + i] = w[i] * (resid[off + i] * inv);
+    for (int i = threadIdx.x; i < dim; i += blockDim.x)
+        y[off + i] = w[i] * (resid[off + i] * inv);
 }
 
 void gb_cuda_add_rmsnorm(gb_backend *b, float *resid, const float *x, float *y, const float *w,
@@ -122,7 +123,8 @@ __global__ void k_layernorm(float *y, const float *x, const float *w, const floa
     __shared__ float sh[33];
     const int64_t off = (int64_t)blockIdx.x * dim;
     float s = 0.f;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) s += x[off + i];
+    for (int i = threadIdx.x; i < dim; i += blockDim.x)
+        s += x[off + i];
     const float mean = gb_block_sum(s, sh) / (float)dim;
     float v2 = 0.f;
     for (int i = threadIdx.x; i < dim; i += blockDim.x) {
@@ -208,8 +210,7 @@ void gb_cuda_add_bias(gb_cuda *st, float *y, const float *bias, int n, int cols)
     GB_CU_LAUNCH(st, "add_bias");
 }
 
-template <typename T>
-__global__ void k_to16(T *dst, const float *src, size_t count) {
+template <typename T> __global__ void k_to16(T *dst, const float *src, size_t count) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
          i += (size_t)gridDim.x * blockDim.x)
         dst[i] = (T)src[i];
@@ -335,7 +336,8 @@ __global__ void k_rope_kv_write(float *q, float *k, const float *v, float *kc, f
     }
     const int width = nkv * hd;
     const int64_t dst = ((int64_t)bi * cap + p) * width;
-    for (int i = threadIdx.x; i < width; i += blockDim.x) vc[dst + i] = v[(int64_t)row * width + i];
+    for (int i = threadIdx.x; i < width; i += blockDim.x)
+        vc[dst + i] = v[(int64_t)row * width + i];
 }
 
 void gb_cuda_rope_kv_write(gb_backend *b, float *q, float *k, const float *v, float *kcache,
@@ -361,18 +363,27 @@ __global__ void k_argmax(int32_t *ids, const float *logits, int vocab) {
     int bi = 0x7fffffff;
     for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
         const float v = lr[i];
-        if (v > best) { best = v; bi = i; }
+        if (v > best) {
+            best = v;
+            bi = i;
+        }
     }
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
         const float ov = __shfl_xor_sync(0xffffffffu, best, o);
         const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-        if (ov > best || (ov == best && oi < bi)) { best = ov; bi = oi; }
+        if (ov > best || (ov == best && oi < bi)) {
+            best = ov;
+            bi = oi;
+        }
     }
     __shared__ float sv[32];
     __shared__ int si[32];
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    if (lane == 0) { sv[wid] = best; si[wid] = bi; }
+    if (lane == 0) {
+        sv[wid] = best;
+        si[wid] = bi;
+    }
     __syncthreads();
     if (wid == 0) {
         best = lane < nw ? sv[lane] : -INFINITY;
@@ -381,7 +392,10 @@ __global__ void k_argmax(int32_t *ids, const float *logits, int vocab) {
         for (int o = 16; o > 0; o >>= 1) {
             const float ov = __shfl_xor_sync(0xffffffffu, best, o);
             const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-            if (ov > best || (ov == best && oi < bi)) { best = ov; bi = oi; }
+            if (ov > best || (ov == best && oi < bi)) {
+                best = ov;
+                bi = oi;
+            }
         }
         if (lane == 0) ids[blockIdx.x] = bi == 0x7fffffff ? 0 : bi;
     }
