@@ -49,11 +49,11 @@ typedef struct gb_hwinfo {
     int64_t memory_total_mb;     /* MemTotal / 2^20 bytes */
     int64_t memory_available_mb; /* MemAvailable at collection time */
     /* system */
-    char os[128];       /* /etc/os-release PRETTY_NAME, e.g. "Debian GNU/Linux 12 (bookworm)" */
-    char kernel[128];   /* uname: sysname release, e.g. "Linux 6.1.0-18-amd64" */
-    char machine[32];   /* uname machine, e.g. "x86_64" */
-    char hostname[128]; /* uname nodename */
-    char compiler[96];  /* compiler that built genbench, e.g. "gcc 12.2.0" */
+    char os[128];      /* /etc/os-release PRETTY_NAME, e.g. "Debian GNU/Linux 12 (bookworm)" */
+    char kernel[160];  /* uname: sysname release, e.g. "Linux 6.1.0-18-amd64" */
+    char machine[72];  /* uname machine, e.g. "x86_64" */
+    char hostname[72]; /* uname nodename */
+    char compiler[96]; /* compiler that built genbench, e.g. "gcc 12.2.0" */
     char genbench_version[32];
     /* CUDA / GPU */
     int cuda_built;               /* 1 when this genbench was built with the CUDA backend */
@@ -74,10 +74,10 @@ int gb_hwinfo_collect(gb_hwinfo *out, gb_error *err);
  * cJSON_Delete). Keys kept from benchmark_v2: gpu_name, gpu_memory_total_gb,
  * gpu_memory_total_mb, cuda_version, cpu_count, memory_total_mb (GPU keys are null when there
  * is no GPU, as in benchmark_v2). Keys added by genbench: genbench_version, cpu_name,
- * cpu_vendor, cpu_physical_cores, cpu_online, cpu_features (array of strings), os, kernel,
- * machine, hostname, compiler, cuda_built, cuda_build_version, gpu_count,
- * gpu_driver_version. python_version/torch_version have no meaning here and are omitted.
- * Returns NULL only on out-of-memory. */
+ * cpu_vendor, cpu_physical_cores, cpu_usable (affinity mask), cpu_features (array of strings),
+ * os, kernel, machine, hostname, compiler, cuda_built, nvml_available, gpu_count,
+ * gpu_driver_version, cuda_driver_version. cpu_count = online CPUs. python_version/torch_version
+ * have no meaning here and are omitted. Returns NULL only on out-of-memory. */
 cJSON *gb_hwinfo_to_json(const gb_hwinfo *hw);
 
 /* Adds the object above to parent under key "hardware_info". Returns 0 or GB_ERR_NOMEM. */

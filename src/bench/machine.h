@@ -55,7 +55,7 @@ typedef struct gb_machine_opts {
 /* Cached ceilings of this machine: loads the cache, or measures (full mode, all threads)
  * and writes the cache when it is missing/stale or when force != 0. Takes a few seconds
  * when it measures. */
-int gb_machine_ceilings(gb_machine_ceilings *out, int force, gb_error *err);
+int gb_machine_ceilings_get(gb_machine_ceilings *out, int force, gb_error *err);
 
 /* Cached ceilings only: GB_ERR_NOT_FOUND (no measuring) when there is no valid cache. */
 int gb_machine_ceilings_cached(gb_machine_ceilings *out, gb_error *err);
@@ -66,7 +66,7 @@ int gb_machine_measure(gb_machine_ceilings *out, const gb_machine_opts *opts, gb
 /* Cache file path for this machine into buf. Returns 0 or GB_ERR_INVALID if too long. */
 int gb_machine_cache_path(char *buf, size_t bufsize, gb_error *err);
 
-/* Cache file read/write (explicit path; used by gb_machine_ceilings and tests). Load
+/* Cache file read/write (explicit path; used by gb_machine_ceilings_get and tests). Load
  * returns GB_ERR_NOT_FOUND for a missing file, GB_ERR_FORMAT for a malformed one. */
 int gb_machine_save(const gb_machine_ceilings *c, const char *path, gb_error *err);
 int gb_machine_load(gb_machine_ceilings *out, const char *path, gb_error *err);
