@@ -90,7 +90,10 @@ void gb_isa_names(unsigned flags, char *buf, int bufsize) {
         if (!(flags & isa_names[i].bit)) continue;
         int n = snprintf(buf + used, (size_t)bufsize - used, "%s%s", used ? " " : "",
                          isa_names[i].name);
-        if (n < 0 || used + (size_t)n >= (size_t)bufsize) break;
+        if (n < 0 || used + (size_t)n >= (size_t)bufsize) {
+            buf[used] = 0; /* drop the partial name */
+            break;
+        }
         used += (size_t)n;
     }
 }

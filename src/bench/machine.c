@@ -218,35 +218,57 @@ static double team_run(team *t) {
 
 /* ---- bandwidth ---------------------------------------------------------------------- */
 
-double gb_machine_read_bw_gbs(size_t bytes, int threads, int repeats, int *huge_pages) {
-    if (threads < 1) threads = 1;
-    if (repeats < 1) repeats = 1;
-    size_t unit = (size_t)threads * 512;
-    bytes = bytes / unit * unit;
-    if (bytes == 0) return -1;
-    /* 2 MiB-aligned anonymous mapping so the kernel can back it with huge pages, as the
-     * engine's weight buffers are. */
-    size_t map = bytes + HUGE_PAGE;
-    char *raw = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) return -1;
-    char *buf = (char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-    int hp = 0;
+/* 2 MiB-aligned anonymous buffer of `bytes`, touched so every page is resident; the kernel
+ * may back it with huge pages, as it does the engine's weight buffers. */
+typedef struct {
+    char *raw, *buf;
+    size_t map, bytes;
+    int huge_pages;
+} bw_buffer;
+
+static int bw_buffer_alloc(bw_buffer *b, size_t bytes) {
+    memset(b, 0, sizeof *b);
+    b->map = bytes + HUGE_PAGE;
+    b->raw = mmap(NULL, b->map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (b->raw == MAP_FAILED) return -1;
+    b->buf = (char *)(((uintptr_t)b->raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    b->bytes = bytes;
 #ifdef MADV_HUGEPAGE
-    hp = madvise(buf, bytes, MADV_HUGEPAGE) == 0;
+    b->huge_pages = madvise(b->buf, bytes, MADV_HUGEPAGE) == 0;
 #endif
-    if (huge_pages) *huge_pages = hp;
-    memset(buf, 1, bytes); /* fault every page in (untouched pages would read the zero page) */
+    memset(b->buf, 1, bytes); /* fault every page in (untouched pages read the zero page) */
+    return 0;
+}
+
+static void bw_buffer_free(bw_buffer *b) {
+    if (b->raw && b->raw != MAP_FAILED) munmap(b->raw, b->map);
+    memset(b, 0, sizeof *b);
+}
+
+static double bw_run(const bw_buffer *b, int threads, int repeats) {
+    size_t unit = (size_t)threads * 512;
+    size_t bytes = b->bytes / unit * unit;
+    if (bytes == 0) return -1;
+    /* One extra round warms TLBs; the best round is kept. */
     team t = {.job = JOB_READ,
               .threads = threads,
               .repeats = repeats + 1,
               .isa = bw_isa(),
-              .buf = buf,
+              .buf = b->buf,
               .slice = bytes / (size_t)threads};
-    /* One extra round warms TLBs and caches; it is rarely the best and is ignored by the
-     * min if it is slow. */
     double sec = team_run(&t);
-    munmap(raw, map);
     return sec > 0 ? (double)bytes / sec * 1e-9 : -1;
+}
+
+double gb_machine_read_bw_gbs(size_t bytes, int threads, int repeats, int *huge_pages) {
+    if (threads < 1) threads = 1;
+    if (repeats < 1) repeats = 1;
+    bw_buffer b;
+    if (bw_buffer_alloc(&b, bytes)) return -1;
+    if (huge_pages) *huge_pages = b.huge_pages;
+    double gbs = bw_run(&b, threads, repeats);
+    bw_buffer_free(&b);
+    return gbs;
 }
 
 /* ---- peaks -------------------------------------------------------------------------- */
@@ -332,16 +354,17 @@ int gb_machine_measure(gb_machine_ceilings *out, const gb_machine_opts *opts, gb
     if (out->threads > 1024 || rep > 15)
         return gb_error_set(err, GB_ERR_INVALID, "machine ceilings: %d threads / %d repeats",
                             out->threads, rep);
-    int hp = 0;
-    out->read_bw_gbs_1t = gb_machine_read_bw_gbs(out->bw_bytes, 1, rep, &hp);
-    out->read_bw_gbs_all = out->threads == 1
-                               ? out->read_bw_gbs_1t
-                               : gb_machine_read_bw_gbs(out->bw_bytes, out->threads, rep, &hp);
-    out->huge_pages = hp;
-    if (out->read_bw_gbs_1t <= 0 || out->read_bw_gbs_all <= 0)
+    bw_buffer b;
+    if (bw_buffer_alloc(&b, out->bw_bytes))
         return gb_error_set(err, GB_ERR_NOMEM,
                             "machine ceilings: cannot map a %zu-byte buffer for the bandwidth test",
                             out->bw_bytes);
+    out->huge_pages = b.huge_pages;
+    out->read_bw_gbs_1t = bw_run(&b, 1, rep);
+    out->read_bw_gbs_all = out->threads == 1 ? out->read_bw_gbs_1t : bw_run(&b, out->threads, rep);
+    bw_buffer_free(&b);
+    if (out->read_bw_gbs_1t <= 0 || out->read_bw_gbs_all <= 0)
+        return gb_error_set(err, GB_ERR_INTERNAL, "machine ceilings: bandwidth test failed");
     out->fp32_gflops_1t = gb_machine_fp32_gflops(1, o.quick);
     out->fp32_gflops_all = gb_machine_fp32_gflops(out->threads, o.quick);
     out->bf16_gflops_1t = gb_machine_bf16_gflops(1, o.quick);
