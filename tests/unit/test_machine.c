@@ -60,6 +60,10 @@ static void check_kernels(void) {
     }
 }
 
+static int close_rel(double a, double b) {
+    return fabs(a - b) <= 1e-12 * fabs(b);
+}
+
 static void write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
     CHECK(f != NULL);
@@ -126,12 +130,13 @@ int main(void) {
     CHECK_OK(gb_machine_save(&saved, path, &err), &err);
     CHECK_OK(gb_machine_ceilings_cached(&got, &err), &err);
     CHECK(got.from_cache == 1);
-    CHECK(got.read_bw_gbs_1t == saved.read_bw_gbs_1t);
-    CHECK(got.read_bw_gbs_all == saved.read_bw_gbs_all);
-    CHECK(got.bf16_gflops_1t == saved.bf16_gflops_1t &&
-          got.bf16_gflops_all == saved.bf16_gflops_all);
-    CHECK(got.fp32_gflops_1t == saved.fp32_gflops_1t &&
-          got.fp32_gflops_all == saved.fp32_gflops_all);
+    /* cJSON prints 15 significant digits when they re-read within DBL_EPSILON. */
+    CHECK(close_rel(got.read_bw_gbs_1t, saved.read_bw_gbs_1t));
+    CHECK(close_rel(got.read_bw_gbs_all, saved.read_bw_gbs_all));
+    CHECK(close_rel(got.bf16_gflops_1t, saved.bf16_gflops_1t));
+    CHECK(close_rel(got.bf16_gflops_all, saved.bf16_gflops_all));
+    CHECK(close_rel(got.fp32_gflops_1t, saved.fp32_gflops_1t));
+    CHECK(close_rel(got.fp32_gflops_all, saved.fp32_gflops_all));
     CHECK_EQ_INT(got.threads, saved.threads);
     CHECK_EQ_INT(got.bw_bytes, saved.bw_bytes);
     CHECK_EQ_INT(got.huge_pages, saved.huge_pages);
@@ -140,7 +145,7 @@ int main(void) {
     CHECK_STR(got.cpu_name, saved.cpu_name);
     memset(&got, 0, sizeof got);
     CHECK_OK(gb_machine_ceilings_get(&got, 0, &err), &err);
-    CHECK(got.from_cache == 1 && got.read_bw_gbs_1t == saved.read_bw_gbs_1t);
+    CHECK(got.from_cache == 1 && close_rel(got.read_bw_gbs_1t, saved.read_bw_gbs_1t));
 
     /* A cache for another CPU is stale: not used. */
     gb_machine_ceilings other = saved;
