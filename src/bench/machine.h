@@ -12,7 +12,9 @@
  *   bf16 pair; where the CPU lacks AVX512_BF16, the AVX2 path genbench would use (bf16
  *   weights widened to fp32 by shifts, then FMA, amortised over 6 activation rows) and its
  *   name in bf16_isa.
- * Per-core and all-core numbers; the ISA actually used is recorded.
+ * Per-core and all-core numbers; the ISA actually used is recorded. Peaks are timed by each
+ * thread's CPU time (CLOCK_THREAD_CPUTIME_ID), so time slices lost to other processes on a
+ * shared machine do not lower them; bandwidth is timed on the wall clock (best round).
  *
  * Results are cached per machine in gb_cache_dir()/machine-<host>-<cpuhash>.json with the
  * measurement date; a cache whose CPU, thread count or format differs is remeasured. */
@@ -49,7 +51,7 @@ typedef struct gb_machine_opts {
     int quick;       /* small buffer, short loops (~0.3 s total; for tests) */
     int threads;     /* 0 = all CPUs in the affinity mask */
     size_t bw_bytes; /* 0 = 1 GiB (64 MiB in quick mode) */
-    int repeats;     /* best-of passes; 0 = 5 (2 in quick mode) */
+    int repeats;     /* best-of passes; 0 = 8 (2 in quick mode) */
 } gb_machine_opts;
 
 /* Cached ceilings of this machine: loads the cache, or measures (full mode, all threads)
