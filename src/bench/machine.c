@@ -100,6 +100,7 @@ static double bf16_scalar(long iters, const float *a, const uint16_t *b) {
 /* ---- thread team: `threads` pinned workers run `repeats` rounds in lock step ------- */
 
 enum { JOB_READ, JOB_FP32, JOB_BF16 };
+#define MAX_ROUNDS 40
 
 typedef struct team team;
 typedef struct {
@@ -107,8 +108,8 @@ typedef struct {
     int idx;
     int cpu; /* CPU to pin to, -1 = none */
     pthread_t th;
-    int64_t start[16], end[16];         /* CLOCK_MONOTONIC */
-    int64_t cpu_start[16], cpu_end[16]; /* CLOCK_THREAD_CPUTIME_ID */
+    int64_t start[MAX_ROUNDS], end[MAX_ROUNDS];         /* CLOCK_MONOTONIC */
+    int64_t cpu_start[MAX_ROUNDS], cpu_end[MAX_ROUNDS]; /* CLOCK_THREAD_CPUTIME_ID */
     double sink;
 } worker;
 
@@ -116,17 +117,18 @@ struct team {
     int job, threads, repeats, isa;
     long iters;
     const char *buf;
-    size_t slice;
+    size_t window, slice; /* read: round r reads window (r % nwin), split in slices */
+    int nwin;
     const float *a;
     const uint16_t *b;
     int cpu_time; /* time rounds by each thread's CPU time instead of the wall clock */
     pthread_barrier_t bar;
 };
 
-static double run_kernel(team *t, int idx) {
+static double run_kernel(team *t, int idx, int round) {
     switch (t->job) {
     case JOB_READ: {
-        const char *p = t->buf + (size_t)idx * t->slice;
+        const char *p = t->buf + (size_t)(round % t->nwin) * t->window + (size_t)idx * t->slice;
         return (double)(t->isa == K_AVX512 ? gb_mk_read_avx512(p, t->slice)
                         : t->isa == K_AVX2 ? gb_mk_read_avx2(p, t->slice)
                                            : read_scalar(p, t->slice));
@@ -162,7 +164,7 @@ static void *worker_main(void *arg) {
         pthread_barrier_wait(&w->t->bar);
         w->start[r] = gb_clock_ns();
         w->cpu_start[r] = thread_cpu_ns();
-        w->sink += run_kernel(w->t, w->idx);
+        w->sink += run_kernel(w->t, w->idx, r);
         w->cpu_end[r] = thread_cpu_ns();
         w->end[r] = gb_clock_ns();
     }
@@ -192,7 +194,7 @@ static int usable_count(void) {
  * sum(1 / cpu_i), so a thread descheduled by another process on a shared machine does not
  * count as slow hardware. */
 static double team_run(team *t) {
-    if (t->repeats > 16) t->repeats = 16;
+    if (t->repeats > MAX_ROUNDS) t->repeats = MAX_ROUNDS;
     int cpus[CPU_SETSIZE];
     int ncpu = usable_cpus(cpus, CPU_SETSIZE);
     worker *w = calloc((size_t)t->threads, sizeof *w);
@@ -266,19 +268,25 @@ static void bw_buffer_free(bw_buffer *b) {
     memset(b, 0, sizeof *b);
 }
 
-static double bw_run(const bw_buffer *b, int threads, int repeats) {
+/* Best-of-`rounds` read bandwidth. A buffer of 512 MiB or more is read in windows of a
+ * quarter of it (>= 128 MiB, still far beyond any last-level cache), one window per round in
+ * turn: shorter rounds are likelier to find a quiet moment on a shared machine. */
+static double bw_run(const bw_buffer *b, int threads, int rounds) {
+    int nwin = b->bytes >= ((size_t)512 << 20) ? 4 : 1;
     size_t unit = (size_t)threads * 512;
-    size_t bytes = b->bytes / unit * unit;
-    if (bytes == 0) return -1;
+    size_t window = b->bytes / (size_t)nwin / unit * unit;
+    if (window == 0) return -1;
     /* One extra round warms TLBs; the best round is kept. */
     team t = {.job = JOB_READ,
               .threads = threads,
-              .repeats = repeats + 1,
+              .repeats = rounds + 1,
               .isa = bw_isa(),
               .buf = b->buf,
-              .slice = bytes / (size_t)threads};
+              .window = window,
+              .nwin = nwin,
+              .slice = window / (size_t)threads};
     double sec = team_run(&t);
-    return sec > 0 ? (double)bytes / sec * 1e-9 : -1;
+    return sec > 0 ? (double)window / sec * 1e-9 : -1;
 }
 
 double gb_machine_read_bw_gbs(size_t bytes, int threads, int repeats, int *huge_pages) {
@@ -372,8 +380,8 @@ int gb_machine_measure(gb_machine_ceilings *out, const gb_machine_opts *opts, gb
     out->quick = o.quick != 0;
     out->threads = o.threads > 0 ? o.threads : usable_count();
     out->bw_bytes = o.bw_bytes ? o.bw_bytes : o.quick ? (64u << 20) : GIB;
-    int rep = o.repeats > 0 ? o.repeats : o.quick ? 2 : 8;
-    if (out->threads > 1024 || rep > 15)
+    int rep = o.repeats > 0 ? o.repeats : o.quick ? 2 : 24;
+    if (out->threads > 1024 || rep >= MAX_ROUNDS)
         return gb_error_set(err, GB_ERR_INVALID, "machine ceilings: %d threads / %d repeats",
                             out->threads, rep);
     bw_buffer b;

@@ -5,7 +5,7 @@
  * - read bandwidth: a large buffer (1 GiB, >> last-level cache; transparent huge pages when
  *   the kernel gives them) read with the widest loads the CPU has (AVX-512, AVX2, else
  *   scalar), summed so nothing is optimised away; one thread and all threads (one per CPU
- *   in the affinity mask, pinned), best of N passes. GB/s = 1e9 bytes/s.
+ *   in the affinity mask, pinned), best of N rounds of 256 MiB windows. GB/s = 1e9 bytes/s.
  * - fp32 peak: register-resident FMA microkernel (independent accumulators), 2 FLOP per
  *   lane per FMA. GFLOP/s = 1e9 FLOP/s.
  * - bf16 peak: vdpbf16ps microkernel (AVX512_BF16) with operands in registers, 2 FLOP per
@@ -51,7 +51,7 @@ typedef struct gb_machine_opts {
     int quick;       /* small buffer, short loops (~0.3 s total; for tests) */
     int threads;     /* 0 = all CPUs in the affinity mask */
     size_t bw_bytes; /* 0 = 1 GiB (64 MiB in quick mode) */
-    int repeats;     /* best-of passes; 0 = 8 (2 in quick mode) */
+    int repeats;     /* bandwidth rounds (best kept); 0 = 24 (2 in quick mode), max 39 */
 } gb_machine_opts;
 
 /* Cached ceilings of this machine: loads the cache, or measures (full mode, all threads)
