@@ -123,6 +123,11 @@ struct team {
     const uint16_t *b;
     int cpu_time; /* time rounds by each thread's CPU time instead of the wall clock */
     pthread_barrier_t bar;
+    /* Start gate: workers wait until every thread exists (gate 1) or creation failed
+     * (gate -1: they leave without touching the barrier). */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int gate;
 };
 
 static double run_kernel(team *t, int idx, int round) {
@@ -160,6 +165,12 @@ static void *worker_main(void *arg) {
         CPU_SET(w->cpu, &set);
         pthread_setaffinity_np(pthread_self(), sizeof set, &set); /* best effort */
     }
+    pthread_mutex_lock(&w->t->mu);
+    while (w->t->gate == 0)
+        pthread_cond_wait(&w->t->cv, &w->t->mu);
+    int go = w->t->gate > 0;
+    pthread_mutex_unlock(&w->t->mu);
+    if (!go) return NULL;
     for (int r = 0; r < w->t->repeats; r++) {
         pthread_barrier_wait(&w->t->bar);
         w->start[r] = gb_clock_ns();
@@ -200,6 +211,9 @@ static double team_run(team *t) {
     worker *w = calloc((size_t)t->threads, sizeof *w);
     if (!w) return -1;
     pthread_barrier_init(&t->bar, NULL, (unsigned)t->threads);
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+    t->gate = 0;
     int created = 0;
     for (int i = 0; i < t->threads; i++) {
         w[i].t = t;
@@ -208,32 +222,32 @@ static double team_run(team *t) {
         if (pthread_create(&w[i].th, NULL, worker_main, &w[i]) != 0) break;
         created++;
     }
+    pthread_mutex_lock(&t->mu);
+    t->gate = created == t->threads ? 1 : -1;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    for (int i = 0; i < created; i++)
+        pthread_join(w[i].th, NULL);
     double best = -1;
-    if (created == t->threads) {
-        for (int i = 0; i < t->threads; i++)
-            pthread_join(w[i].th, NULL);
-        for (int r = 0; r < t->repeats; r++) {
-            int64_t s = w[0].start[r], e = w[0].end[r];
-            for (int i = 1; i < t->threads; i++) {
-                if (w[i].start[r] < s) s = w[i].start[r];
-                if (w[i].end[r] > e) e = w[i].end[r];
-            }
-            double sec = (double)(e - s) * 1e-9;
-            if (t->cpu_time) {
-                double inv = 0;
-                for (int i = 0; i < t->threads; i++) {
-                    int64_t c = w[i].cpu_end[r] - w[i].cpu_start[r];
-                    inv += c > 0 ? 1e9 / (double)c : 0;
-                }
-                sec = inv > 0 ? t->threads / inv : -1;
-            }
-            if (sec > 0 && (best < 0 || sec < best)) best = sec;
+    for (int r = 0; created == t->threads && r < t->repeats; r++) {
+        int64_t s = w[0].start[r], e = w[0].end[r];
+        for (int i = 1; i < t->threads; i++) {
+            if (w[i].start[r] < s) s = w[i].start[r];
+            if (w[i].end[r] > e) e = w[i].end[r];
         }
-    } else {
-        /* A thread is missing: the barrier can never open, so the created ones are stuck.
-         * This only happens when the process is out of threads; treat as fatal. */
-        abort();
+        double sec = (double)(e - s) * 1e-9;
+        if (t->cpu_time) {
+            double inv = 0;
+            for (int i = 0; i < t->threads; i++) {
+                int64_t c = w[i].cpu_end[r] - w[i].cpu_start[r];
+                inv += c > 0 ? 1e9 / (double)c : 0;
+            }
+            sec = inv > 0 ? t->threads / inv : -1;
+        }
+        if (sec > 0 && (best < 0 || sec < best)) best = sec;
     }
+    pthread_cond_destroy(&t->cv);
+    pthread_mutex_destroy(&t->mu);
     pthread_barrier_destroy(&t->bar);
     free(w);
     return best;
