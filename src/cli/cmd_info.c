@@ -2,12 +2,16 @@
  * The measured ceilings are the denominators of every results file's efficiency numbers. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "bench/gpumon.h"
 #include "bench/hwinfo.h"
 #include "bench/machine.h"
 #include "cli/cli.h"
 #include "genbench.h"
+#include "util/clock.h"
 
 /* cJSON indents with tabs; genbench's JSON uses 4 spaces (product.md §5). Tabs inside
  * strings are escaped by cJSON, so every raw tab is formatting. */
@@ -27,6 +31,7 @@ static void print_json_4spaces(const char *text) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: genbench info [--json] [--measure | --no-measure] [--quick]\n"
+            "       genbench info --gpu-sample MS\n"
             "\n"
             "Shows the genbench version, CPU (model, cores, ISA features), memory, OS, compiler,\n"
             "CUDA availability (build and NVIDIA driver), and this machine's measured ceilings:\n"
@@ -41,6 +46,8 @@ static void usage(FILE *f) {
             "  --measure     measure the ceilings again and update the cache\n"
             "  --no-measure  never measure: show cached ceilings, or none\n"
             "  --quick       quick low-accuracy measurement (~0.3 s), not cached\n"
+            "  --gpu-sample MS  run the GPU monitor (50 ms interval) for MS milliseconds and\n"
+            "                print its samples as JSON (benchmark_v2's gpu_metrics shape)\n"
             "  -h, --help    this help\n");
 }
 
@@ -96,10 +103,44 @@ static void print_text(const gb_hwinfo *hw, const gb_machine_ceilings *c, int ha
            c->fp32_gflops_1t, c->fp32_gflops_all, c->threads, c->fp32_isa);
 }
 
+/* --gpu-sample: exercises the monitor on its own (NVML loading, sampling, JSON). */
+static int gpu_sample(int ms) {
+    gb_error err = {0};
+    gb_gpumon *m;
+    int64_t t0 = gb_clock_ns();
+    if (gb_gpumon_start(&m, 50, &err)) {
+        fprintf(stderr, "genbench info: %s\n", err.msg);
+        return 1;
+    }
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    gb_gpumon_stop(m);
+    cJSON *j = gb_gpumon_to_json(m, t0);
+    gb_gpumon_free(m);
+    char *text = j ? cJSON_Print(j) : NULL;
+    cJSON_Delete(j);
+    if (!text) {
+        fprintf(stderr, "genbench info: out of memory\n");
+        return 1;
+    }
+    print_json_4spaces(text);
+    cJSON_free(text);
+    return 0;
+}
+
 int gb_cli_info(int argc, char **argv) {
     int json = 0, measure = 0, no_measure = 0, quick = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) {
+        if (!strcmp(argv[i], "--gpu-sample")) {
+            char *end = NULL;
+            long ms = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : -1;
+            if (i + 1 >= argc || *end || ms < 0 || ms > 600000) {
+                fprintf(stderr, "genbench info: --gpu-sample needs milliseconds in [0, 600000]\n");
+                return 2;
+            }
+            return gpu_sample((int)ms);
+        } else if (!strcmp(argv[i], "--json")) {
             json = 1;
         } else if (!strcmp(argv[i], "--measure")) {
             measure = 1;
