@@ -143,7 +143,7 @@ static int read_int_file(const char *path, long *v) {
 /* Physical cores = distinct (package, core) pairs among online CPUs in sysfs. */
 static int count_physical_cores(int online) {
     enum { MAXC = 4096 };
-    static long keys[MAXC];
+    long keys[MAXC]; /* 32 KiB on the stack: no shared state between threads */
     int nkeys = 0;
     char path[256];
     for (int cpu = 0; cpu < MAXC && nkeys < MAXC; cpu++) {
