@@ -98,7 +98,9 @@ static void print_text(const gb_hwinfo *hw, const gb_machine_ceilings *c, int ha
            c->read_bw_gbs_1t, c->read_bw_gbs_all, c->threads, c->bw_isa,
            c->huge_pages ? ", huge pages" : "");
     printf("  bf16 matmul   %8.1f GFLOP/s   1 core    %8.1f GFLOP/s   %d cores    (%s)\n",
-           c->bf16_gflops_1t, c->bf16_gflops_all, c->threads, c->bf16_isa);
+           c->bf16_gflops_1t, c->bf16_gflops_all, c->threads,
+           strcmp(c->bf16_isa, "avx2") ? c->bf16_isa
+                                       : "avx2: bf16 widened to fp32, no AVX512_BF16 here");
     printf("  fp32 FMA      %8.1f GFLOP/s   1 core    %8.1f GFLOP/s   %d cores    (%s)\n",
            c->fp32_gflops_1t, c->fp32_gflops_all, c->threads, c->fp32_isa);
 }
