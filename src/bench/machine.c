@@ -282,11 +282,15 @@ static void bw_buffer_free(bw_buffer *b) {
     memset(b, 0, sizeof *b);
 }
 
-/* Best-of-`rounds` read bandwidth. A buffer of 512 MiB or more is read in windows of a
- * quarter of it (>= 128 MiB, still far beyond any last-level cache), one window per round in
+/* Best-of-`rounds` read bandwidth. The buffer is read in windows of a quarter of it when a
+ * quarter is still at least 128 MiB and 8x the last-level cache, one window per round in
  * turn: shorter rounds are likelier to find a quiet moment on a shared machine. */
 static double bw_run(const bw_buffer *b, int threads, int rounds) {
-    int nwin = b->bytes >= ((size_t)512 << 20) ? 4 : 1;
+    gb_hwinfo hw;
+    gb_error e;
+    size_t llc = gb_hwinfo_collect(&hw, &e) == 0 ? (size_t)hw.cache_l3_kib << 10 : 0;
+    size_t quarter = b->bytes / 4;
+    int nwin = quarter >= ((size_t)128 << 20) && quarter >= 8 * llc ? 4 : 1;
     size_t unit = (size_t)threads * 512;
     size_t window = b->bytes / (size_t)nwin / unit * unit;
     if (window == 0) return -1;
@@ -422,6 +426,7 @@ int gb_machine_measure(gb_machine_ceilings *out, const gb_machine_opts *opts, gb
     cpu_name(out->cpu_name, sizeof out->cpu_name);
     utc_now(out->measured_at, sizeof out->measured_at);
     out->measure_seconds = (double)(gb_clock_ns() - t0) * 1e-9;
+    out->runs = 1;
     return 0;
 }
 
@@ -445,7 +450,8 @@ cJSON *gb_machine_to_json(const gb_machine_ceilings *c) {
              cJSON_AddStringToObject(o, "bf16_isa", c->bf16_isa) &&
              cJSON_AddStringToObject(o, "cpu_name", c->cpu_name) &&
              cJSON_AddStringToObject(o, "measured_at", c->measured_at) &&
-             cJSON_AddNumberToObject(o, "measure_seconds", c->measure_seconds);
+             cJSON_AddNumberToObject(o, "measure_seconds", c->measure_seconds) &&
+             cJSON_AddNumberToObject(o, "runs", c->runs);
     if (!ok) {
         cJSON_Delete(o);
         return NULL;
@@ -533,6 +539,10 @@ int gb_machine_load(gb_machine_ceilings *out, const char *path, gb_error *err) {
     out->bw_bytes = (size_t)bw_bytes;
     out->huge_pages = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "huge_pages"));
     out->quick = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "quick"));
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(o, "runs");
+    out->runs = cJSON_IsNumber(runs) && runs->valuedouble >= 1 && runs->valuedouble < 1e9
+                    ? (int)runs->valuedouble
+                    : 1;
     out->from_cache = 1;
     cJSON_Delete(o);
     return rc;
@@ -588,11 +598,27 @@ int gb_machine_ceilings_cached(gb_machine_ceilings *out, gb_error *err) {
     return 0;
 }
 
+void gb_machine_merge_best(gb_machine_ceilings *c, const gb_machine_ceilings *other) {
+    c->read_bw_gbs_1t = fmax(c->read_bw_gbs_1t, other->read_bw_gbs_1t);
+    c->read_bw_gbs_all = fmax(c->read_bw_gbs_all, other->read_bw_gbs_all);
+    c->bf16_gflops_1t = fmax(c->bf16_gflops_1t, other->bf16_gflops_1t);
+    c->bf16_gflops_all = fmax(c->bf16_gflops_all, other->bf16_gflops_all);
+    c->fp32_gflops_1t = fmax(c->fp32_gflops_1t, other->fp32_gflops_1t);
+    c->fp32_gflops_all = fmax(c->fp32_gflops_all, other->fp32_gflops_all);
+    c->runs += other->runs > 0 ? other->runs : 1;
+}
+
 int gb_machine_ceilings_get(gb_machine_ceilings *out, int force, gb_error *err) {
     if (!force && gb_machine_ceilings_cached(out, err) == 0) return 0;
     char path[4096];
     GB_TRY(gb_machine_cache_path(path, sizeof path, err));
+    gb_machine_ceilings old;
+    gb_error olderr;
+    int have_old = gb_machine_ceilings_cached(&old, &olderr) == 0;
     GB_TRY(gb_machine_measure(out, NULL, err));
+    if (have_old && !strcmp(old.bw_isa, out->bw_isa) && !strcmp(old.fp32_isa, out->fp32_isa) &&
+        !strcmp(old.bf16_isa, out->bf16_isa))
+        gb_machine_merge_best(out, &old);
     /* A cache that cannot be written (read-only home) must not fail the benchmark: the
      * numbers are valid, they will just be measured again next time. */
     gb_error ignored;

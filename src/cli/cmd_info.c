@@ -43,7 +43,8 @@ static void usage(FILE *f) {
             "\n"
             "options:\n"
             "  --json        print one JSON object on stdout\n"
-            "  --measure     measure the ceilings again and update the cache\n"
+            "  --measure     measure again; the cache keeps the best value of each ceiling over\n"
+            "                all measurements (delete the cache file to start over)\n"
             "  --no-measure  never measure: show cached ceilings, or none\n"
             "  --quick       quick low-accuracy measurement (~0.3 s), not cached\n"
             "  --gpu-sample MS  run the GPU monitor (50 ms interval) for MS milliseconds and\n"
@@ -69,8 +70,11 @@ static void print_text(const gb_hwinfo *hw, const gb_machine_ceilings *c, int ha
            hw->cpu_physical, hw->cpu_online, hw->cpu_logical);
     printf("isa:        %s\n", feats[0] ? feats : "(none detected)");
     printf("kernels:    %s\n", kernel_isa(hw->isa));
-    printf("memory:     %.1f GiB total, %.1f GiB available\n", hw->memory_total_mb / 1024.0,
-           hw->memory_available_mb / 1024.0);
+    printf("caches:     L1d %d KiB, L2 %d KiB, L3 %d KiB (as CPU 0 sees them)\n", hw->cache_l1d_kib,
+           hw->cache_l2_kib, hw->cache_l3_kib);
+    printf("memory:     %.1f GiB total, %.1f GiB available; transparent huge pages: %s\n",
+           hw->memory_total_mb / 1024.0, hw->memory_available_mb / 1024.0,
+           hw->thp[0] ? hw->thp : "unknown");
     printf("os:         %s, %s %s\n", hw->os[0] ? hw->os : "unknown", hw->kernel, hw->machine);
     printf("compiler:   %s\n", hw->compiler);
     if (hw->cuda_built)
@@ -91,8 +95,11 @@ static void print_text(const gb_hwinfo *hw, const gb_machine_ceilings *c, int ha
         printf("ceilings:   not measured (%s; run 'genbench info --measure')\n", cache_note);
         return;
     }
-    printf("ceilings:   %s %s%s\n", c->quick ? "quick measurement" : "measured", c->measured_at,
-           c->quick ? " (low accuracy, not cached)" : "");
+    if (c->quick)
+        printf("ceilings:   quick measurement %s (low accuracy, not cached)\n", c->measured_at);
+    else
+        printf("ceilings:   measured %s (best of %d measurement%s)\n", c->measured_at, c->runs,
+               c->runs == 1 ? "" : "s");
     if (cache_note[0]) printf("            %s\n", cache_note);
     printf("  memory read   %8.1f GB/s      1 thread  %8.1f GB/s      %d threads  (%s%s)\n",
            c->read_bw_gbs_1t, c->read_bw_gbs_all, c->threads, c->bw_isa,

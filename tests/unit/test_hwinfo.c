@@ -82,6 +82,17 @@ int main(void) {
     CHECK_EQ_INT(hw.gpu_count, 0);
     CHECK_STR(hw.gpu_name, "");
     CHECK_EQ_INT(hw.isa, gb_isa_flags());
+    /* Cache sizes, when sysfs has them, are ordered as caches are. */
+    if (hw.cache_l3_kib > 0) CHECK(hw.cache_l3_kib > hw.cache_l2_kib);
+    if (hw.cache_l2_kib > 0) CHECK(hw.cache_l2_kib > hw.cache_l1d_kib && hw.cache_l1d_kib > 0);
+    FILE *thp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (thp) {
+        char line[128] = "", want[40];
+        CHECK(fgets(line, sizeof line, thp) != NULL);
+        fclose(thp);
+        snprintf(want, sizeof want, "[%s]", hw.thp);
+        CHECK_MSG(hw.thp[0] && strstr(line, want), "THP \"%s\" vs sysfs %s", hw.thp, line);
+    }
     check_isa_against_cpuinfo(hw.isa);
     /* AVX-512 sub-features never appear without the foundation. */
     if (!(hw.isa & GB_ISA_AVX512F)) CHECK_EQ_INT(hw.isa & GB_ISA_AVX512BF16, 0);
@@ -120,7 +131,11 @@ int main(void) {
                                  "nvml_available",
                                  "gpu_count",
                                  "gpu_driver_version",
-                                 "cuda_driver_version"};
+                                 "cuda_driver_version",
+                                 "cache_l1d_kib",
+                                 "cache_l2_kib",
+                                 "cache_l3_kib",
+                                 "transparent_hugepages"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         CHECK_MSG(cJSON_HasObjectItem(o, keys[i]), "hardware_info lacks \"%s\"", keys[i]);
     CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "gpu_name")));
