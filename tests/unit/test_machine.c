@@ -101,11 +101,23 @@ int main(void) {
     if (isa & GB_ISA_AVX512F) CHECK_STR(c.bw_isa, "avx512");
 
     cJSON *j = gb_machine_to_json(&c);
-    static const char *keys[] = {
-        "read_bw_gbs_1t", "read_bw_gbs_all", "bf16_gflops_1t", "bf16_gflops_all",
-        "fp32_gflops_1t", "fp32_gflops_all", "threads",        "bw_bytes",
-        "huge_pages",     "quick",           "bw_isa",         "fp32_isa",
-        "bf16_isa",       "cpu_name",        "measured_at",    "measure_seconds"};
+    static const char *keys[] = {"read_bw_gbs_1t",
+                                 "read_bw_gbs_all",
+                                 "bf16_gflops_1t",
+                                 "bf16_gflops_all",
+                                 "fp32_gflops_1t",
+                                 "fp32_gflops_all",
+                                 "threads",
+                                 "bw_bytes",
+                                 "huge_pages",
+                                 "quick",
+                                 "bw_isa",
+                                 "fp32_isa",
+                                 "bf16_isa",
+                                 "cpu_name",
+                                 "measured_at",
+                                 "measure_seconds",
+                                 "runs"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         CHECK_MSG(cJSON_HasObjectItem(j, keys[i]), "ceilings JSON lacks \"%s\"", keys[i]);
     cJSON_Delete(j);
@@ -127,6 +139,7 @@ int main(void) {
     gb_machine_ceilings saved = c;
     saved.quick = 0;
     saved.read_bw_gbs_1t = 25.123456789012345;
+    saved.runs = 5;
     CHECK_OK(gb_machine_save(&saved, path, &err), &err);
     CHECK_OK(gb_machine_ceilings_cached(&got, &err), &err);
     CHECK(got.from_cache == 1);
@@ -138,6 +151,7 @@ int main(void) {
     CHECK(close_rel(got.fp32_gflops_1t, saved.fp32_gflops_1t));
     CHECK(close_rel(got.fp32_gflops_all, saved.fp32_gflops_all));
     CHECK_EQ_INT(got.threads, saved.threads);
+    CHECK_EQ_INT(got.runs, 5);
     CHECK_EQ_INT(got.bw_bytes, saved.bw_bytes);
     CHECK_EQ_INT(got.huge_pages, saved.huge_pages);
     CHECK_STR(got.measured_at, saved.measured_at);
@@ -146,6 +160,18 @@ int main(void) {
     memset(&got, 0, sizeof got);
     CHECK_OK(gb_machine_ceilings_get(&got, 0, &err), &err);
     CHECK(got.from_cache == 1 && close_rel(got.read_bw_gbs_1t, saved.read_bw_gbs_1t));
+
+    /* Re-measurements keep the best of each number (a ceiling is a maximum). */
+    gb_machine_ceilings m1 = saved, m2 = saved;
+    m1.read_bw_gbs_1t = 10, m2.read_bw_gbs_1t = 20;
+    m1.read_bw_gbs_all = 40, m2.read_bw_gbs_all = 30;
+    m1.fp32_gflops_all = 300, m2.fp32_gflops_all = 100;
+    m1.bf16_gflops_1t = 1, m2.bf16_gflops_1t = 2;
+    m1.runs = 1, m2.runs = 3;
+    gb_machine_merge_best(&m1, &m2);
+    CHECK(m1.read_bw_gbs_1t == 20 && m1.read_bw_gbs_all == 40);
+    CHECK(m1.fp32_gflops_all == 300 && m1.bf16_gflops_1t == 2);
+    CHECK_EQ_INT(m1.runs, 4);
 
     /* A cache for another CPU is stale: not used. */
     gb_machine_ceilings other = saved;
