@@ -52,11 +52,14 @@ static void usage(FILE *f) {
             "  -h, --help    this help\n");
 }
 
-/* Which kernel family genbench's CPU engine picks on this CPU. */
+/* Which kernel family genbench's optimised CPU kernels pick on this CPU (the rule of
+ * src/backend/cpu/opt.c: AVX-512 kernels need F/BW/VL + BF16, AVX2 kernels AVX2/FMA/F16C;
+ * GB_CPU_ISA can force a lower one). */
 static const char *kernel_isa(unsigned isa) {
-    if ((isa & GB_ISA_AVX512F) && (isa & GB_ISA_AVX512BF16)) return "avx512_bf16";
-    if (isa & GB_ISA_AVX512F) return "avx512";
-    if ((isa & GB_ISA_AVX2) && (isa & GB_ISA_FMA)) return "avx2";
+    unsigned avx2 = GB_ISA_AVX2 | GB_ISA_FMA | GB_ISA_F16C;
+    unsigned avx512 = avx2 | GB_ISA_AVX512F | GB_ISA_AVX512BW | GB_ISA_AVX512VL | GB_ISA_AVX512BF16;
+    if ((isa & avx512) == avx512) return "avx512";
+    if ((isa & avx2) == avx2) return "avx2";
     return "scalar";
 }
 
