@@ -323,6 +323,8 @@ double gb_machine_read_bw_gbs(size_t bytes, int threads, int repeats, int *huge_
 static float gemm_a[GB_MK_GEMM_K * GB_MK_GEMM_ROWS];
 static uint16_t gemm_b[GB_MK_GEMM_K * GB_MK_GEMM_COLS];
 
+static pthread_once_t panels_once = PTHREAD_ONCE_INIT;
+
 static void init_panels(void) {
     for (int i = 0; i < GB_MK_GEMM_K * GB_MK_GEMM_ROWS; i++)
         gemm_a[i] = 1e-3f * (float)(i % 7);
@@ -339,7 +341,7 @@ static double flop_per_iter(int job, int isa) {
 
 static double peak_gflops(int job, int threads, int quick) {
     if (threads < 1) threads = 1;
-    init_panels();
+    pthread_once(&panels_once, init_panels);
     team t = {.job = job,
               .threads = 1,
               .repeats = 1,
@@ -511,7 +513,7 @@ int gb_machine_load(gb_machine_ceilings *out, const char *path, gb_error *err) {
         cJSON_Delete(o);
         return gb_error_set(err, GB_ERR_FORMAT, "%s: not a JSON object", path);
     }
-    double fmt = 0, threads = 0, bw_bytes = 0, dummy = 0;
+    double fmt = 0, threads = 0, bw_bytes = 0;
     int rc = get_num(o, "format", &fmt, path, err);
     if (rc == 0 && fmt != CACHE_FORMAT)
         rc = gb_error_set(err, GB_ERR_FORMAT, "%s: cache format %g, expected %d", path, fmt,
@@ -534,7 +536,6 @@ int gb_machine_load(gb_machine_ceilings *out, const char *path, gb_error *err) {
     if (rc == 0 && (threads < 1 || threads > 1 << 20 || out->read_bw_gbs_1t <= 0 ||
                     out->bf16_gflops_1t <= 0 || out->fp32_gflops_1t <= 0))
         rc = gb_error_set(err, GB_ERR_FORMAT, "%s: threads or ceilings out of range", path);
-    (void)dummy;
     out->threads = (int)threads;
     out->bw_bytes = (size_t)bw_bytes;
     out->huge_pages = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "huge_pages"));
