@@ -544,11 +544,15 @@ int gb_machine_cache_path(char *buf, size_t cap, gb_error *err) {
     return 0;
 }
 
-/* A cache is valid for this process when it describes this CPU and thread count. */
+/* A cache is valid for this process when it describes this CPU, thread count and the
+ * kernels this process would measure with (GB_CPU_ISA may lower them). */
 static int cache_matches(const gb_machine_ceilings *c) {
     char cpu[128];
     cpu_name(cpu, sizeof cpu);
-    return !c->quick && strcmp(c->cpu_name, cpu) == 0 && c->threads == usable_count();
+    return !c->quick && strcmp(c->cpu_name, cpu) == 0 && c->threads == usable_count() &&
+           !strcmp(c->bw_isa, isa_name(bw_isa(), 0)) &&
+           !strcmp(c->fp32_isa, isa_name(fp32_isa(), 0)) &&
+           !strcmp(c->bf16_isa, isa_name(bf16_isa(), 1));
 }
 
 int gb_machine_ceilings_cached(gb_machine_ceilings *out, gb_error *err) {
@@ -556,9 +560,10 @@ int gb_machine_ceilings_cached(gb_machine_ceilings *out, gb_error *err) {
     GB_TRY(gb_machine_cache_path(path, sizeof path, err));
     GB_TRY(gb_machine_load(out, path, err));
     if (!cache_matches(out))
-        return gb_error_set(err, GB_ERR_NOT_FOUND,
-                            "%s: cache is for another CPU or thread count (%s, %d threads)", path,
-                            out->cpu_name, out->threads);
+        return gb_error_set(
+            err, GB_ERR_NOT_FOUND,
+            "%s: cache is for another CPU, thread count or ISA (%s, %d threads, bf16 %s)", path,
+            out->cpu_name, out->threads, out->bf16_isa);
     return 0;
 }
 

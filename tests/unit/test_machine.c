@@ -195,6 +195,13 @@ int main(void) {
     CHECK_EQ_INT(gb_machine_ceilings_cached(&got, &err), GB_ERR_NOT_FOUND);
     CHECK_MSG(strstr(err.msg, "another CPU") != NULL, "msg: %s", err.msg);
 
+    /* A cache measured with other kernels (GB_CPU_ISA) is stale too. */
+    gb_machine_ceilings low = saved;
+    snprintf(low.bf16_isa, sizeof low.bf16_isa, "%s",
+             strcmp(saved.bf16_isa, "scalar") ? "scalar" : "avx2");
+    CHECK_OK(gb_machine_save(&low, path, &err), &err);
+    CHECK_EQ_INT(gb_machine_ceilings_cached(&got, &err), GB_ERR_NOT_FOUND);
+
     /* Corrupt caches: each names the file and the problem. */
     snprintf(bad, sizeof bad, "%s/bad.json", dir);
     write_file(bad, "{not json");
