@@ -389,6 +389,11 @@ int main(void) {
                                      "tiny-mistral", "tiny-llama2-h128", "tiny-gpt2"};
     for (int i = 0; i < 6; i++)
         check_fixture(fixtures[i], tmp);
+    /* The same with direct I/O (normally only for shards of 64 MB and more). */
+    setenv("GENBENCH_DIRECT_IO_MIN_BYTES", "0", 1);
+    check_fixture("tiny-mistral", tmp);
+    check_fixture("tiny-qwen3", tmp);
+    unsetenv("GENBENCH_DIRECT_IO_MIN_BYTES");
     check_oracle("mqa-llama-seed7", MQA_LLAMA, 7, 30000, tmp);
     check_oracle("qwen2-seed123", QWEN2_SMALL, 123, 0, tmp);
     check_oracle("qwen3-seed-max", QWEN3_SMALL, 18446744073709551615ULL, 0, tmp);
