@@ -244,6 +244,18 @@ static void test_defaults(void) {
     CHECK_EQ_INT(c.intermediate_size, 40);
     CHECK_EQ_INT(c.head_dim, 8);
 
+    /* bias keys: llama reads both, qwen3 attention_bias only, mistral none (as transformers) */
+    CHECK_OK(parse("{\"model_type\": \"llama\", \"attention_bias\": true, \"mlp_bias\": true}", &c,
+                   &err),
+             &err);
+    CHECK(c.attention_bias && c.mlp_bias);
+    CHECK_OK(parse("{\"model_type\": \"mistral\", \"attention_bias\": true}", &c, &err), &err);
+    CHECK(!c.attention_bias);
+    CHECK_OK(parse("{\"model_type\": \"qwen3\", \"attention_bias\": true, \"mlp_bias\": true}", &c,
+                   &err),
+             &err);
+    CHECK(c.attention_bias && !c.mlp_bias);
+
     /* eos lists: first id; dtype spellings */
     CHECK_OK(parse("{\"model_type\": \"llama\", \"eos_token_id\": [128001, 128009],"
                    " \"torch_dtype\": \"float16\", \"pad_token_id\": 0}",
