@@ -276,6 +276,17 @@ static void check_chunking(void) {
 static void check_preset_cache(const char *tmp) {
     char *cache = gb_strdup_printf("%s/xdg", tmp);
     setenv("XDG_CACHE_HOME", cache, 1);
+    /* A temporary directory of a creator that died (a reaped child's pid) is cleaned up. */
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    char *stale = gb_strdup_printf("%s/genbench/models/tiny-qwen2.tmp-%ld-0", cache, (long)dead);
+    gb_error e0 = {0};
+    CHECK_OK(gb_mkdir_p(stale, &e0), &e0);
+    char *junk = gb_strdup_printf("%s/model.safetensors", stale);
+    CHECK_OK(gb_file_write_atomic(junk, "x", 1, &e0), &e0);
+    free(junk);
+    free(stale);
     enum { NPROC = 3 };
     pid_t kids[NPROC];
     for (int i = 0; i < NPROC; i++) {
