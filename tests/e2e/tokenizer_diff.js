@@ -229,15 +229,18 @@ async function check(dir, casesPath, oursPath) {
     return bad ? 1 : 0;
 }
 
-const [mode, a, b, c] = process.argv.slice(2);
-if (mode === 'gen') {
-    process.stdout.write(gen(parseInt(a, 10), parseInt(b, 10)));
-} else if (mode === 'check') {
-    check(a, b, c).then((rc) => process.exit(rc), (e) => {
-        console.log(`FAIL: ${e.stack || e}`);
-        process.exit(1);
-    });
-} else {
-    console.error('usage: tokenizer_diff.js gen SEED COUNT | check DIR CASES OURS');
-    process.exit(2);
+module.exports = {gen, transformersView};
+if (require.main === module) {
+    const [mode, a, b, c] = process.argv.slice(2);
+    if (mode === 'gen') {
+        process.stdout.write(gen(parseInt(a, 10), parseInt(b, 10)));
+    } else if (mode === 'check') {
+        check(a, b, c).then((rc) => process.exit(rc), (e) => {
+            console.log(`FAIL: ${e.stack || e}`);
+            process.exit(1);
+        });
+    } else {
+        console.error('usage: tokenizer_diff.js gen SEED COUNT | check DIR CASES OURS');
+        process.exit(2);
+    }
 }
