@@ -82,8 +82,8 @@ int tok_normalizer_parse(const cJSON *j, tok_normalizer **out, gb_error *err) {
         nz->kind = NZ_STRIP_ACCENTS;
     } else if (!strcmp(type, "Strip")) {
         nz->kind = NZ_STRIP;
-        if (!(rc = tok_json_bool(j, "left", true, &nz->left, err)))
-            rc = tok_json_bool(j, "right", true, &nz->right, err);
+        if (!(rc = tok_json_bool(j, "strip_left", true, &nz->left, err)))
+            rc = tok_json_bool(j, "strip_right", true, &nz->right, err);
     } else if (!strcmp(type, "Sequence")) {
         nz->kind = NZ_SEQ;
         const cJSON *arr = tok_json_get(j, "normalizers");
@@ -179,6 +179,11 @@ static int apply_replace(const tok_normalizer *nz, tok_match_ctx *mc, tok_buf *s
     return 0;
 }
 
+static bool is_mark(uint32_t c) {
+    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+    return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
+}
+
 static int apply_chars(const tok_normalizer *nz, tok_buf *s) {
     tok_buf out = {0};
     int rc = tok_buf_reserve(&out, s->n);
@@ -191,7 +196,7 @@ static int apply_chars(const tok_normalizer *nz, tok_buf *s) {
             } else {
                 rc = tok_buf_put_cp(&out, (uint32_t)utf8proc_tolower((utf8proc_int32_t)c));
             }
-        } else if (utf8proc_category((utf8proc_int32_t)c) != UTF8PROC_CATEGORY_MN) {
+        } else if (!is_mark(c)) { /* StripAccents drops every combining mark (Mn, Mc, Me) */
             rc = tok_buf_put(&out, s->p + i, adv);
         }
         i += adv;

@@ -2,6 +2,8 @@
 //
 //   node tokenizer_diff.js gen SEED COUNT > cases.jsonl
 //       deterministic random strings, one JSON string per line
+//   node tokenizer_diff.js variants ROOT OUTDIR
+//       writes synthetic tokenizers (bundled files with other components) and prints their names
 //   node tokenizer_diff.js check TOKENIZER_DIR cases.jsonl ours.jsonl
 //       runs Hugging Face `tokenizers` (npm, Rust core) on every case and compares ids (without
 //       and with special tokens) and both decodes with genbench's output; prints every
@@ -198,13 +200,20 @@ async function check(dir, casesPath, oursPath) {
     for (let i = 0; i < cases.length; i++) {
         const text = JSON.parse(cases[i]);
         const o = JSON.parse(ours[i]);
-        const ids = Array.from((await t.encode(text, null, {addSpecialTokens: false})).getIds());
-        const idsS = Array.from((await t.encode(text, null, {addSpecialTokens: true})).getIds());
-        const dec = await t.decode(idsS, false);
-        const decS = await t.decode(idsS, true);
+        let ids, idsS, dec, decS, hfError = null;
+        try {
+            ids = Array.from((await t.encode(text, null, {addSpecialTokens: false})).getIds());
+            idsS = Array.from((await t.encode(text, null, {addSpecialTokens: true})).getIds());
+            dec = await t.decode(idsS, false);
+            decS = await t.decode(idsS, true);
+        } catch (e) {
+            hfError = String(e);
+        }
         const diffs = [];
-        if (o.error) diffs.push(`genbench error: ${o.error}`);
-        else {
+        if (hfError || o.error) {
+            // both refusing the input is agreement
+            if (!hfError || !o.error) diffs.push(`hf error: ${hfError}; genbench error: ${o.error}`);
+        } else {
             if (!same(o.ids, ids)) diffs.push(`ids: hf ${JSON.stringify(ids)} genbench ${JSON.stringify(o.ids)}`);
             if (!same(o.ids_with_special, idsS))
                 diffs.push(`ids_with_special: hf ${JSON.stringify(idsS)} genbench ${JSON.stringify(o.ids_with_special)}`);
@@ -229,11 +238,134 @@ async function check(dir, casesPath, oursPath) {
     return bad ? 1 : 0;
 }
 
+
+// ---------- synthetic variants: components the four bundled files do not use ----------
+// Each is a bundled file with its pipeline replaced, written with a tokenizer_config.json that
+// names no tokenizer class, so both sides read the JSON as it is.
+function variants(root, outDir) {
+    const load = (n) => JSON.parse(fs.readFileSync(`${root}/data/tokenizers/${n}/tokenizer.json`, 'utf8'));
+    const out = {};
+    const addTokens = (tok, list) => {
+        let id = Math.max(...Object.values(tok.model.vocab), ...tok.added_tokens.map((a) => a.id)) + 1;
+        for (const a of list) {
+            if (a.content in tok.model.vocab) throw new Error(`variant token ${a.content} is in the vocab`);
+            tok.added_tokens.push(Object.assign({id: id++, single_word: false, lstrip: false, rstrip: false,
+                                                 normalized: false, special: false}, a));
+        }
+    };
+    // 1. byte-level with NFKC + Lowercase, Digits + ByteLevel(add_prefix_space, GPT-2 regex),
+    //    added tokens with lstrip / rstrip / single_word / normalized, BOS+EOS template.
+    {
+        const t = load('gpt2');
+        t.normalizer = {type: 'Sequence', normalizers: [{type: 'NFKC'}, {type: 'Lowercase'}]};
+        t.pre_tokenizer = {type: 'Sequence', pretokenizers: [
+            {type: 'Digits', individual_digits: true},
+            {type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true}]};
+        addTokens(t, [{content: '<mask>', lstrip: true, special: true},
+                      {content: '[SEP]', rstrip: true, special: true},
+                      {content: 'gb_word', single_word: true},
+                      {content: 'κόσμε', normalized: true},
+                      {content: '<s>', lstrip: true, rstrip: true, special: true}]);
+        const eot = {id: '<|endoftext|>', ids: [50256], tokens: ['<|endoftext|>']};
+        t.post_processor = {type: 'TemplateProcessing',
+            single: [{SpecialToken: {id: '<|endoftext|>', type_id: 0}}, {Sequence: {id: 'A', type_id: 0}},
+                     {SpecialToken: {id: '<|endoftext|>', type_id: 0}}],
+            pair: [{Sequence: {id: 'A', type_id: 0}}, {Sequence: {id: 'B', type_id: 1}}],
+            special_tokens: {'<|endoftext|>': eot}};
+        out['v-bytelevel'] = t;
+    }
+    // 2. Split with every behaviour (String and Regex, invert), Strip + Replace normalizers.
+    {
+        const t = load('qwen3');
+        t.normalizer = {type: 'Sequence', normalizers: [
+            {type: 'NFC'}, {type: 'Strip', strip_left: true, strip_right: true},
+            {type: 'Replace', pattern: {Regex: '\\d{2,}'}, content: '#'},
+            {type: 'Replace', pattern: {String: 'ab'}, content: 'ba'}]};
+        t.pre_tokenizer = {type: 'Sequence', pretokenizers: [
+            {type: 'Split', pattern: {String: ' '}, behavior: 'MergedWithNext', invert: false},
+            {type: 'Split', pattern: {Regex: '\\p{P}+'}, behavior: 'Contiguous', invert: false},
+            {type: 'Split', pattern: {Regex: '[aeiou]'}, behavior: 'MergedWithPrevious', invert: false},
+            {type: 'Split', pattern: {Regex: 'q'}, behavior: 'Removed', invert: false},
+            {type: 'Split', pattern: {Regex: '\\s+|\\p{Han}+'}, behavior: 'Isolated', invert: true},
+            {type: 'Digits', individual_digits: false},
+            {type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false}]};
+        out['v-split'] = t;
+    }
+    // 3. SentencePiece-style with Metaspace (prepend first, split), no byte fallback, unk per
+    //    char, Metaspace decoder.
+    {
+        const t = load('llama2');
+        t.normalizer = null;
+        t.pre_tokenizer = {type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: true};
+        t.model.byte_fallback = false;
+        t.model.fuse_unk = false;
+        t.decoder = {type: 'Sequence', decoders: [
+            {type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: true},
+            {type: 'Fuse'}]};
+        out['v-metaspace'] = t;
+    }
+    // 4. Same with fused unknowns, prepend always, StripAccents after NFD, Strip decoders (never
+    //    start and stop on one token: `tokenizers` panics when the two cuts cross).
+    {
+        const t = load('llama2');
+        t.normalizer = {type: 'Sequence', normalizers: [{type: 'NFD'}, {type: 'StripAccents'}]};
+        t.pre_tokenizer = {type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: false};
+        t.model.byte_fallback = false;
+        t.model.fuse_unk = true;
+        t.decoder = {type: 'Sequence', decoders: [
+            {type: 'Replace', pattern: {String: '\u2581'}, content: ' '},
+            {type: 'Strip', content: ' ', start: 0, stop: 1}, {type: 'Fuse'},
+            {type: 'Strip', content: ' ', start: 2, stop: 0}]};
+        out['v-fuseunk'] = t;
+    }
+    // 5./6. continuing_subword_prefix and end_of_word_suffix: GPT-2's vocab and merges rewritten
+    //    so that every non-initial piece carries "##" (resp. every final piece "</w>").
+    const rewrite = (affix, mark) => {
+        const t = load('gpt2');
+        const v = t.model.vocab, nv = {};
+        let id = 0;
+        for (const k of Object.keys(v)) nv[k] = id++;
+        for (const k of Object.keys(v)) nv[mark(k)] = id++;
+        const merges = [];
+        for (const m of t.model.merges) {
+            const [a, b] = typeof m === 'string' ? m.split(' ') : m;
+            merges.push([a, affix === 'prefix' ? mark(b) : b]);
+            merges.push(affix === 'prefix' ? [mark(a), mark(b)] : [a, mark(b)]);
+        }
+        t.model.vocab = nv;
+        t.model.merges = merges;
+        t.added_tokens = [{id: id, content: '<|endoftext|>', single_word: false, lstrip: false,
+                           rstrip: false, normalized: true, special: true}];
+        t.post_processor = null;
+        return t;
+    };
+    {
+        const t = rewrite('prefix', (k) => '##' + k);
+        t.model.continuing_subword_prefix = '##';
+        t.decoder = null; // no decoder: tokens joined with spaces
+        out['v-prefix'] = t;
+    }
+    {
+        const t = rewrite('suffix', (k) => k + '</w>');
+        t.model.end_of_word_suffix = '</w>';
+        t.decoder = {type: 'BPEDecoder', suffix: '</w>'};
+        out['v-suffix'] = t;
+    }
+    for (const [name, t] of Object.entries(out)) {
+        fs.mkdirSync(`${outDir}/${name}`, {recursive: true});
+        fs.writeFileSync(`${outDir}/${name}/tokenizer.json`, JSON.stringify(t));
+        fs.writeFileSync(`${outDir}/${name}/tokenizer_config.json`, '{}');
+    }
+    console.log(Object.keys(out).join(' '));
+}
+
 module.exports = {gen, transformersView};
 if (require.main === module) {
     const [mode, a, b, c] = process.argv.slice(2);
     if (mode === 'gen') {
         process.stdout.write(gen(parseInt(a, 10), parseInt(b, 10)));
+    } else if (mode === 'variants') {
+        variants(a, b);
     } else if (mode === 'check') {
         check(a, b, c).then((rc) => process.exit(rc), (e) => {
             console.log(`FAIL: ${e.stack || e}`);

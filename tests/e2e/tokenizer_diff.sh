@@ -7,7 +7,8 @@
 # tokenizer_diff.js. No network means no oracle: the test then FAILS, it does not skip.
 #
 # Env (set by CTest): GB_BIN (genbench), GB_TEST_TMP (scratch dir under the build tree).
-# Optional: GB_TOKDIFF_COUNT (strings per tokenizer, default 2500), GB_TOKDIFF_SEED.
+# Optional: GB_TOKDIFF_COUNT (strings per bundled tokenizer, default 2500),
+# GB_TOKDIFF_VARIANT_COUNT (per synthetic variant, default 1200), GB_TOKDIFF_SEED.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -44,15 +45,26 @@ mkdir -p "$raw"
 cp "$root/data/tokenizers/llama2/tokenizer.json" "$raw/"
 echo '{"bos_token": "<s>", "eos_token": "</s>"}' > "$raw/tokenizer_config.json"
 
-status=0
-for name in gpt2 llama2 llama3 qwen3 llama2-raw; do
-    dir=$root/data/tokenizers/$name
-    [ "$name" = llama2-raw ] && dir=$raw
-    if ! "$bin" tokenize --model "$dir" --jsonl "$tmp/cases.jsonl" > "$tmp/$name.ours.jsonl"; then
-        echo "FAIL: genbench tokenize --jsonl failed for $name"
-        status=1
-        continue
+# Synthetic variants: the components the bundled files do not use (Split behaviours, Digits,
+# Metaspace, NFKC/NFD/Lowercase/Strip/StripAccents/Replace, added-token lstrip/rstrip/
+# single_word/normalized, unk without byte fallback, subword prefix/suffix, more decoders).
+variants=$(node "$here/tokenizer_diff.js" variants "$root" "$tmp/variants")
+head -n "${GB_TOKDIFF_VARIANT_COUNT:-1200}" "$tmp/cases.jsonl" > "$tmp/cases-variants.jsonl"
+
+check() { # name dir cases
+    if ! "$bin" tokenize --model "$2" --jsonl "$3" > "$tmp/$1.ours.jsonl"; then
+        echo "FAIL: genbench tokenize --jsonl failed for $1"
+        return 1
     fi
-    node "$here/tokenizer_diff.js" check "$dir" "$tmp/cases.jsonl" "$tmp/$name.ours.jsonl" || status=1
+    node "$here/tokenizer_diff.js" check "$2" "$3" "$tmp/$1.ours.jsonl"
+}
+
+status=0
+for name in gpt2 llama2 llama3 qwen3; do
+    check "$name" "$root/data/tokenizers/$name" "$tmp/cases.jsonl" || status=1
+done
+check llama2-raw "$raw" "$tmp/cases.jsonl" || status=1
+for name in $variants; do
+    check "$name" "$tmp/variants/$name" "$tmp/cases-variants.jsonl" || status=1
 done
 exit $status
