@@ -126,6 +126,40 @@ int main(void) {
     CHECK_EQ_INT(sl, 0);
     free(s);
 
+    /* a hand-written file with JSON escapes in vocab, merges and added tokens, no decoder
+     * (tokens joined by spaces) and no unk (unknown characters dropped); values from HF */
+    {
+        static const char esc[] =
+            "{\"version\":\"1.0\",\"added_tokens\":[{\"id\":7,\"content\":\"<\\u0073>\","
+            "\"normalized\":false,\"special\":true}],\"normalizer\":null,\"pre_tokenizer\":null,"
+            "\"post_processor\":null,\"decoder\":null,\"model\":{\"type\":\"BPE\",\"vocab\":"
+            "{\"a\":0,\"b\":1,\"\\u00e9\":2,\"\\ud83e\\udd99\":3,\"ab\":4,\"\\\"\":5,\"a\\u00e9\":"
+            "6},"
+            "\"merges\":[\"a b\",\"a \\u00e9\"]}}";
+        char *edir = gb_strdup_printf("%s/tok_api/escapes", gb_test_tmp());
+        char *epath = gb_strdup_printf("%s/tokenizer.json", edir);
+        CHECK_OK(gb_mkdir_p(edir, &err), &err);
+        CHECK_OK(gb_file_write_atomic(epath, esc, sizeof esc - 1, &err), &err);
+        gb_tokenizer *e = NULL;
+        CHECK_OK(gb_tokenizer_load(edir, &e, &err), &err);
+        if (e) {
+            check_encode(e, "ab", 2, true, 0, (int32_t[]){4}, 1);
+            check_encode(e, "a\xC3\xA9", 3, true, 0, (int32_t[]){6}, 1);
+            check_encode(e, "\xF0\x9F\xA6\x99", 4, true, 0, (int32_t[]){3}, 1);
+            check_encode(e,
+                         "ab\"<s>x\xC3\xA9"
+                         "a",
+                         10, true, 0, (int32_t[]){4, 5, 7, 2, 0}, 5);
+            CHECK_OK(gb_tokenizer_decode(e, (int32_t[]){4, 6, 3, 7, 5}, 5, false, &s, &sl, &err),
+                     &err);
+            CHECK_STR(s, "ab a\xC3\xA9 \xF0\x9F\xA6\x99 <s> \"");
+            free(s);
+        }
+        gb_tokenizer_free(e);
+        free(epath);
+        free(edir);
+    }
+
     /* bad files: the message names the file and the problem */
     char *gpt2_path = gb_strdup_printf("%s/tokenizers/gpt2/tokenizer.json", gb_data_dir());
     char *json;
