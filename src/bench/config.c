@@ -183,40 +183,44 @@ void gb_bench_config_verbose_name(const gb_bench_config *c, char *out, size_t ca
 char *gb_bench_config_serialize(const gb_bench_config *c) {
     gb_jw w;
     gb_jw_init(&w, 0);
-    gb_jw_obj_begin(&w);
-    gb_jw_kstr(&w, "name", c->name);
-    gb_jw_kint(&w, "warmup_iterations", c->warmup_iterations);
-    gb_jw_kint(&w, "measurement_iterations", c->measurement_iterations);
-    gb_jw_kbool(&w, "gpu_monitoring", c->gpu_monitoring);
-    gb_jw_kbool(&w, "continuous_batching", c->continuous_batching);
-    gb_jw_kint(&w, "batch_size", c->batch_size);
-    gb_jw_kint(&w, "sequence_length", c->sequence_length);
-    gb_jw_kint(&w, "num_tokens_to_generate", c->num_tokens_to_generate);
-    gb_jw_kstr(&w, "attn_implementation", c->attn_implementation);
-    gb_jw_key(&w, "compile_kwargs");
+    gb_bench_config_write(&w, c);
+    return gb_jw_take(&w, NULL);
+}
+
+void gb_bench_config_write(gb_jw *w, const gb_bench_config *c) {
+    gb_jw_obj_begin(w);
+    gb_jw_kstr(w, "name", c->name);
+    gb_jw_kint(w, "warmup_iterations", c->warmup_iterations);
+    gb_jw_kint(w, "measurement_iterations", c->measurement_iterations);
+    gb_jw_kbool(w, "gpu_monitoring", c->gpu_monitoring);
+    gb_jw_kbool(w, "continuous_batching", c->continuous_batching);
+    gb_jw_kint(w, "batch_size", c->batch_size);
+    gb_jw_kint(w, "sequence_length", c->sequence_length);
+    gb_jw_kint(w, "num_tokens_to_generate", c->num_tokens_to_generate);
+    gb_jw_kstr(w, "attn_implementation", c->attn_implementation);
+    gb_jw_key(w, "compile_kwargs");
     if (c->compile_kwargs.set) {
         const gb_compile_kwargs *k = &c->compile_kwargs;
-        gb_jw_obj_begin(&w);
-        gb_jw_kbool(&w, "fullgraph", k->fullgraph);
-        gb_jw_key(&w, "dynamic");
+        gb_jw_obj_begin(w);
+        gb_jw_kbool(w, "fullgraph", k->fullgraph);
+        gb_jw_key(w, "dynamic");
         if (k->dynamic < 0)
-            gb_jw_null(&w);
+            gb_jw_null(w);
         else
-            gb_jw_bool(&w, k->dynamic != 0);
-        gb_jw_kstr(&w, "backend", k->backend);
-        gb_jw_kstr(&w, "mode", k->mode);
-        gb_jw_key(&w, "options");
-        gb_jw_raw(&w, k->options[0] ? k->options : "null");
-        gb_jw_obj_end(&w);
+            gb_jw_bool(w, k->dynamic != 0);
+        gb_jw_kstr(w, "backend", k->backend);
+        gb_jw_kstr(w, "mode", k->mode);
+        gb_jw_key(w, "options");
+        gb_jw_raw(w, k->options[0] ? k->options : "null");
+        gb_jw_obj_end(w);
     } else {
-        gb_jw_null(&w);
+        gb_jw_null(w);
     }
-    gb_jw_kbool(&w, "kernelize", c->kernelize);
-    gb_jw_kstr(&w, "device", c->device);
-    gb_jw_kstr(&w, "dtype", c->dtype);
-    gb_jw_kint(&w, "threads", c->threads);
-    gb_jw_obj_end(&w);
-    return gb_jw_take(&w, NULL);
+    gb_jw_kbool(w, "kernelize", c->kernelize);
+    gb_jw_kstr(w, "device", c->device);
+    gb_jw_kstr(w, "dtype", c->dtype);
+    gb_jw_kint(w, "threads", c->threads);
+    gb_jw_obj_end(w);
 }
 
 void gb_bench_config_hash(const gb_bench_config *c, char out[65]) {

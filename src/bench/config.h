@@ -76,6 +76,9 @@ void gb_bench_config_verbose_name(const gb_bench_config *c, char *out, size_t ca
  * sequence_length, num_tokens_to_generate, attn_implementation, compile_kwargs,
  * kernelize, device, dtype, threads. */
 char *gb_bench_config_serialize(const gb_bench_config *c);
+struct gb_jw;
+/* Writes the same object into a JSON writer (indented in results files). */
+void gb_bench_config_write(struct gb_jw *w, const gb_bench_config *c);
 /* Lowercase hex SHA-256 of the serialization. */
 void gb_bench_config_hash(const gb_bench_config *c, char out[65]);
 
