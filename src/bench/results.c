@@ -19,7 +19,8 @@ void gb_bench_iter_free(gb_bench_iter *it) {
 
 void gb_bench_entry_free(gb_bench_entry *e) {
     if (!e) return;
-    for (int i = 0; i < e->n_iters; i++) gb_bench_iter_free(&e->iters[i]);
+    for (int i = 0; i < e->n_iters; i++)
+        gb_bench_iter_free(&e->iters[i]);
     free(e->iters);
     free(e->error);
     cJSON_Delete(e->hardware_info);
@@ -31,7 +32,8 @@ void gb_bench_entry_free(gb_bench_entry *e) {
 
 void gb_bench_results_free(gb_bench_results *r) {
     if (!r) return;
-    for (int i = 0; i < r->n_entries; i++) gb_bench_entry_free(&r->entries[i]);
+    for (int i = 0; i < r->n_entries; i++)
+        gb_bench_entry_free(&r->entries[i]);
     free(r->entries);
     free(r->model_id);
     free(r->branch_name);
@@ -63,15 +65,17 @@ gb_bench_entry *gb_bench_results_find(const gb_bench_results *r, const char *has
     return NULL;
 }
 
-static const char *const k_series[GB_SERIES_COUNT] = {
-    "e2e_latency", "time_to_first_token", "inter_token_latency",
-    "throughput",  "decode_throughput",   "prefill_throughput"};
+static const char *const k_series[GB_SERIES_COUNT] = {"e2e_latency",         "time_to_first_token",
+                                                      "inter_token_latency", "throughput",
+                                                      "decode_throughput",   "prefill_throughput"};
 
 const char *gb_series_name(int which) {
     return which >= 0 && which < GB_SERIES_COUNT ? k_series[which] : "?";
 }
 
-const char *gb_series_unit(int which) { return which <= GB_SERIES_ITL ? "s" : "tok/s"; }
+const char *gb_series_unit(int which) {
+    return which <= GB_SERIES_ITL ? "s" : "tok/s";
+}
 
 void gb_bench_entry_series(const gb_bench_entry *e, int which, double *out) {
     double b = e->config.batch_size, n = e->config.num_tokens_to_generate, p = e->prompt_length;
@@ -79,12 +83,24 @@ void gb_bench_entry_series(const gb_bench_entry *e, int which, double *out) {
         const gb_bench_iter *it = &e->iters[i];
         double v = 0;
         switch (which) {
-        case GB_SERIES_E2E: v = it->e2e; break;
-        case GB_SERIES_TTFT: v = it->ttft; break;
-        case GB_SERIES_ITL: v = it->itl; break;
-        case GB_SERIES_TPUT: v = it->e2e > 0 ? b * n / it->e2e : 0; break;
-        case GB_SERIES_DECODE_TPUT: v = it->itl > 0 ? b / it->itl : 0; break;
-        case GB_SERIES_PREFILL_TPUT: v = it->ttft > 0 ? b * p / it->ttft : 0; break;
+        case GB_SERIES_E2E:
+            v = it->e2e;
+            break;
+        case GB_SERIES_TTFT:
+            v = it->ttft;
+            break;
+        case GB_SERIES_ITL:
+            v = it->itl;
+            break;
+        case GB_SERIES_TPUT:
+            v = it->e2e > 0 ? b * n / it->e2e : 0;
+            break;
+        case GB_SERIES_DECODE_TPUT:
+            v = it->itl > 0 ? b / it->itl : 0;
+            break;
+        case GB_SERIES_PREFILL_TPUT:
+            v = it->ttft > 0 ? b * p / it->ttft : 0;
+            break;
         }
         out[i] = v;
     }
@@ -140,16 +156,19 @@ static void write_entry(gb_jw *w, const gb_bench_results *r, const gb_bench_entr
     }
     gb_jw_key(w, "shape_and_decoded_outputs");
     gb_jw_arr_begin(w);
-    for (int i = 0; i < n; i++) gb_jw_str(w, e->iters[i].shape_and_decoded);
+    for (int i = 0; i < n; i++)
+        gb_jw_str(w, e->iters[i].shape_and_decoded);
     gb_jw_arr_end(w);
     bool any_gpu = false;
-    for (int i = 0; i < n; i++) any_gpu |= e->iters[i].gpu != NULL;
+    for (int i = 0; i < n; i++)
+        any_gpu |= e->iters[i].gpu != NULL;
     gb_jw_key(w, "gpu_metrics");
     if (summarized || !any_gpu) {
         gb_jw_null(w);
     } else {
         gb_jw_arr_begin(w);
-        for (int i = 0; i < n; i++) gb_jw_cjson(w, e->iters[i].gpu);
+        for (int i = 0; i < n; i++)
+            gb_jw_cjson(w, e->iters[i].gpu);
         gb_jw_arr_end(w);
     }
     gb_jw_key(w, "timestamps");
@@ -190,8 +209,10 @@ static void write_entry(gb_jw *w, const gb_bench_results *r, const gb_bench_entr
     gb_jw_kstr(w, "error", e->error);
     gb_jw_key(w, "notes");
     gb_jw_arr_begin(w);
-    for (int i = 0; i < e->config.n_notes; i++) gb_jw_str(w, e->config.notes[i]);
-    for (int i = 0; i < e->n_notes; i++) gb_jw_str(w, e->notes[i]);
+    for (int i = 0; i < e->config.n_notes; i++)
+        gb_jw_str(w, e->config.notes[i]);
+    for (int i = 0; i < e->n_notes; i++)
+        gb_jw_str(w, e->notes[i]);
     gb_jw_arr_end(w);
     gb_jw_key(w, "prompt");
     gb_jw_obj_begin(w);
@@ -220,10 +241,10 @@ static void write_entry(gb_jw *w, const gb_bench_results *r, const gb_bench_entr
     gb_jw_kstr(w, "attention", e->config.attn_implementation);
     gb_jw_kstr(w, "kernels", e->config.kernelize ? "fused" : "reference");
     gb_jw_kstr(w, "kv_cache", e->config.compile_kwargs.set ? "static" : "dynamic");
-    gb_jw_kbool(w, "cuda_graph", strncmp(e->config.device, "cuda", 4) == 0 &&
-                                      e->config.compile_kwargs.set &&
-                                      (!strcmp(e->config.compile_kwargs.mode, "reduce-overhead") ||
-                                       !strcmp(e->config.compile_kwargs.mode, "max-autotune")));
+    gb_jw_kbool(w, "cuda_graph",
+                strncmp(e->config.device, "cuda", 4) == 0 && e->config.compile_kwargs.set &&
+                    (!strcmp(e->config.compile_kwargs.mode, "reduce-overhead") ||
+                     !strcmp(e->config.compile_kwargs.mode, "max-autotune")));
     gb_jw_kstr(w, "clock", "CLOCK_MONOTONIC");
     gb_jw_obj_end(w);
     gb_jw_key(w, "memory");

@@ -31,20 +31,20 @@ typedef struct gb_bench_iter {
 } gb_bench_iter;
 
 typedef struct gb_bench_efficiency {
-    double decode_bytes_per_step;  /* weights + KV cache read per decode step, bytes */
-    double achieved_bandwidth_gbs; /* decode_bytes_per_step / median ITL, 1e9 B/s */
-    double machine_bandwidth_gbs;  /* measured read bandwidth (0 = unknown) */
-    double prefill_flops;          /* FLOP of the prefill (whole batch) */
-    double prefill_flops_per_s;    /* prefill_flops / median TTFT */
+    double decode_bytes_per_step;     /* weights + KV cache read per decode step, bytes */
+    double achieved_bandwidth_gbs;    /* decode_bytes_per_step / median ITL, 1e9 B/s */
+    double machine_bandwidth_gbs;     /* measured read bandwidth (0 = unknown) */
+    double prefill_flops;             /* FLOP of the prefill (whole batch) */
+    double prefill_flops_per_s;       /* prefill_flops / median TTFT */
     double machine_matrix_peak_flops; /* measured matrix peak for the dtype, FLOP/s (0 = unknown) */
-    char peak_kind[16];            /* "bf16" or "fp32": which measured peak is the reference */
+    char peak_kind[16];               /* "bf16" or "fp32": which measured peak is the reference */
 } gb_bench_efficiency;
 
 typedef struct gb_bench_entry {
     gb_bench_config config; /* the effective (finalized) config */
     char hash[65];
     bool success;
-    char *error; /* failure text or NULL */
+    char *error;        /* failure text or NULL */
     char timestamp[40]; /* UTC ISO-8601 with +00:00, when the entry was made */
     struct cJSON *hardware_info;
     gb_bench_iter *iters;
@@ -54,7 +54,7 @@ typedef struct gb_bench_entry {
     int prompt_tokens_total; /* tokens of the untruncated prompt */
     int eos_token_id;        /* pad-as-eos: the tokenizer's pad id, -1 = none */
     char model_dir[4096];
-    char model_source[16];   /* local | hf_cache | random */
+    char model_source[16]; /* local | hf_cache | random */
     char model_commit[64];
     char architecture[64];
     int64_t num_params;
@@ -71,8 +71,8 @@ typedef struct gb_bench_entry {
 typedef struct gb_bench_results {
     char *model_id;
     char *branch_name, *commit_id, *commit_message; /* NULL = JSON null */
-    char timestamp[32];                               /* YYYYmmdd_HHMMSS, local time */
-    char *path;                                       /* results file */
+    char timestamp[32];                             /* YYYYmmdd_HHMMSS, local time */
+    char *path;                                     /* results file */
     gb_bench_entry *entries;
     int n_entries, cap_entries;
 } gb_bench_results;
@@ -87,8 +87,15 @@ gb_bench_entry *gb_bench_results_find(const gb_bench_results *r, const char *has
 /* Per-iteration series of an entry: which = 0 e2e, 1 ttft, 2 itl, 3 throughput
  * (batch * new / e2e), 4 decode throughput (batch / itl), 5 prefill throughput
  * (batch * prompt_len / ttft). out has n_iters values. */
-enum { GB_SERIES_E2E = 0, GB_SERIES_TTFT, GB_SERIES_ITL, GB_SERIES_TPUT, GB_SERIES_DECODE_TPUT,
-       GB_SERIES_PREFILL_TPUT, GB_SERIES_COUNT };
+enum {
+    GB_SERIES_E2E = 0,
+    GB_SERIES_TTFT,
+    GB_SERIES_ITL,
+    GB_SERIES_TPUT,
+    GB_SERIES_DECODE_TPUT,
+    GB_SERIES_PREFILL_TPUT,
+    GB_SERIES_COUNT
+};
 const char *gb_series_name(int which); /* JSON key, e.g. "e2e_latency" */
 const char *gb_series_unit(int which); /* "s" or "tok/s" */
 void gb_bench_entry_series(const gb_bench_entry *e, int which, double *out);

@@ -30,8 +30,7 @@ typedef struct gb_bench_model_info {
     char architecture[64];
     int64_t num_params;
     /* shape for the efficiency numbers */
-    int vocab_size, hidden_size, intermediate_size, num_layers, num_heads, num_kv_heads,
-        head_dim;
+    int vocab_size, hidden_size, intermediate_size, num_layers, num_heads, num_kv_heads, head_dim;
     int gated_mlp; /* 1: gate/up/down (3 matrices), 0: gpt2 fc/proj (2) */
     size_t weight_bytes, kv_bytes, peak_device_bytes;
     int kv_bytes_per_element; /* 4 for the float32 KV cache */
@@ -51,9 +50,8 @@ typedef struct gb_bench_engine_ops {
                       void *trace_user, void **model, gb_error *err);
     void (*model_free)(void *model);
     /* Greedy generation of exactly new_tokens; calls on_token per step; out [batch, new]. */
-    int (*generate)(void *model, const int32_t *prompt, int batch, int prompt_len,
-                    int new_tokens, gb_bench_token_fn on_token, void *user, int32_t *out,
-                    gb_error *err);
+    int (*generate)(void *model, const int32_t *prompt, int batch, int prompt_len, int new_tokens,
+                    gb_bench_token_fn on_token, void *user, int32_t *out, gb_error *err);
     void (*model_info)(void *model, gb_bench_model_info *info);
 } gb_bench_engine_ops;
 
@@ -66,9 +64,9 @@ typedef void (*gb_bench_log_fn)(void *user, int level, const char *msg);
 typedef void (*gb_bench_progress_fn)(void *user, const char *phase, int done, int total);
 
 typedef struct gb_runner_options {
-    const char *output_dir;   /* default "benchmark_results" */
-    const char *branch_name;  /* NULL: from git when commit_id is NULL too */
-    const char *commit_id;    /* NULL: read from the current directory's repository */
+    const char *output_dir;  /* default "benchmark_results" */
+    const char *branch_name; /* NULL: from git when commit_id is NULL too */
+    const char *commit_id;   /* NULL: read from the current directory's repository */
     const char *commit_message;
     int num_tokens_to_profile; /* > 0: one profiled generation per config, Chrome trace */
     bool summarized;           /* summarized results file (no per-token timestamps, GPU samples) */
