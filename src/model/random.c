@@ -12,6 +12,7 @@
 #endif
 
 #include "model/random.h"
+#include "model/random_kernels.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -48,11 +49,8 @@ static float kind_scale(const gb_tensor_spec *spec) {
     }
 }
 
-void gb_random_fill_bf16(const gb_tensor_spec *spec, uint64_t seed, int64_t first, int64_t count,
-                         uint16_t *out) {
-    const uint64_t key = gb_fnv1a64(spec->name, strlen(spec->name)) ^ seed;
-    const float scale = kind_scale(spec);
-    const float offset = spec->kind == GB_KIND_NORM ? 1.0f : 0.0f;
+void gb_random_kernel_scalar(uint64_t key, float scale, int norm, int64_t first, int64_t count,
+                             uint16_t *out) {
     const float inv = 1.0f / 8388608.0f; /* 2^-23: exact, so equal to dividing by 2^23 */
     uint64_t z0 = key + (uint64_t)(first + 1) * 0x9E3779B97F4A7C15ULL;
     for (int64_t i = 0; i < count; i++) {
@@ -61,12 +59,30 @@ void gb_random_fill_bf16(const gb_tensor_spec *spec, uint64_t seed, int64_t firs
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
         z = z ^ (z >> 31);
         float r = (float)((int64_t)(z >> 40) - 8388608) * inv;
-        float p = r * scale;
-        float v = spec->kind == GB_KIND_NORM ? offset + p : p;
+        float v = r * scale;
+        if (norm) v = 1.0f + v;
         uint32_t bits;
         memcpy(&bits, &v, 4);
         out[i] = (uint16_t)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
     }
+}
+
+typedef void (*fill_kernel)(uint64_t, float, int, int64_t, int64_t, uint16_t *);
+
+static fill_kernel pick_kernel(void) {
+#if defined(__x86_64__)
+    /* GENBENCH_NO_SIMD=1 forces the scalar loop (for comparisons). */
+    if (getenv("GENBENCH_NO_SIMD") == NULL && __builtin_cpu_supports("avx2"))
+        return gb_random_kernel_avx2;
+#endif
+    return gb_random_kernel_scalar;
+}
+
+void gb_random_fill_bf16(const gb_tensor_spec *spec, uint64_t seed, int64_t first, int64_t count,
+                         uint16_t *out) {
+    fill_kernel kernel = pick_kernel(); /* cheap next to the 1M-element chunks it fills */
+    const uint64_t key = gb_fnv1a64(spec->name, strlen(spec->name)) ^ seed;
+    kernel(key, kind_scale(spec), spec->kind == GB_KIND_NORM, first, count, out);
 }
 
 /* ---- growing string ---- */

@@ -45,7 +45,8 @@ static int trie_insert(tok_trie *t, const char *s, size_t n, int32_t tok) {
             }
         } else {
             nx = t->v[node].child;
-            while (nx >= 0 && t->v[nx].byte != c) nx = t->v[nx].sibling;
+            while (nx >= 0 && t->v[nx].byte != c)
+                nx = t->v[nx].sibling;
             if (nx < 0) {
                 if ((nx = trie_new(t, c)) < 0) return GB_ERR_NOMEM;
                 t->v[nx].sibling = t->v[node].child;
@@ -70,7 +71,8 @@ static int32_t trie_longest(const tok_trie *t, const char *s, size_t n, size_t *
         if (i >= n) break;
         unsigned char c = (unsigned char)s[i++];
         int32_t nx = t->v[node].child;
-        while (nx >= 0 && t->v[nx].byte != c) nx = t->v[nx].sibling;
+        while (nx >= 0 && t->v[nx].byte != c)
+            nx = t->v[nx].sibling;
         node = nx;
     }
     return best;
@@ -105,7 +107,8 @@ int tok_added_parse(const cJSON *arr, const tok_normalizer *nz, tok_added *a, gb
     a->norm = trie_create();
     if (!a->raw || !a->norm) return gb_error_set(err, GB_ERR_NOMEM, "out of memory");
     if (!arr || cJSON_IsNull(arr)) return 0;
-    if (!cJSON_IsArray(arr)) return gb_error_set(err, GB_ERR_FORMAT, "'added_tokens' is not an array");
+    if (!cJSON_IsArray(arr))
+        return gb_error_set(err, GB_ERR_FORMAT, "'added_tokens' is not an array");
     size_t n = (size_t)cJSON_GetArraySize(arr);
     a->v = calloc(n ? n : 1, sizeof *a->v);
     if (!a->v) return gb_error_set(err, GB_ERR_NOMEM, "out of memory");
@@ -162,7 +165,8 @@ int tok_added_parse(const cJSON *arr, const tok_normalizer *nz, tok_added *a, gb
 
 static uint32_t last_char(const char *s, size_t n) {
     size_t k = n - 1, adv;
-    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
+        k--;
     return tok_utf8_decode(s + k, &adv);
 }
 
@@ -196,7 +200,8 @@ int tok_added_split(const tok_added *a, bool normalized_trie, const char *s, siz
             size_t ns = start;
             while (ns > 0) {
                 size_t k2 = ns - 1;
-                while (k2 > 0 && ((unsigned char)s[k2] & 0xC0) == 0x80) k2--;
+                while (k2 > 0 && ((unsigned char)s[k2] & 0xC0) == 0x80)
+                    k2--;
                 size_t adv;
                 if (!tok_is_whitespace(tok_utf8_decode(s + k2, &adv))) break;
                 ns = k2;

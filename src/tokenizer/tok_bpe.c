@@ -52,7 +52,8 @@ static int32_t vocab_get(const tok_bpe *b, const char *s, size_t n) {
 }
 
 static int parse_vocab(const cJSON *vocab, tok_bpe *b, gb_error *err) {
-    if (!cJSON_IsObject(vocab)) return gb_error_set(err, GB_ERR_FORMAT, "model.vocab is not an object");
+    if (!cJSON_IsObject(vocab))
+        return gb_error_set(err, GB_ERR_FORMAT, "model.vocab is not an object");
     size_t total = 0, count = 0;
     long long max_id = -1;
     const cJSON *it;
@@ -86,12 +87,13 @@ static int parse_vocab(const cJSON *vocab, tok_bpe *b, gb_error *err) {
     return 0;
 }
 
-static int add_merge(tok_bpe *b, const char *l, size_t ln, const char *r, size_t rn,
-                     uint32_t rank, size_t *count, char **scratch, size_t *scap, gb_error *err) {
+static int add_merge(tok_bpe *b, const char *l, size_t ln, const char *r, size_t rn, uint32_t rank,
+                     size_t *count, char **scratch, size_t *scap, gb_error *err) {
     int32_t a = vocab_get(b, l, ln), c = vocab_get(b, r, rn);
     if (a < 0 || c < 0)
-        return gb_error_set(err, GB_ERR_FORMAT, "merge %u ('%.*s' '%.*s') uses a token not in the vocab",
-                            rank, (int)ln, l, (int)rn, r);
+        return gb_error_set(err, GB_ERR_FORMAT,
+                            "merge %u ('%.*s' '%.*s') uses a token not in the vocab", rank, (int)ln,
+                            l, (int)rn, r);
     /* merged token = left + right without the continuing-subword prefix */
     size_t skip = (b->prefix && rn >= b->prefix_len && !memcmp(r, b->prefix, b->prefix_len))
                       ? b->prefix_len
@@ -111,7 +113,8 @@ static int add_merge(tok_bpe *b, const char *l, size_t ln, const char *r, size_t
                             rank, (int)need, *scratch);
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)c;
     size_t mask = b->merges_cap - 1, i = merge_slot(key, mask);
-    while (b->merges[i].key != UINT64_MAX && b->merges[i].key != key) i = (i + 1) & mask;
+    while (b->merges[i].key != UINT64_MAX && b->merges[i].key != key)
+        i = (i + 1) & mask;
     if (b->merges[i].key == UINT64_MAX) (*count)++;
     /* a repeated pair keeps the later rank, as the HashMap built by `tokenizers` does */
     b->merges[i] = (tok_merge){key, rank, m};
@@ -122,10 +125,12 @@ static int parse_merges(const cJSON *merges, tok_bpe *b, gb_error *err) {
     if (merges && !cJSON_IsArray(merges))
         return gb_error_set(err, GB_ERR_FORMAT, "model.merges is not an array");
     size_t n = merges ? (size_t)cJSON_GetArraySize(merges) : 0, cap = 16, count = 0;
-    while (cap < n * 2) cap *= 2;
+    while (cap < n * 2)
+        cap *= 2;
     b->merges = malloc(cap * sizeof *b->merges);
     if (!b->merges) return gb_error_set(err, GB_ERR_NOMEM, "out of memory loading merges");
-    for (size_t i = 0; i < cap; i++) b->merges[i].key = UINT64_MAX;
+    for (size_t i = 0; i < cap; i++)
+        b->merges[i].key = UINT64_MAX;
     b->merges_cap = cap;
     char *scratch = NULL;
     size_t scap = 0;
@@ -164,7 +169,8 @@ int tok_bpe_parse(const cJSON *model, tok_bpe *b, gb_error *err) {
     const char *type, *unk, *prefix, *suffix;
     GB_TRY(tok_json_str(model, "type", &type, err));
     if (type && strcmp(type, "BPE") != 0)
-        return gb_error_set(err, GB_ERR_UNSUPPORTED, "unsupported model type '%s' (only BPE)", type);
+        return gb_error_set(err, GB_ERR_UNSUPPORTED, "unsupported model type '%s' (only BPE)",
+                            type);
     if (!type && !tok_json_get(model, "merges"))
         return gb_error_set(err, GB_ERR_UNSUPPORTED, "model has no type and no merges (only BPE)");
     const cJSON *dropout = tok_json_get(model, "dropout");
@@ -192,7 +198,8 @@ int tok_bpe_parse(const cJSON *model, tok_bpe *b, gb_error *err) {
     for (size_t c = 0; c < 0x800; c++) {
         char u[4];
         size_t n = c < 0x80 ? 1 : 2;
-        if (n == 1) u[0] = (char)c;
+        if (n == 1)
+            u[0] = (char)c;
         else {
             u[0] = (char)(0xC0 | (c >> 6));
             u[1] = (char)(0x80 | (c & 0x3F));
@@ -310,8 +317,8 @@ int tok_bpe_encode_word(const tok_bpe *b, const char *w, size_t n, tok_ids *out,
     if (n == 0) return 0;
     if (b->ignore_merges) {
         int32_t id = vocab_get(b, w, n);
-        if (id >= 0) return tok_ids_push(out, id) ? gb_error_set(err, GB_ERR_NOMEM, "out of memory")
-                                                   : 0;
+        if (id >= 0)
+            return tok_ids_push(out, id) ? gb_error_set(err, GB_ERR_NOMEM, "out of memory") : 0;
     }
     /* at most one symbol per byte, plus byte-fallback expansion (4 per char, 1 per byte) */
     size_t cap = n + (b->prefix_len + b->suffix_len) * 2 + 4;
@@ -349,7 +356,8 @@ int tok_bpe_encode_word(const tok_bpe *b, const char *w, size_t n, tok_ids *out,
             if (all) {
                 if (ns + cn > cap) { /* prefix/suffix bytes can exceed the estimate */
                     cap = (ns + cn) * 2;
-                    sym *ns_ = s == stack_syms ? malloc(cap * sizeof *s) : realloc(s, cap * sizeof *s);
+                    sym *ns_ =
+                        s == stack_syms ? malloc(cap * sizeof *s) : realloc(s, cap * sizeof *s);
                     cand *nh = heap == stack_heap ? malloc(2 * cap * sizeof *heap)
                                                   : realloc(heap, 2 * cap * sizeof *heap);
                     if (!ns_ || !nh) {

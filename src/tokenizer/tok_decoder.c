@@ -9,16 +9,25 @@
 #include "tokenizer/tok_internal.h"
 #include "util/error.h"
 
-enum dec_kind { D_BYTELEVEL, D_REPLACE, D_BYTEFALLBACK, D_FUSE, D_STRIP, D_METASPACE, D_BPE, D_SEQ };
+enum dec_kind {
+    D_BYTELEVEL,
+    D_REPLACE,
+    D_BYTEFALLBACK,
+    D_FUSE,
+    D_STRIP,
+    D_METASPACE,
+    D_BPE,
+    D_SEQ
+};
 
 struct tok_decoder {
     enum dec_kind kind;
-    tok_pattern pat;     /* Replace */
-    char *str;           /* Replace content, BPEDecoder suffix */
+    tok_pattern pat; /* Replace */
+    char *str;       /* Replace content, BPEDecoder suffix */
     size_t str_len;
-    uint32_t ch;         /* Strip content, Metaspace replacement (code point) */
+    uint32_t ch; /* Strip content, Metaspace replacement (code point) */
     long long start, stop;
-    bool prepend;        /* Metaspace: prepend_scheme != never */
+    bool prepend; /* Metaspace: prepend_scheme != never */
     tok_decoder **sub;
     size_t n_sub;
 };
@@ -50,7 +59,8 @@ void tok_strs_free(tok_strs *l) {
 
 void tok_decoder_free(tok_decoder *d) {
     if (!d) return;
-    for (size_t i = 0; i < d->n_sub; i++) tok_decoder_free(d->sub[i]);
+    for (size_t i = 0; i < d->n_sub; i++)
+        tok_decoder_free(d->sub[i]);
     free(d->sub);
     free(d->str);
     tok_pattern_free(&d->pat);
@@ -82,8 +92,10 @@ int tok_decoder_parse(const cJSON *j, tok_decoder **out, gb_error *err) {
     } else if (!strcmp(type, "Replace")) {
         d->kind = D_REPLACE;
         if (!(rc = tok_json_str(j, "content", &s, err))) {
-            if (!s) rc = gb_error_set(err, GB_ERR_FORMAT, "Replace decoder without 'content'");
-            else if (!(d->str = strdup(s))) rc = gb_error_set(err, GB_ERR_NOMEM, "out of memory");
+            if (!s)
+                rc = gb_error_set(err, GB_ERR_FORMAT, "Replace decoder without 'content'");
+            else if (!(d->str = strdup(s)))
+                rc = gb_error_set(err, GB_ERR_NOMEM, "out of memory");
             else {
                 d->str_len = strlen(s);
                 rc = tok_pattern_from_json(&d->pat, tok_json_get(j, "pattern"), err);
@@ -112,8 +124,10 @@ int tok_decoder_parse(const cJSON *j, tok_decoder **out, gb_error *err) {
     } else if (!strcmp(type, "BPEDecoder")) {
         d->kind = D_BPE;
         if (!(rc = tok_json_str(j, "suffix", &s, err))) {
-            if (!(d->str = strdup(s ? s : "</w>"))) rc = gb_error_set(err, GB_ERR_NOMEM, "out of memory");
-            else d->str_len = strlen(d->str);
+            if (!(d->str = strdup(s ? s : "</w>")))
+                rc = gb_error_set(err, GB_ERR_NOMEM, "out of memory");
+            else
+                d->str_len = strlen(d->str);
         }
     } else if (!strcmp(type, "Sequence")) {
         d->kind = D_SEQ;
@@ -144,13 +158,14 @@ int tok_decoder_parse(const cJSON *j, tok_decoder **out, gb_error *err) {
 
 int tok_decoder_llama(bool strip, tok_decoder **out, gb_error *err) {
     /* transformers' LlamaTokenizer decoder: Replace("▁", " "), ByteFallback, Fuse, Strip */
-    const char *json = strip ? "{\"type\":\"Sequence\",\"decoders\":["
-                               "{\"type\":\"Replace\",\"pattern\":{\"String\":\"\\u2581\"},"
-                               "\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
-                               "{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}]}"
-                             : "{\"type\":\"Sequence\",\"decoders\":["
-                               "{\"type\":\"Replace\",\"pattern\":{\"String\":\"\\u2581\"},"
-                               "\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"}]}";
+    const char *json = strip
+                           ? "{\"type\":\"Sequence\",\"decoders\":["
+                             "{\"type\":\"Replace\",\"pattern\":{\"String\":\"\\u2581\"},"
+                             "\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
+                             "{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}]}"
+                           : "{\"type\":\"Sequence\",\"decoders\":["
+                             "{\"type\":\"Replace\",\"pattern\":{\"String\":\"\\u2581\"},"
+                             "\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"}]}";
     cJSON *j = cJSON_Parse(json);
     if (!j) return gb_error_set(err, GB_ERR_NOMEM, "out of memory");
     int rc = tok_decoder_parse(j, out, err);
@@ -166,11 +181,11 @@ static bool is_byte_token(const char *s, size_t n, unsigned char *byte) {
     int v = 0;
     for (int i = 3; i < 5; i++) {
         char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0'
+        int d = c >= '0' && c <= '9'   ? c - '0'
                 : c >= 'a' && c <= 'f' ? c - 'a' + 10
                 : c >= 'A' && c <= 'F' ? c - 'A' + 10
                 : (c == '+' && i == 3) ? 0
-                : -1;
+                                       : -1;
         if (d < 0) return false;
         v = v * 16 + d;
     }
@@ -183,7 +198,8 @@ static int flush_bytes(tok_buf *bytes, tok_strs *out) {
     if (tok_utf8_invalid_at(bytes->p, bytes->n) == bytes->n) {
         GB_TRY(tok_strs_add(out, bytes->p, bytes->n));
     } else {
-        for (size_t i = 0; i < bytes->n; i++) GB_TRY(tok_strs_add(out, "\xEF\xBF\xBD", 3));
+        for (size_t i = 0; i < bytes->n; i++)
+            GB_TRY(tok_strs_add(out, "\xEF\xBF\xBD", 3));
     }
     bytes->n = 0;
     return 0;
@@ -264,7 +280,8 @@ static int run_one(const tok_decoder *d, const tok_strs *in, tok_strs *out, gb_e
             }
             for (long long k = 0; k < d->stop && z > a; k++) {
                 size_t q = z - 1;
-                while (q > a && ((unsigned char)s[q] & 0xC0) == 0x80) q--;
+                while (q > a && ((unsigned char)s[q] & 0xC0) == 0x80)
+                    q--;
                 if (tok_utf8_decode(s + q, &adv) != d->ch) break;
                 z = q;
             }
@@ -311,7 +328,8 @@ static int run_one(const tok_decoder *d, const tok_strs *in, tok_strs *out, gb_e
 
 static int run_chain(const tok_decoder *d, tok_strs *toks, gb_error *err) {
     if (d->kind == D_SEQ) {
-        for (size_t i = 0; i < d->n_sub; i++) GB_TRY(run_chain(d->sub[i], toks, err));
+        for (size_t i = 0; i < d->n_sub; i++)
+            GB_TRY(run_chain(d->sub[i], toks, err));
         return 0;
     }
     tok_strs out = {0};
@@ -328,7 +346,8 @@ static int run_chain(const tok_decoder *d, tok_strs *toks, gb_error *err) {
 int tok_decoder_run(const tok_decoder *d, tok_strs *toks, tok_buf *out, gb_error *err) {
     if (d) GB_TRY(run_chain(d, toks, err));
     for (size_t i = 0; i < toks->n; i++) {
-        if (!d && i > 0 && tok_buf_putc(out, ' ')) return gb_error_set(err, GB_ERR_NOMEM, "out of memory");
+        if (!d && i > 0 && tok_buf_putc(out, ' '))
+            return gb_error_set(err, GB_ERR_NOMEM, "out of memory");
         if (tok_buf_put(out, toks->text.p + toks->off[i], toks->len[i]))
             return gb_error_set(err, GB_ERR_NOMEM, "out of memory");
     }

@@ -203,8 +203,7 @@ typedef struct {
     tok_trie *norm; /* normalized:true tokens, matched on normalized text */
 } tok_added;
 
-int tok_added_parse(const struct cJSON *arr, const tok_normalizer *nz, tok_added *a,
-                    gb_error *err);
+int tok_added_parse(const struct cJSON *arr, const tok_normalizer *nz, tok_added *a, gb_error *err);
 void tok_added_free(tok_added *a);
 
 /* One split of a string: [start, end) and the added token index (-1 = plain text). */

@@ -13,8 +13,8 @@ enum nz_kind { NZ_UNICODE, NZ_PREPEND, NZ_REPLACE, NZ_LOWER, NZ_STRIP, NZ_STRIP_
 
 struct tok_normalizer {
     enum nz_kind kind;
-    int uc_opts;          /* NZ_UNICODE: utf8proc options */
-    char *str;            /* Prepend text / Replace content */
+    int uc_opts; /* NZ_UNICODE: utf8proc options */
+    char *str;   /* Prepend text / Replace content */
     size_t str_len;
     tok_pattern pat;      /* Replace */
     bool left, right;     /* Strip */
@@ -24,7 +24,8 @@ struct tok_normalizer {
 
 void tok_normalizer_free(tok_normalizer *nz) {
     if (!nz) return;
-    for (size_t i = 0; i < nz->n_sub; i++) tok_normalizer_free(nz->sub[i]);
+    for (size_t i = 0; i < nz->n_sub; i++)
+        tok_normalizer_free(nz->sub[i]);
     free(nz->sub);
     free(nz->str);
     tok_pattern_free(&nz->pat);
@@ -51,23 +52,28 @@ int tok_normalizer_parse(const cJSON *j, tok_normalizer **out, gb_error *err) {
     if (!strcmp(type, "NFC") || !strcmp(type, "NFD") || !strcmp(type, "NFKC") ||
         !strcmp(type, "NFKD")) {
         nz->kind = NZ_UNICODE;
-        nz->uc_opts = UTF8PROC_STABLE | (type[strlen(type) - 1] == 'C' ? UTF8PROC_COMPOSE
-                                                                       : UTF8PROC_DECOMPOSE);
+        nz->uc_opts = UTF8PROC_STABLE |
+                      (type[strlen(type) - 1] == 'C' ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE);
         if (type[2] == 'K') nz->uc_opts |= UTF8PROC_COMPAT;
     } else if (!strcmp(type, "Prepend")) {
         const char *s;
         nz->kind = NZ_PREPEND;
         if ((rc = tok_json_str(j, "prepend", &s, err)) == 0) {
-            if (!s) rc = gb_error_set(err, GB_ERR_FORMAT, "Prepend normalizer without 'prepend'");
-            else if (dup_str(s, &nz->str, &nz->str_len)) rc = GB_ERR_NOMEM;
+            if (!s)
+                rc = gb_error_set(err, GB_ERR_FORMAT, "Prepend normalizer without 'prepend'");
+            else if (dup_str(s, &nz->str, &nz->str_len))
+                rc = GB_ERR_NOMEM;
         }
     } else if (!strcmp(type, "Replace")) {
         const char *s;
         nz->kind = NZ_REPLACE;
         if ((rc = tok_json_str(j, "content", &s, err)) == 0) {
-            if (!s) rc = gb_error_set(err, GB_ERR_FORMAT, "Replace normalizer without 'content'");
-            else if (dup_str(s, &nz->str, &nz->str_len)) rc = GB_ERR_NOMEM;
-            else rc = tok_pattern_from_json(&nz->pat, tok_json_get(j, "pattern"), err);
+            if (!s)
+                rc = gb_error_set(err, GB_ERR_FORMAT, "Replace normalizer without 'content'");
+            else if (dup_str(s, &nz->str, &nz->str_len))
+                rc = GB_ERR_NOMEM;
+            else
+                rc = tok_pattern_from_json(&nz->pat, tok_json_get(j, "pattern"), err);
         }
     } else if (!strcmp(type, "Lowercase")) {
         nz->kind = NZ_LOWER;
@@ -107,7 +113,8 @@ int tok_normalizer_parse(const cJSON *j, tok_normalizer **out, gb_error *err) {
 
 static int apply_unicode(const tok_normalizer *nz, tok_buf *s, gb_error *err) {
     size_t i = 0;
-    while (i < s->n && !(s->p[i] & 0x80)) i++;
+    while (i < s->n && !(s->p[i] & 0x80))
+        i++;
     if (i == s->n) return 0; /* ASCII is invariant under all four forms */
     utf8proc_uint8_t *dst = NULL;
     utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s->p, (utf8proc_ssize_t)s->n, &dst,
@@ -182,7 +189,8 @@ static void apply_strip(const tok_normalizer *nz, tok_buf *s) {
     if (nz->right)
         while (b > a) {
             size_t k = b - 1, adv;
-            while (k > a && ((unsigned char)s->p[k] & 0xC0) == 0x80) k--;
+            while (k > a && ((unsigned char)s->p[k] & 0xC0) == 0x80)
+                k--;
             if (!tok_is_whitespace(tok_utf8_decode(s->p + k, &adv))) break;
             b = k;
         }
@@ -217,7 +225,8 @@ int tok_normalizer_apply(const tok_normalizer *nz, tok_match_ctx *mc, tok_buf *s
         apply_strip(nz, s);
         return 0;
     case NZ_SEQ:
-        for (size_t i = 0; i < nz->n_sub; i++) GB_TRY(tok_normalizer_apply(nz->sub[i], mc, s, err));
+        for (size_t i = 0; i < nz->n_sub; i++)
+            GB_TRY(tok_normalizer_apply(nz->sub[i], mc, s, err));
         return 0;
     }
     return 0;

@@ -50,7 +50,8 @@ static int parse_into(const cJSON *j, tok_postproc *p, gb_error *err) {
         return 0;
     }
     if (!strcmp(type, "TemplateProcessing")) {
-        const cJSON *single = tok_json_get(j, "single"), *specials = tok_json_get(j, "special_tokens");
+        const cJSON *single = tok_json_get(j, "single"),
+                    *specials = tok_json_get(j, "special_tokens");
         if (!cJSON_IsArray(single))
             return gb_error_set(err, GB_ERR_FORMAT, "TemplateProcessing without 'single'");
         tok_ids before = {0}, after = {0};
@@ -62,7 +63,8 @@ static int parse_into(const cJSON *j, tok_postproc *p, gb_error *err) {
             const char *id = NULL;
             if (st) {
                 if ((rc = tok_json_str(st, "id", &id, err)) || !id) {
-                    rc = gb_error_set(err, GB_ERR_FORMAT, "TemplateProcessing: SpecialToken without id");
+                    rc = gb_error_set(err, GB_ERR_FORMAT,
+                                      "TemplateProcessing: SpecialToken without id");
                     break;
                 }
                 if ((rc = add_special(specials, id, seen_a ? &after : &before, err))) break;
@@ -74,7 +76,8 @@ static int parse_into(const cJSON *j, tok_postproc *p, gb_error *err) {
                 }
                 seen_a = true;
             } else {
-                rc = gb_error_set(err, GB_ERR_FORMAT, "TemplateProcessing: unknown piece in 'single'");
+                rc = gb_error_set(err, GB_ERR_FORMAT,
+                                  "TemplateProcessing: unknown piece in 'single'");
                 break;
             }
         }
@@ -96,7 +99,8 @@ static int parse_into(const cJSON *j, tok_postproc *p, gb_error *err) {
     if (!strcmp(type, "RobertaProcessing") || !strcmp(type, "BertProcessing")) {
         const cJSON *cls = tok_json_get(j, "cls"), *sep = tok_json_get(j, "sep");
         if (!cJSON_IsArray(cls) || !cJSON_IsArray(sep) ||
-            !cJSON_IsNumber(cJSON_GetArrayItem(cls, 1)) || !cJSON_IsNumber(cJSON_GetArrayItem(sep, 1)))
+            !cJSON_IsNumber(cJSON_GetArrayItem(cls, 1)) ||
+            !cJSON_IsNumber(cJSON_GetArrayItem(sep, 1)))
             return gb_error_set(err, GB_ERR_FORMAT, "%s needs 'cls' and 'sep' [token, id]", type);
         if (tok_ids_push(&p->before, (int32_t)cJSON_GetArrayItem(cls, 1)->valuedouble) ||
             tok_ids_push(&p->after, (int32_t)cJSON_GetArrayItem(sep, 1)->valuedouble))
@@ -131,15 +135,20 @@ int tok_postproc_template(int32_t bos, int32_t eos, tok_postproc **out, gb_error
     return 0;
 }
 
-size_t tok_postproc_added(const tok_postproc *p) { return p ? p->before.n + p->after.n : 0; }
+size_t tok_postproc_added(const tok_postproc *p) {
+    return p ? p->before.n + p->after.n : 0;
+}
 
 int tok_postproc_apply(const tok_postproc *p, const int32_t *ids, size_t n, tok_ids *out,
                        gb_error *err) {
     int rc = 0;
     if (p)
-        for (size_t i = 0; i < p->before.n; i++) rc |= tok_ids_push(out, p->before.v[i]);
-    for (size_t i = 0; i < n; i++) rc |= tok_ids_push(out, ids[i]);
+        for (size_t i = 0; i < p->before.n; i++)
+            rc |= tok_ids_push(out, p->before.v[i]);
+    for (size_t i = 0; i < n; i++)
+        rc |= tok_ids_push(out, ids[i]);
     if (p)
-        for (size_t i = 0; i < p->after.n; i++) rc |= tok_ids_push(out, p->after.v[i]);
+        for (size_t i = 0; i < p->after.n; i++)
+            rc |= tok_ids_push(out, p->after.v[i]);
     return rc ? gb_error_set(err, GB_ERR_NOMEM, "out of memory") : 0;
 }

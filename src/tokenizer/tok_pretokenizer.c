@@ -59,7 +59,8 @@ void tok_pieces_free(tok_pieces *ps) {
 
 void tok_pretokenizer_free(tok_pretokenizer *pt) {
     if (!pt) return;
-    for (size_t i = 0; i < pt->n_sub; i++) tok_pretokenizer_free(pt->sub[i]);
+    for (size_t i = 0; i < pt->n_sub; i++)
+        tok_pretokenizer_free(pt->sub[i]);
     free(pt->sub);
     tok_pattern_free(&pt->pat);
     free(pt);
@@ -219,7 +220,8 @@ static int emit_behavior(const seg *m, size_t n, enum behavior b, const char *s,
             if (!m[i].match) EMIT(m[i].start, m[i].end);
         return 0;
     case B_ISOLATED:
-        for (i = 0; i < n; i++) EMIT(m[i].start, m[i].end);
+        for (i = 0; i < n; i++)
+            EMIT(m[i].start, m[i].end);
         return 0;
     case B_MERGED_PREV: {
         /* A match joins the piece before it (unless that was a match too). */
@@ -377,8 +379,10 @@ static int apply_one(const tok_pretokenizer *pt, tok_match_ctx *mc, const char *
         bool starts = false;
         /* replace ' ' by the replacement, then maybe prepend it */
         for (size_t i = 0; i < n; i++) {
-            if (s[i] == ' ') GB_TRY(tok_buf_put(tmp, pt->repl, pt->repl_len));
-            else GB_TRY(tok_buf_putc(tmp, s[i]));
+            if (s[i] == ' ')
+                GB_TRY(tok_buf_put(tmp, pt->repl, pt->repl_len));
+            else
+                GB_TRY(tok_buf_putc(tmp, s[i]));
         }
         starts = tmp->n >= pt->repl_len && memcmp(tmp->p, pt->repl, pt->repl_len) == 0;
         bool prepend = !starts && (pt->scheme == 0 || (pt->scheme == 1 && origin));

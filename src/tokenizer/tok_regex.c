@@ -90,9 +90,11 @@ int tok_pattern_from_json(tok_pattern *p, const cJSON *j, gb_error *err) {
     memset(p, 0, sizeof *p);
     const cJSON *s = cJSON_IsObject(j) ? tok_json_get(j, "String") : NULL;
     const cJSON *r = cJSON_IsObject(j) ? tok_json_get(j, "Regex") : NULL;
-    if (cJSON_IsString(s)) return tok_pattern_literal(p, s->valuestring, strlen(s->valuestring), err);
+    if (cJSON_IsString(s))
+        return tok_pattern_literal(p, s->valuestring, strlen(s->valuestring), err);
     if (cJSON_IsString(r)) return tok_pattern_regex(p, r->valuestring, err);
-    return gb_error_set(err, GB_ERR_FORMAT, "'pattern' must be {\"String\": ..} or {\"Regex\": ..}");
+    return gb_error_set(err, GB_ERR_FORMAT,
+                        "'pattern' must be {\"String\": ..} or {\"Regex\": ..}");
 }
 
 void tok_pattern_free(tok_pattern *p) {

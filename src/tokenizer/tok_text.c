@@ -10,7 +10,8 @@
 int tok_buf_reserve(tok_buf *b, size_t extra) {
     if (b->n + extra + 1 <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->n + extra + 1) cap *= 2;
+    while (cap < b->n + extra + 1)
+        cap *= 2;
     char *p = realloc(b->p, cap);
     if (!p) return GB_ERR_NOMEM;
     b->p = p;
@@ -26,7 +27,9 @@ int tok_buf_put(tok_buf *b, const void *s, size_t n) {
     return 0;
 }
 
-int tok_buf_putc(tok_buf *b, char c) { return tok_buf_put(b, &c, 1); }
+int tok_buf_putc(tok_buf *b, char c) {
+    return tok_buf_put(b, &c, 1);
+}
 
 int tok_buf_put_cp(tok_buf *b, uint32_t c) {
     char u[4];
@@ -166,8 +169,8 @@ int tok_buf_put_lossy(tok_buf *b, const char *s, size_t n) {
 bool tok_is_whitespace(uint32_t c) {
     if (c <= 0x20) return c == 0x20 || (c >= 0x09 && c <= 0x0D);
     if (c < 0x85) return false;
-    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+           c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 bool tok_is_word_char(uint32_t c) {
@@ -207,7 +210,8 @@ uint64_t tok_hash_bytes(const void *p, size_t n) {
         n -= 8;
     }
     uint64_t k = 0;
-    for (size_t i = 0; i < n; i++) k |= (uint64_t)s[i] << (8 * i);
+    for (size_t i = 0; i < n; i++)
+        k |= (uint64_t)s[i] << (8 * i);
     h = (h ^ k) * 0x94D049BB133111EBULL;
     h ^= h >> 32;
     h *= 0xBF58476D1CE4E5B9ULL;
@@ -217,7 +221,8 @@ uint64_t tok_hash_bytes(const void *p, size_t n) {
 
 int tok_map_init(tok_map *m, size_t expected) {
     size_t cap = 16;
-    while (cap < expected * 2) cap *= 2;
+    while (cap < expected * 2)
+        cap *= 2;
     m->slots = calloc(cap, sizeof *m->slots);
     if (!m->slots) return GB_ERR_NOMEM;
     m->cap = cap;
@@ -292,8 +297,7 @@ int tok_json_bool(const cJSON *obj, const char *key, bool dflt, bool *out, gb_er
     return 0;
 }
 
-int tok_json_int(const cJSON *obj, const char *key, long long dflt, long long *out,
-                 gb_error *err) {
+int tok_json_int(const cJSON *obj, const char *key, long long dflt, long long *out, gb_error *err) {
     const cJSON *v = tok_json_get(obj, key);
     *out = dflt;
     if (!v || cJSON_IsNull(v)) return 0;

@@ -50,7 +50,8 @@ static int token_field(const cJSON *obj, const char *key, char **dst, gb_error *
     const cJSON *v = tok_json_get(obj, key);
     if (!v) return 0; /* absent: keep what an earlier file said */
     const char *s = NULL;
-    if (cJSON_IsString(v)) s = v->valuestring;
+    if (cJSON_IsString(v))
+        s = v->valuestring;
     else if (cJSON_IsObject(v) && cJSON_IsString(tok_json_get(v, "content")))
         s = tok_json_get(v, "content")->valuestring;
     else if (!cJSON_IsNull(v))
@@ -73,7 +74,8 @@ static int read_json(const char *path, bool optional, cJSON **out, gb_error *err
         size_t at = end && end >= data && end <= data + len ? (size_t)(end - data) : 0;
         free(data);
         cJSON_Delete(j);
-        if (!at) return gb_error_set(err, GB_ERR_FORMAT, "%s: malformed JSON (not an object)", path);
+        if (!at)
+            return gb_error_set(err, GB_ERR_FORMAT, "%s: malformed JSON (not an object)", path);
         return gb_error_set(err, GB_ERR_FORMAT, "%s: malformed JSON near byte %zu", path, at);
     }
     free(data);
@@ -152,10 +154,18 @@ static size_t id_token_len(const gb_tokenizer *t, int32_t id) {
     return t->bpe.id_len[id];
 }
 
-int32_t gb_tokenizer_vocab_size(const gb_tokenizer *t) { return t->n_ids; }
-int32_t gb_tokenizer_bos_id(const gb_tokenizer *t) { return t->bos; }
-int32_t gb_tokenizer_eos_id(const gb_tokenizer *t) { return t->eos; }
-int32_t gb_tokenizer_pad_id(const gb_tokenizer *t) { return t->pad; }
+int32_t gb_tokenizer_vocab_size(const gb_tokenizer *t) {
+    return t->n_ids;
+}
+int32_t gb_tokenizer_bos_id(const gb_tokenizer *t) {
+    return t->bos;
+}
+int32_t gb_tokenizer_eos_id(const gb_tokenizer *t) {
+    return t->eos;
+}
+int32_t gb_tokenizer_pad_id(const gb_tokenizer *t) {
+    return t->pad;
+}
 
 /* transformers 5's LlamaTokenizer ignores the file's normalizer, pre-tokenizer and decoder and
  * builds Metaspace("▁", prepend_scheme from add_prefix_space/legacy, split=false) with the
@@ -240,7 +250,8 @@ int gb_tokenizer_load(const char *dir, gb_tokenizer **out, gb_error *err) {
     gb_tokenizer *t = NULL;
     if (!rc) {
         t = calloc(1, sizeof *t);
-        if (!t) rc = gb_error_set(err, GB_ERR_NOMEM, "out of memory");
+        if (!t)
+            rc = gb_error_set(err, GB_ERR_NOMEM, "out of memory");
         else if ((rc = load_components(t, j, &cfg, err)) != 0)
             gb_error_prefix(err, "%s", path);
     }
@@ -283,8 +294,8 @@ static int encode_segment(const gb_tokenizer *t, enc_state *st, const char *s, s
         if (rc) break;
         if ((rc = tok_pretokenizer_apply(t->pretok, &st->mc, &st->ps, &st->tmp, err))) break;
         for (size_t k = 0; k < st->ps.n && !rc; k++)
-            rc = tok_bpe_encode_word(&t->bpe, st->ps.text.p + st->ps.v[k].off, st->ps.v[k].len,
-                                     ids, err);
+            rc = tok_bpe_encode_word(&t->bpe, st->ps.text.p + st->ps.v[k].off, st->ps.v[k].len, ids,
+                                     err);
     }
     free(sp);
     if (rc == GB_ERR_NOMEM && !err->msg[0]) gb_error_set(err, rc, "out of memory");
@@ -310,7 +321,8 @@ int gb_tokenizer_encode(const gb_tokenizer *t, const char *text, size_t len, boo
     tok_ids ids = {0};
     int rc = 0;
     for (size_t i = 0; i < nsp && !rc; i++) {
-        if (sp[i].tok >= 0) rc = tok_ids_push(&ids, t->added.v[sp[i].tok].id);
+        if (sp[i].tok >= 0)
+            rc = tok_ids_push(&ids, t->added.v[sp[i].tok].id);
         else if (sp[i].end > sp[i].start)
             rc = encode_segment(t, &st, text + sp[i].start, sp[i].end - sp[i].start,
                                 sp[i].start == 0, &ids, err);

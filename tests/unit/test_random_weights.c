@@ -6,12 +6,16 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "io/safetensors.h"
 #include "model/config.h"
+#include "model/presets.h"
 #include "model/random.h"
+#include "model/random_kernels.h"
 #include "model/tensors.h"
 #include "test.h"
 #include "util/error.h"
@@ -267,6 +271,94 @@ static void check_chunking(void) {
     CHECK(ok);
 }
 
+/* random:<preset> cache: created once under $XDG_CACHE_HOME/genbench/models/<preset>, by
+ * several processes at once without corruption, then reused. */
+static void check_preset_cache(const char *tmp) {
+    char *cache = gb_strdup_printf("%s/xdg", tmp);
+    setenv("XDG_CACHE_HOME", cache, 1);
+    enum { NPROC = 3 };
+    pid_t kids[NPROC];
+    for (int i = 0; i < NPROC; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            char dir[4096];
+            gb_error err = {0};
+            int rc = gb_preset_ensure("tiny-qwen2", dir, sizeof dir, &err);
+            if (rc) fprintf(stderr, "child %d: %s\n", i, err.msg);
+            _exit(rc ? 1 : 0);
+        }
+    }
+    for (int i = 0; i < NPROC; i++) {
+        int st = -1;
+        CHECK(kids[i] > 0 && waitpid(kids[i], &st, 0) == kids[i]);
+        CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "concurrent creator %d failed", i);
+    }
+    char dir[4096];
+    gb_error err = {0};
+    CHECK_OK(gb_preset_ensure("tiny-qwen2", dir, sizeof dir, &err), &err);
+    char *want = gb_strdup_printf("%s/genbench/models/tiny-qwen2", cache);
+    CHECK_STR(dir, want);
+    /* Only the finished directory remains (no temporaries), and it holds the fixture. */
+    char *models = gb_strdup_printf("%s/genbench/models", cache);
+    DIR *d = opendir(models);
+    int entries = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.') entries++;
+    if (d) closedir(d);
+    CHECK_EQ_INT(entries, 1);
+    gb_weights *w = NULL;
+    CHECK_OK(gb_weights_open(dir, &w, &err), &err);
+    const gb_tensor_view *v = gb_weights_find(w, "model.layers.1.self_attn.k_proj.bias");
+    char got[17] = "";
+    if (v) hex64(gb_fnv1a64(v->data, v->nbytes), got);
+    /* from tests/data/refs/tiny-qwen2.ref.json */
+    char *ref_path = gb_strdup_printf("%s/refs/tiny-qwen2.ref.json", gb_test_data());
+    cJSON *ref = read_json(ref_path);
+    const cJSON *t;
+    const char *want_hash = NULL;
+    cJSON_ArrayForEach(
+        t, cJSON_GetObjectItem(ref,
+                               "tensors")) if (!strcmp(cJSON_GetObjectItem(t, "name")->valuestring,
+                                                       "model.layers.1.self_attn.k_proj.bias"))
+        want_hash = cJSON_GetObjectItem(t, "fnv1a64")->valuestring;
+    CHECK_MSG(want_hash && !strcmp(got, want_hash), "cached tiny-qwen2 k_proj.bias: %s vs %s", got,
+              want_hash ? want_hash : "?");
+    gb_weights_free(w);
+    cJSON_Delete(ref);
+    free(ref_path);
+    CHECK_EQ_INT(gb_preset_ensure("nope", dir, sizeof dir, &err), GB_ERR_NOT_FOUND);
+    unsetenv("XDG_CACHE_HOME");
+    free(models);
+    free(want);
+    free(cache);
+}
+
+/* The SIMD loop equals the scalar loop for every start offset, length and kind (the fixture
+ * hashes above cover whichever one this CPU dispatches to). */
+static void check_kernels(void) {
+    enum { N = 1000 };
+    uint16_t a[N], b[N];
+    static const float scales[] = {0.1f, 0.25f, 0.0541265877f, 1.7320508f};
+    int bad = 0;
+    for (int k = 0; k < 4; k++)
+        for (int norm = 0; norm < 2; norm++)
+            for (int64_t first = 0; first < 40; first += 3)
+                for (int64_t count = 0; count < N; count += 37 + first) {
+                    uint64_t key = 0x123456789abcdef0ULL * (uint64_t)(k + 1) + (uint64_t)first;
+                    memset(a, 0, sizeof a);
+                    memset(b, 0, sizeof b);
+                    gb_random_kernel_scalar(key, scales[k], norm, first, count, a);
+                    gb_random_kernel_avx2(key, scales[k], norm, first, count, b);
+                    bad += memcmp(a, b, sizeof a) != 0;
+                }
+    CHECK_EQ_INT(bad, 0);
+    /* a far offset (element 2^40) of a huge tensor */
+    gb_random_kernel_scalar(42, 0.1f, 0, 1LL << 40, 64, a);
+    gb_random_kernel_avx2(42, 0.1f, 0, 1LL << 40, 64, b);
+    CHECK(!memcmp(a, b, 64 * sizeof a[0]));
+}
+
 static const char *MQA_LLAMA =
     "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 48,"
     " \"intermediate_size\": 80, \"num_hidden_layers\": 3, \"num_attention_heads\": 6,"
@@ -290,6 +382,9 @@ int main(void) {
     gb_error err = {0};
     CHECK_OK(gb_mkdir_p(tmp, &err), &err);
     check_chunking();
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) check_kernels();
+#endif
     static const char *fixtures[] = {"tiny-llama3",  "tiny-qwen3",       "tiny-qwen2",
                                      "tiny-mistral", "tiny-llama2-h128", "tiny-gpt2"};
     for (int i = 0; i < 6; i++)
@@ -298,6 +393,7 @@ int main(void) {
     check_oracle("qwen2-seed123", QWEN2_SMALL, 123, 0, tmp);
     check_oracle("qwen3-seed-max", QWEN3_SMALL, 18446744073709551615ULL, 0, tmp);
     check_oracle("gpt2-seed3", GPT2_SMALL, 3, 0, tmp);
+    check_preset_cache(tmp);
     rm_rf(tmp);
     free(tmp);
     TEST_MAIN_END();

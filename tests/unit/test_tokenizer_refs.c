@@ -10,7 +10,8 @@
 
 static void print_ids(const char *what, const int32_t *v, size_t n) {
     fprintf(stderr, "    %s [", what);
-    for (size_t i = 0; i < n; i++) fprintf(stderr, "%s%d", i ? ", " : "", v[i]);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%s%d", i ? ", " : "", v[i]);
     fprintf(stderr, "]\n");
 }
 
@@ -23,7 +24,8 @@ static void check_ids(const char *tk, const char *text, const char *what, const 
     CHECK_MSG(ok, "%s %s of \"%.60s\"", tk, what, text);
     if (!ok) {
         int32_t *w = malloc((wn + 1) * sizeof *w);
-        for (size_t i = 0; i < wn; i++) w[i] = (int32_t)cJSON_GetArrayItem(want, (int)i)->valuedouble;
+        for (size_t i = 0; i < wn; i++)
+            w[i] = (int32_t)cJSON_GetArrayItem(want, (int)i)->valuedouble;
         print_ids("expected", w, wn);
         print_ids("got     ", got, n);
         free(w);
