@@ -11,15 +11,6 @@
 #include "util/dtype.h"
 #include "util/error.h"
 
-/* TEMPORARY until the engine branch is merged: weak references, so that the runner links
- * before engine.c exists; calls fail cleanly when it is absent. */
-#pragma weak gb_engine_options_default
-#pragma weak gb_model_load
-#pragma weak gb_model_free
-#pragma weak gb_generate
-#pragma weak gb_model_get_config
-#pragma weak gb_model_get_memory
-
 static int tok_load(const char *dir, void **tok, gb_error *err) {
     return gb_tokenizer_load(dir, (gb_tokenizer **)tok, err);
 }
@@ -44,8 +35,6 @@ static int32_t tok_pad(void *tok) {
 
 static int model_load(const char *dir, const gb_bench_config *c, gb_bench_trace_fn trace,
                       void *trace_user, void **model, gb_error *err) {
-    if (!gb_model_load || !gb_engine_options_default)
-        return gb_error_set(err, GB_ERR_UNSUPPORTED, "this genbench was built without the engine");
     gb_engine_options o;
     gb_engine_options_default(&o);
     if (!strcmp(c->device, "cpu")) {
