@@ -276,10 +276,15 @@ char *gb_table_render(const char *format, const char *const *header, int ncols,
     return sb_take(&b);
 }
 
+static bool g_pretty; /* markdown: 4 significant digits for people; others: full precision */
+
 static char *num(double v) {
     if (!isfinite(v) || v <= 0) return NULL;
     char buf[32];
-    gb_py_float_repr(v, buf);
+    if (g_pretty)
+        snprintf(buf, sizeof buf, "%.4g", v);
+    else
+        gb_py_float_repr(v, buf);
     return strdup(buf);
 }
 
@@ -298,13 +303,14 @@ char *gb_report_table(const gb_bench_results *res, int nres, const char *format)
     char **cells = calloc((size_t)(rows ? rows : 1) * NC, sizeof *cells);
     if (!cells) return NULL;
     int r = 0;
+    g_pretty = !strcmp(format, "md");
     for (int i = 0; i < nres; i++)
         for (int j = 0; j < res[i].n_entries; j++, r++) {
             const gb_bench_entry *e = &res[i].entries[j];
             char **c = cells + (size_t)r * NC;
             c[0] = strdup(res[i].model_id);
             c[1] = strdup(e->config.name);
-            c[2] = strdup(e->hash);
+            c[2] = g_pretty ? strndup(e->hash, 12) : strdup(e->hash);
             c[3] = strdup(e->success ? "true" : "false");
             char t[32];
             snprintf(t, sizeof t, "%d", e->config.batch_size);
