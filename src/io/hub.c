@@ -108,7 +108,7 @@ int gb_hub_resolve(const char *model_id, gb_model_location *loc, gb_error *err) 
                 return gb_error_set(err, GB_ERR_INVALID, "%s: path too long", path);
             memcpy(loc->dir, path, strlen(path) + 1);
             snprintf(loc->revision, sizeof loc->revision, "%s", rev);
-            snprintf(loc->commit, sizeof loc->commit, "%s", commit);
+            snprintf(loc->commit, sizeof loc->commit, "%.63s", commit);
             return GB_OK;
         }
     }

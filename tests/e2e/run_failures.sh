@@ -11,8 +11,7 @@ export XDG_CACHE_HOME="$T/cache" GENBENCH_NO_CEILINGS=1
 cd "$T"
 
 # A corrupt copy of the fixture model: the safetensors file cut in half.
-"$GB_BIN" init-model --preset tiny-llama3 "$T/good" >/dev/null 2>&1 ||
-    "$GB_BIN" init-model tiny-llama3 "$T/good" >/dev/null 2>&1
+"$GB_BIN" init-model --preset tiny-llama3 "$T/good" >/dev/null 2>&1
 test -f "$T/good/config.json" || { echo "init-model failed"; exit 1; }
 cp -r "$T/good" "$T/corrupt"
 st="$T/corrupt/model.safetensors"
