@@ -1,5 +1,5 @@
 #!/bin/sh
-# genbench run on the tiny-llama3 fixture model (float32): results file schema and key order,
+# genbench run on the tiny-llama3 fixture model (float32, batch 1 and 2): results file schema and key order,
 # hash = SHA-256 of Python's json.dumps(config), counts, statistics recomputed from the raw
 # lists (numpy-style percentiles), token timestamps, decoded text equal to Hugging Face's
 # greedy output (tests/data/refs), git metadata of the current repository, the Chrome trace,
@@ -18,8 +18,8 @@ git init -q -b bench-branch "$REPO"
 COMMIT=$(git -C "$REPO" rev-parse HEAD)
 
 cd "$REPO"
-"$GB_BIN" run random:tiny-llama3 --dtype float32 --attn sdpa,eager -b 1,2 -s 128 -n 32 -w 0 -i 3 \
-    --no-gpu-monitoring -p 4 -o "$T/out" --format json >"$T/stdout.json" 2>"$T/stderr.txt" ||
+"$GB_BIN" run random:tiny-llama3 --dtype float32 --attn sdpa -b 1,2 -s 128 -n 8 -w 0 -i 3 \
+    --no-gpu-monitoring -p 2 -o "$T/out" --format json >"$T/stdout.json" 2>"$T/stderr.txt" ||
     { cat "$T/stderr.txt"; exit 1; }
 cd "$T"
 
@@ -36,7 +36,7 @@ check(len(files) == 1, f"expected one results file, got {files}")
 text = open(files[0]).read()
 pairs = json.loads(text, object_pairs_hook=lambda p: p)   # keeps key order
 doc = json.loads(text)
-check(len(doc) == 4, f"expected 4 configs, got {len(doc)}")
+check(len(doc) == 2, f"expected 2 configs, got {len(doc)}")
 check('\n    "' in text and '"e2e_latency": [' in text, "4-space indentation / inline numeric arrays")
 ref = json.load(open(f"{data}/refs/tiny-llama3.ref.json"))
 
@@ -92,21 +92,24 @@ for h, entry in pairs:
         for k, w in want.items():
             check(abs(st[k] - w) <= 1e-9 * max(1, abs(w)), f"{name}.{k}: {st[k]} != {w}")
         check(st["count"] == 3, "count")
-    # Greedy output equals transformers' (float32 reference, margins > 1e-3).
+    # Greedy output equals transformers' (float32 reference, margins > 1e-3): the decoded
+    # first n tokens are a prefix of the reference's 32-token text.
     for s in ms["shape_and_decoded_outputs"]:
-        check(s == f"({b}, {n}) | " + ref["greedy32_text"], f"decoded: {s!r}")
+        head = f"({b}, {n}) | "
+        check(s.startswith(head) and len(s) > len(head) + 8 and
+              ref["greedy32_text"].startswith(s[len(head):]), f"decoded: {s!r}")
     check(gbm["error"] is None, "error null")
     tr = gbm["profile_trace"]
     check(tr and os.path.isfile(tr), f"trace {tr}")
     if tr and os.path.isfile(tr):
         ev = json.load(open(tr))["traceEvents"]
         xs = [x for x in ev if x["ph"] == "X"]
-        check(len(xs) >= 5, f"trace slices {len(xs)}")
+        check(len(xs) >= 3, f"trace slices {len(xs)}")
         check(all(x["dur"] >= 0 and x["ts"] >= 0 for x in xs), "trace times")
 
 # --format json: stdout holds exactly the table, one row per config.
 rows = json.load(open(f"{T}/stdout.json"))
-check(len(rows) == 4 and all(r["success"] is True for r in rows), f"stdout table {rows}")
+check(len(rows) == 2 and all(r["success"] is True for r in rows), f"stdout table {rows}")
 check(set(r["hash"] for r in rows) == set(doc), "table hashes")
 err = open(f"{T}/stderr.txt").read()
 check("Results saved to" in err, "logs on stderr")
