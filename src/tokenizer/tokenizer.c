@@ -192,7 +192,32 @@ static int apply_llama_override(gb_tokenizer *t, const tok_config *c, int32_t bo
     return tok_postproc_template(c->add_bos ? bos : -1, c->add_eos ? eos : -1, &t->post, err);
 }
 
+/* Ids of added tokens as `tokenizers` assigns them when it loads the file (AddedVocabulary::
+ * add_tokens): a content seen before keeps its id, a content in the model vocab takes the vocab
+ * id, anything else gets the next id after the vocab and earlier added tokens. The ids written
+ * in the file agree with this for files `tokenizers` saved itself. */
+static int assign_added_ids(gb_tokenizer *t) {
+    tok_map seen;
+    if (tok_map_init(&seen, t->added.n + 1)) return GB_ERR_NOMEM;
+    int64_t vocab_n = (int64_t)t->bpe.vocab.n, max_id = -1;
+    for (size_t i = 0; i < t->added.n; i++) {
+        tok_added_token *a = &t->added.v[i];
+        int32_t id = tok_map_get(&seen, a->content, a->len);
+        if (id < 0) id = tok_map_get(&t->bpe.vocab, a->content, a->len);
+        if (id < 0) id = (int32_t)(max_id < 0 ? vocab_n : max_id >= vocab_n ? max_id + 1 : vocab_n);
+        a->id = id;
+        if (id > max_id) max_id = id;
+        if (tok_map_put(&seen, a->content, a->len, id)) {
+            tok_map_free(&seen);
+            return GB_ERR_NOMEM;
+        }
+    }
+    tok_map_free(&seen);
+    return 0;
+}
+
 static int build_indexes(gb_tokenizer *t, gb_error *err) {
+    if (assign_added_ids(t)) return gb_error_set(err, GB_ERR_NOMEM, "out of memory");
     int32_t n = t->bpe.n_ids;
     for (size_t i = 0; i < t->added.n; i++)
         if (t->added.v[i].id + 1 > n) n = t->added.v[i].id + 1;
