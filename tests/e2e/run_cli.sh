@@ -7,6 +7,8 @@ set -eu
 T="$GB_TEST_TMP"
 rm -rf "$T" && mkdir -p "$T"
 export XDG_CACHE_HOME="$T/cache" GENBENCH_NO_CEILINGS=1 HF_HUB_CACHE="$T/hf"
+# Nothing listens on port 9: a download attempt fails at once.
+export HF_ENDPOINT=http://127.0.0.1:9
 cd "$T"
 "$GB_BIN" run --help >"$T/help.txt"
 for f in --model-id -w --warmup -i --iterations -b --batch-size -s --sequence-length -n \
