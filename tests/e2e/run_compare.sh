@@ -7,11 +7,11 @@ T="$GB_TEST_TMP"
 rm -rf "$T" && mkdir -p "$T"
 export XDG_CACHE_HOME="$T/cache" GENBENCH_NO_CEILINGS=1
 cd "$T"
-"$GB_BIN" run random:tiny-llama3 --attn sdpa,eager -n 4 -s 16 -w 0 -i 4 --no-gpu-monitoring \
+"$GB_BIN" run random:tiny-llama3 --attn sdpa,eager -n 3 -s 8 -w 0 -i 4 --no-gpu-monitoring \
     -o "$T/a" >/dev/null 2>&1
-"$GB_BIN" run random:tiny-llama3 --attn sdpa --kernelize -n 4 -s 16 -w 0 -i 4 \
+"$GB_BIN" run random:tiny-llama3 --attn sdpa --kernelize -n 3 -s 8 -w 0 -i 4 \
     --no-gpu-monitoring -o "$T/b" >/dev/null 2>&1
-"$GB_BIN" run random:tiny-llama3 --attn sdpa -n 4 -s 16 -w 0 -i 4 --no-gpu-monitoring \
+"$GB_BIN" run random:tiny-llama3 --attn sdpa -n 3 -s 8 -w 0 -i 4 --no-gpu-monitoring \
     -o "$T/b" >/dev/null 2>&1
 F=$(ls "$T"/a/*/*_benchmark_*.json)
 "$GB_BIN" compare "$F" "$F" --format json >"$T/self.json" 2>/dev/null
