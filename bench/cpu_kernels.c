@@ -4,7 +4,7 @@
  *
  * GEMV (n = 1): each call reads a different copy of the weights from a set larger than the
  * L3 cache, as decoding does (every weight comes from DRAM once per token).
- * usage: bench_cpu_kernels [reps] [max_threads] */
+ * usage: bench_cpu_kernels [reps] [max_threads] [BF16|F16|F32|all] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,12 +68,17 @@ static void rd_task(void *ctx, int64_t b, int64_t e, int tid) {
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma"))) static float fma_loop(long iters) {
     __m256 a[12];
-    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm256_set1_ps((float)i);
     const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
     for (long k = 0; k < iters; k++)
-        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+            a[i] = _mm256_fmadd_ps(a[i], m, c);
     __m256 s = a[0];
-    for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, a[i]);
+    for (int i = 1; i < 12; i++)
+        s = _mm256_add_ps(s, a[i]);
     float out[8];
     _mm256_storeu_ps(out, s);
     return out[0];
@@ -122,11 +127,12 @@ int main(int argc, char **argv) {
     }
 
     /* GEMV at the 1B shapes, bf16 */
-    static const int64_t shapes[][2] = {{2048, 2048}, {512, 2048}, {8192, 2048}, {2048, 8192},
-                                        {128256, 2048}};
+    static const int64_t shapes[][2] = {
+        {2048, 2048}, {512, 2048}, {8192, 2048}, {2048, 8192}, {128256, 2048}};
     const gb_dtype dts[] = {GB_BF16, GB_F16, GB_F32};
     for (size_t di = 0; di < 3; di++) {
         gb_dtype dt = dts[di];
+        if (argc > 3 && strcmp(argv[3], "all") && strcmp(argv[3], gb_dtype_st_name(dt))) continue;
         size_t es = gb_dtype_size(dt);
         for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
             if (dt != GB_BF16 && si == 4) continue;
@@ -143,7 +149,8 @@ int main(int argc, char **argv) {
                     ((float *)w)[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
             float *x = malloc((size_t)cols * 128 * sizeof(float));
             float *y = malloc((size_t)rows * 128 * sizeof(float));
-            for (int64_t i = 0; i < cols * 128; i++) x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
+            for (int64_t i = 0; i < cols * 128; i++)
+                x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
             for (int th = 1; th <= maxth; th++) {
                 double gb[64], rd[64];
                 int c = 0;
@@ -151,7 +158,9 @@ int main(int argc, char **argv) {
                     /* decode-like: one pass over all copies (each from DRAM) */
                     int64_t t0 = gb_clock_ns();
                     for (int k = 0; k < copies; k++) {
-                        gb_weight wt = {.dtype = dt, .rows = rows, .cols = cols,
+                        gb_weight wt = {.dtype = dt,
+                                        .rows = rows,
+                                        .cols = cols,
                                         .data = w + (size_t)k * mbytes};
                         gb_cpu_opt_matmul(th, y, x, &wt, NULL, 1);
                     }

@@ -68,7 +68,9 @@ const gb_opt_isa *gb_opt_isa_best(void) {
     return &gb_opt_isa_scalar;
 }
 
-void gb_cpu_opt_set_isa(const gb_opt_isa *isa) { S.isa = isa ? isa : gb_opt_isa_best(); }
+void gb_cpu_opt_set_isa(const gb_opt_isa *isa) {
+    S.isa = isa ? isa : gb_opt_isa_best();
+}
 
 const gb_opt_isa *gb_cpu_opt_isa(void) {
     if (!S.isa) S.isa = gb_opt_isa_best();
@@ -166,7 +168,8 @@ static void mm_chunk(void *ctx, int64_t b, int64_t e, int tid) {
     mm_job *j = ctx;
     for (int64_t c = b; c < e; c++) {
         int i = 0;
-        while (i + 1 < j->count && c >= j->first[i + 1]) i++;
+        while (i + 1 < j->count && c >= j->first[i + 1])
+            i++;
         int64_t r0 = (c - j->first[i]) * j->chunk[i];
         int64_t r1 = r0 + j->chunk[i] < j->rows[i] ? r0 + j->chunk[i] : j->rows[i];
         j->isa->mm_rows(&j->a[i], r0, r1);
@@ -176,11 +179,19 @@ static void mm_chunk(void *ctx, int64_t b, int64_t e, int tid) {
 static void mm_job_add(mm_job *j, float *y, const float *x, const gb_weight *w, const float *bias,
                        int n, int nth) {
     int i = j->count++;
-    j->a[i] = (gb_mm_args){.wdtype = w->dtype, .w = w->data, .cols = w->cols, .xp = S.xpack,
-                           .x = x, .n = n, .y = y, .ldy = w->rows, .bias = bias};
+    j->a[i] = (gb_mm_args){.wdtype = w->dtype,
+                           .w = w->data,
+                           .cols = w->cols,
+                           .xp = S.xpack,
+                           .x = x,
+                           .n = n,
+                           .y = y,
+                           .ldy = w->rows,
+                           .bias = bias};
     j->rows[i] = w->rows;
     j->chunk[i] = row_chunk(w->rows, n, nth);
-    j->first[i] = i == 0 ? 0 : j->first[i - 1] + (j->rows[i - 1] + j->chunk[i - 1] - 1) / j->chunk[i - 1];
+    j->first[i] =
+        i == 0 ? 0 : j->first[i - 1] + (j->rows[i - 1] + j->chunk[i - 1] - 1) / j->chunk[i - 1];
 }
 
 static void mm_job_run(mm_job *j, int nth) {
@@ -202,8 +213,8 @@ static void op_matmul(gb_backend *b, float *y, const float *x, const gb_weight *
     mm_job_run(&j, nth);
 }
 
-void gb_cpu_opt_matmul(int threads, float *y, const float *x, const gb_weight *w,
-                       const float *bias, int n) {
+void gb_cpu_opt_matmul(int threads, float *y, const float *x, const gb_weight *w, const float *bias,
+                       int n) {
     gb_backend b = {.ops = NULL, .threads = threads, .impl = NULL};
     int nth = threads_of(&b);
     if (n <= 0 || w->rows <= 0) return;
@@ -269,9 +280,12 @@ static void ew_range(void *ctx, int64_t b, int64_t e, int tid) {
     (void)tid;
     ew_job *j = ctx;
     size_t n = (size_t)(e - b);
-    if (j->kind == 0) j->isa->add(j->y + b, j->a + b, j->c + b, n);
-    else if (j->kind == 1) j->isa->act_mul(j->y + b, j->a + b, j->c + b, n, j->act);
-    else j->isa->act(j->y + b, j->a + b, n, j->act);
+    if (j->kind == 0)
+        j->isa->add(j->y + b, j->a + b, j->c + b, n);
+    else if (j->kind == 1)
+        j->isa->act_mul(j->y + b, j->a + b, j->c + b, n, j->act);
+    else
+        j->isa->act(j->y + b, j->a + b, n, j->act);
 }
 
 static void ew_run(gb_backend *b, ew_job *j, size_t count) {
@@ -284,8 +298,8 @@ static void op_add(gb_backend *b, float *y, const float *a, const float *c, size
     ew_run(b, &j, count);
 }
 
-static void op_act_mul(gb_backend *b, float *out, const float *gate, const float *up,
-                       size_t count, gb_act_kind act) {
+static void op_act_mul(gb_backend *b, float *out, const float *gate, const float *up, size_t count,
+                       gb_act_kind act) {
     ew_job j = {gb_cpu_opt_isa(), out, gate, up, act, 1};
     ew_run(b, &j, count);
 }
@@ -303,7 +317,8 @@ static void op_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const flo
     int nth = threads_of(b);
     op_rmsnorm(b, xnorm, x, norm_w, n, (int)ws[0]->cols, eps);
     int same = count <= 4;
-    for (int i = 1; i < count; i++) same = same && ws[i]->dtype == ws[0]->dtype;
+    for (int i = 1; i < count; i++)
+        same = same && ws[i]->dtype == ws[0]->dtype;
     if (!same || !pack(nth, xnorm, ws[0]->dtype, n, ws[0]->cols)) {
         for (int i = 0; i < count; i++)
             op_matmul(b, ys[i], xnorm, ws[i], biases ? biases[i] : NULL, n);
@@ -325,18 +340,37 @@ typedef struct {
     gb_act_kind act;
 } gu_job;
 
+static void gu_one(void *ctx, int64_t b, int tid);
+
 static void gu_chunk(void *ctx, int64_t b, int64_t e, int tid) {
-    (void)e;
+    for (int64_t c = b; c < e; c++)
+        gu_one(ctx, c, tid);
+}
+
+static void gu_one(void *ctx, int64_t b, int tid) {
     gu_job *j = ctx;
     int64_t rows = j->wg->rows, K = j->wg->cols;
     int64_t r0 = b * j->chunk, r1 = r0 + j->chunk < rows ? r0 + j->chunk : rows, nr = r1 - r0;
     float *u = S.scratch + (size_t)tid * (size_t)j->n * (size_t)j->chunk;
-    gb_mm_args g = {.wdtype = j->wg->dtype, .w = j->wg->data, .cols = K, .xp = S.xpack, .x = j->x,
-                    .n = j->n, .y = j->out, .ldy = rows, .bias = NULL};
+    gb_mm_args g = {.wdtype = j->wg->dtype,
+                    .w = j->wg->data,
+                    .cols = K,
+                    .xp = S.xpack,
+                    .x = j->x,
+                    .n = j->n,
+                    .y = j->out,
+                    .ldy = rows,
+                    .bias = NULL};
     j->isa->mm_rows(&g, r0, r1);
     size_t es = gb_dtype_size(j->wu->dtype);
-    gb_mm_args a = {.wdtype = j->wu->dtype, .w = (const char *)j->wu->data + (size_t)(r0 * K) * es,
-                    .cols = K, .xp = S.xpack, .x = j->x, .n = j->n, .y = u, .ldy = nr,
+    gb_mm_args a = {.wdtype = j->wu->dtype,
+                    .w = (const char *)j->wu->data + (size_t)(r0 * K) * es,
+                    .cols = K,
+                    .xp = S.xpack,
+                    .x = j->x,
+                    .n = j->n,
+                    .y = u,
+                    .ldy = nr,
                     .bias = NULL};
     j->isa->mm_rows(&a, 0, nr);
     for (int t = 0; t < j->n; t++) {
@@ -352,8 +386,7 @@ static void op_gate_up_act(gb_backend *b, float *out, const float *x, const gb_w
     int64_t chunk = row_chunk(wg->rows, n, nth);
     size_t need = (size_t)nth * (size_t)n * (size_t)chunk * sizeof(float);
     if (wg->dtype != wu->dtype || wg->rows != wu->rows || wg->cols != wu->cols ||
-        !grow((void **)&S.scratch, &S.scratch_cap, need) ||
-        !pack(nth, x, wg->dtype, n, wg->cols)) {
+        !grow((void **)&S.scratch, &S.scratch_cap, need) || !pack(nth, x, wg->dtype, n, wg->cols)) {
         /* composed: gate into out, up into ... no scratch: use the reference path */
         S.ref->matmul(b, out, x, wg, NULL, n);
         size_t cnt = (size_t)n * (size_t)wg->rows;
@@ -472,7 +505,8 @@ static void att_row(const att_job *j, const float *q, int bseq, int kvh, int lo,
         int nk = hi - k0 < GB_ATT_BLOCK ? hi - k0 : GB_ATT_BLOCK;
         float mb = -INFINITY;
         for (int i = 0; i < nk; i++) {
-            const float *kr = j->kc + (((int64_t)bseq * a->cap + k0 + i) * a->n_kv_heads + kvh) * hd;
+            const float *kr =
+                j->kc + (((int64_t)bseq * a->cap + k0 + i) * a->n_kv_heads + kvh) * hd;
             s[i] = j->isa->dot(q, kr, hd) * a->scale;
             if (s[i] > mb) mb = s[i];
         }
@@ -481,7 +515,8 @@ static void att_row(const att_job *j, const float *q, int bseq, int kvh, int lo,
         float corr = m == -INFINITY ? 0.0f : expf(m - mn);
         l = l * corr + j->isa->exp_sum(p, s, mn, nk);
         for (int i = 0; i < nk; i++) {
-            const float *vr = j->vc + (((int64_t)bseq * a->cap + k0 + i) * a->n_kv_heads + kvh) * hd;
+            const float *vr =
+                j->vc + (((int64_t)bseq * a->cap + k0 + i) * a->n_kv_heads + kvh) * hd;
             j->isa->scale_axpy(acc, i == 0 ? corr : 1.0f, p[i], vr, hd);
         }
         m = mn;
@@ -503,8 +538,8 @@ static void att_items(void *ctx, int64_t b, int64_t e, int tid) {
         int64_t qrow = row / a->n_heads; /* bseq * n_tokens + t */
         int bseq = (int)(qrow / a->n_tokens), t = (int)(qrow % a->n_tokens);
         int p = a->pos0 + t;
-        int lo = a->sliding_window > 0 && p - a->sliding_window + 1 > 0 ? p - a->sliding_window + 1
-                                                                        : 0;
+        int lo =
+            a->sliding_window > 0 && p - a->sliding_window + 1 > 0 ? p - a->sliding_window + 1 : 0;
         int hi = p + 1;
         const float *q = j->q + qrow * (int64_t)a->n_heads * hd + (int64_t)h * hd;
         if (j->splits > 1) {
@@ -524,7 +559,8 @@ static void att_items(void *ctx, int64_t b, int64_t e, int tid) {
         att_row(j, q, bseq, h / grp, lo, hi, &m, &l, acc);
         float *o = j->out + qrow * (int64_t)a->n_heads * hd + (int64_t)h * hd;
         float inv = 1.0f / l;
-        for (int d = 0; d < hd; d++) o[d] = acc[d] * inv;
+        for (int d = 0; d < hd; d++)
+            o[d] = acc[d] * inv;
     }
 }
 
@@ -582,10 +618,12 @@ static void op_attention(gb_backend *b, gb_attn_impl impl, float *out, const flo
                 if (ps[0] == -INFINITY) continue;
                 float c = expf(ps[0] - m);
                 l += ps[1] * c;
-                for (int d = 0; d < hd; d++) o[d] += ps[2 + d] * c;
+                for (int d = 0; d < hd; d++)
+                    o[d] += ps[2 + d] * c;
             }
             float inv = 1.0f / l;
-            for (int d = 0; d < hd; d++) o[d] *= inv;
+            for (int d = 0; d < hd; d++)
+                o[d] *= inv;
         }
         return;
     }

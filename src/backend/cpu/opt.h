@@ -17,12 +17,12 @@
 
 typedef struct gb_mm_args {
     gb_dtype wdtype;
-    const void *w;    /* [rows, cols] */
-    int64_t cols;     /* = K */
-    const void *xp;   /* packed x (pack_x output) */
-    const float *x;   /* x[n, cols] unpacked (for the K tail) */
+    const void *w;  /* [rows, cols] */
+    int64_t cols;   /* = K */
+    const void *xp; /* packed x (pack_x output) */
+    const float *x; /* x[n, cols] unpacked (for the K tail) */
     int n;
-    float *y;         /* y[t * ldy + r] */
+    float *y; /* y[t * ldy + r] */
     int64_t ldy;
     const float *bias; /* [rows] or NULL */
 } gb_mm_args;
@@ -75,7 +75,7 @@ void gb_cpu_opt_release(void);
 
 /* Direct entry for benchmarks and tests: y = x . W^T (+bias) on `threads` threads
  * (0 = all cores). */
-void gb_cpu_opt_matmul(int threads, float *y, const float *x, const gb_weight *w,
-                       const float *bias, int n);
+void gb_cpu_opt_matmul(int threads, float *y, const float *x, const gb_weight *w, const float *bias,
+                       int n);
 
 #endif

@@ -69,54 +69,60 @@ GB_AI void load_w_f32(const void *w, int64_t off, __m256 *a, __m256 *b) {
 
 /* Micro-kernel: rows r..r+MR-1, tokens t0..t0+NR-1, k in [k0, k1) (multiples of 16);
  * adds the partial dot products into y. */
+#define GB_UNROLL _Pragma("GCC unroll 8")
+
 #define GB_MK(DT, MR, NR)                                                                          \
-    static void mk_##DT##_##MR##_##NR(const void *w, int64_t K, int64_t r, const float *xp,       \
-                                      int64_t ldx, int t0, int64_t k0, int64_t k1, float *y,      \
-                                      int64_t ldy) {                                              \
-        __m256 acc[MR][NR];                                                                       \
-        for (int i = 0; i < MR; i++)                                                              \
-            for (int j = 0; j < NR; j++) acc[i][j] = _mm256_setzero_ps();                         \
-        const float *xr = xp + (int64_t)t0 * ldx;                                                 \
-        for (int64_t k = k0; k < k1; k += 16) {                                                   \
-            __m256 wa[MR], wb[MR];                                                                \
-            for (int i = 0; i < MR; i++) load_w_##DT(w, (r + i) * K + k, &wa[i], &wb[i]);         \
-            for (int j = 0; j < NR; j++) {                                                        \
-                __m256 xa = _mm256_loadu_ps(xr + j * ldx + k);                                    \
-                __m256 xb = _mm256_loadu_ps(xr + j * ldx + k + 8);                                \
-                for (int i = 0; i < MR; i++) {                                                    \
-                    acc[i][j] = _mm256_fmadd_ps(wa[i], xa, acc[i][j]);                            \
-                    acc[i][j] = _mm256_fmadd_ps(wb[i], xb, acc[i][j]);                            \
-                }                                                                                 \
-            }                                                                                     \
-        }                                                                                         \
-        for (int i = 0; i < MR; i++)                                                              \
-            for (int j = 0; j < NR; j++) y[(t0 + j) * ldy + r + i] += hsum256(acc[i][j]);         \
+    static void mk_##DT##_##MR##_##NR(const void *w, int64_t K, int64_t r, const float *xp,        \
+                                      int64_t ldx, int t0, int64_t k0, int64_t k1, float *y,       \
+                                      int64_t ldy) {                                               \
+        __m256 acc[MR][NR];                                                                        \
+        GB_UNROLL for (int i = 0; i < MR; i++) GB_UNROLL for (int j = 0; j < NR; j++) acc[i][j] =  \
+            _mm256_setzero_ps();                                                                   \
+        const float *xr = xp + (int64_t)t0 * ldx;                                                  \
+        for (int64_t k = k0; k < k1; k += 16) {                                                    \
+            __m256 wa[MR], wb[MR];                                                                 \
+            GB_UNROLL for (int i = 0; i < MR; i++)                                                 \
+                load_w_##DT(w, (r + i) * K + k, &wa[i], &wb[i]);                                   \
+            GB_UNROLL for (int j = 0; j < NR; j++) {                                               \
+                __m256 xa = _mm256_loadu_ps(xr + j * ldx + k);                                     \
+                __m256 xb = _mm256_loadu_ps(xr + j * ldx + k + 8);                                 \
+                GB_UNROLL for (int i = 0; i < MR; i++) {                                           \
+                    acc[i][j] = _mm256_fmadd_ps(wa[i], xa, acc[i][j]);                             \
+                    acc[i][j] = _mm256_fmadd_ps(wb[i], xb, acc[i][j]);                             \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        GB_UNROLL for (int i = 0; i < MR; i++) GB_UNROLL for (int j = 0; j < NR; j++)              \
+            y[(t0 + j) * ldy + r + i] += hsum256(acc[i][j]);                                       \
     }
 
 #define GB_MK_ALL(DT)                                                                              \
-    GB_MK(DT, 4, 1)                                                                               \
-    GB_MK(DT, 2, 1)                                                                               \
-    GB_MK(DT, 1, 1)                                                                               \
-    GB_MK(DT, 2, 2)                                                                               \
-    GB_MK(DT, 2, 3)                                                                               \
-    GB_MK(DT, 2, 4)                                                                               \
-    GB_MK(DT, 1, 2)                                                                               \
-    GB_MK(DT, 1, 3)                                                                               \
+    GB_MK(DT, 4, 1)                                                                                \
+    GB_MK(DT, 2, 1)                                                                                \
+    GB_MK(DT, 1, 1)                                                                                \
+    GB_MK(DT, 2, 2)                                                                                \
+    GB_MK(DT, 2, 3)                                                                                \
+    GB_MK(DT, 2, 4)                                                                                \
+    GB_MK(DT, 1, 2)                                                                                \
+    GB_MK(DT, 1, 3)                                                                                \
     GB_MK(DT, 1, 4)
 
 GB_MK_ALL(bf16)
 GB_MK_ALL(f16)
 GB_MK_ALL(f32)
 
-typedef void (*mk_fn)(const void *, int64_t, int64_t, const float *, int64_t, int, int64_t,
-                      int64_t, float *, int64_t);
+typedef void (*mk_fn)(const void *, int64_t, int64_t, const float *, int64_t, int, int64_t, int64_t,
+                      float *, int64_t);
 
 #define GB_MK_TABLE(DT)                                                                            \
-    {{NULL, NULL, NULL, NULL, NULL},                                                              \
-     {NULL, mk_##DT##_1_1, mk_##DT##_1_2, mk_##DT##_1_3, mk_##DT##_1_4},                          \
-     {NULL, mk_##DT##_2_1, mk_##DT##_2_2, mk_##DT##_2_3, mk_##DT##_2_4},                          \
-     {NULL, NULL, NULL, NULL, NULL},                                                              \
-     {NULL, mk_##DT##_4_1, NULL, NULL, NULL}}
+    {                                                                                              \
+        {NULL, NULL, NULL, NULL, NULL},                                                            \
+            {NULL, mk_##DT##_1_1, mk_##DT##_1_2, mk_##DT##_1_3, mk_##DT##_1_4},                    \
+            {NULL, mk_##DT##_2_1, mk_##DT##_2_2, mk_##DT##_2_3, mk_##DT##_2_4},                    \
+            {NULL, NULL, NULL, NULL, NULL}, {                                                      \
+            NULL, mk_##DT##_4_1, NULL, NULL, NULL                                                  \
+        }                                                                                          \
+    }
 
 /* [dtype][MR][NR] */
 static const mk_fn mk_table[3][5][5] = {
@@ -124,9 +130,12 @@ static const mk_fn mk_table[3][5][5] = {
 
 static float w_at(gb_dtype dt, const void *w, int64_t i) {
     switch (dt) {
-    case GB_BF16: return gb_bf16_to_f32(((const uint16_t *)w)[i]);
-    case GB_F16: return gb_f16_to_f32(((const uint16_t *)w)[i]);
-    default: return ((const float *)w)[i];
+    case GB_BF16:
+        return gb_bf16_to_f32(((const uint16_t *)w)[i]);
+    case GB_F16:
+        return gb_f16_to_f32(((const uint16_t *)w)[i]);
+    default:
+        return ((const float *)w)[i];
     }
 }
 
@@ -140,15 +149,19 @@ static void mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
     float *y = a->y;
     const int64_t ldy = a->ldy;
     for (int t = 0; t < n; t++)
-        for (int64_t r = r0; r < r1; r++) y[t * ldy + r] = a->bias ? a->bias[r] : 0.0f;
+        for (int64_t r = r0; r < r1; r++)
+            y[t * ldy + r] = a->bias ? a->bias[r] : 0.0f;
     const mk_fn(*tab)[5] = mk_table[a->wdtype];
     const float *xp = a->xp;
     if (km > 0) {
         if (n == 1) {
             int64_t r = r0;
-            for (; r + 4 <= r1; r += 4) tab[4][1](a->w, K, r, xp, km, 0, 0, km, y, ldy);
-            for (; r + 2 <= r1; r += 2) tab[2][1](a->w, K, r, xp, km, 0, 0, km, y, ldy);
-            for (; r < r1; r++) tab[1][1](a->w, K, r, xp, km, 0, 0, km, y, ldy);
+            for (; r + 4 <= r1; r += 4)
+                tab[4][1](a->w, K, r, xp, km, 0, 0, km, y, ldy);
+            for (; r + 2 <= r1; r += 2)
+                tab[2][1](a->w, K, r, xp, km, 0, 0, km, y, ldy);
+            for (; r < r1; r++)
+                tab[1][1](a->w, K, r, xp, km, 0, 0, km, y, ldy);
         } else {
             const int64_t kc = n <= 4 ? km : GB_KC;
             for (int64_t kb = 0; kb < km; kb += kc) {
@@ -156,8 +169,10 @@ static void mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
                 for (int t0 = 0; t0 < n; t0 += 4) {
                     int nt = n - t0 < 4 ? n - t0 : 4;
                     int64_t r = r0;
-                    for (; r + 2 <= r1; r += 2) tab[2][nt](a->w, K, r, xp, km, t0, kb, ke, y, ldy);
-                    for (; r < r1; r++) tab[1][nt](a->w, K, r, xp, km, t0, kb, ke, y, ldy);
+                    for (; r + 2 <= r1; r += 2)
+                        tab[2][nt](a->w, K, r, xp, km, t0, kb, ke, y, ldy);
+                    for (; r < r1; r++)
+                        tab[1][nt](a->w, K, r, xp, km, t0, kb, ke, y, ldy);
                 }
             }
         }
@@ -167,7 +182,8 @@ static void mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
             const float *xt = a->x + (int64_t)t * K;
             for (int64_t r = r0; r < r1; r++) {
                 float s = 0.0f;
-                for (int64_t k = km; k < K; k++) s += w_at(a->wdtype, a->w, r * K + k) * xt[k];
+                for (int64_t k = km; k < K; k++)
+                    s += w_at(a->wdtype, a->w, r * K + k) * xt[k];
                 y[t * ldy + r] += s;
             }
         }
@@ -190,8 +206,8 @@ GB_AI __m256 exp256(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)),
-                                  23);
+    __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
@@ -201,19 +217,18 @@ GB_AI __m256 act256(__m256 x, gb_act_kind act) {
         __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), x));
         return _mm256_div_ps(x, _mm256_add_ps(one, e));
     }
-    /* gelu_tanh: 0.5 x (1 + tanh(u)), tanh(u) = 1 - 2 / (exp(2u) + 1) */
+    /* gelu_tanh: 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)): no cancellation for negative x */
     __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
-    __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f),
+    __m256 u = _mm256_mul_ps(_mm256_set1_ps(-1.5957691216057308f),
                              _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
-    __m256 e = exp256(_mm256_add_ps(u, u));
-    __m256 th = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
-    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(one, th));
+    return _mm256_div_ps(x, _mm256_add_ps(one, exp256(u)));
 }
 
 static float act1(float x, gb_act_kind act) {
     if (act == GB_BACT_SILU) return x / (1.0f + expf(-x));
+    /* 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)): no cancellation for negative x */
     float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-    return 0.5f * x * (1.0f + tanhf(u));
+    return x / (1.0f + expf(-2.0f * u));
 }
 
 static void act_mul(float *out, const float *g, const float *u, size_t count, gb_act_kind act) {
@@ -228,7 +243,8 @@ static void act_mul(float *out, const float *g, const float *u, size_t count, gb
                              _mm256_mul_ps(act256(_mm256_loadu_ps(g + i), GB_BACT_GELU_TANH),
                                            _mm256_loadu_ps(u + i)));
     }
-    for (; i < count; i++) out[i] = act1(g[i], act) * u[i];
+    for (; i < count; i++)
+        out[i] = act1(g[i], act) * u[i];
 }
 
 static void act_only(float *y, const float *x, size_t count, gb_act_kind act) {
@@ -240,7 +256,8 @@ static void act_only(float *y, const float *x, size_t count, gb_act_kind act) {
         for (; i + 8 <= count; i += 8)
             _mm256_storeu_ps(y + i, act256(_mm256_loadu_ps(x + i), GB_BACT_GELU_TANH));
     }
-    for (; i < count; i++) y[i] = act1(x[i], act);
+    for (; i < count; i++)
+        y[i] = act1(x[i], act);
 }
 
 static float dot(const float *a, const float *b, int n) {
@@ -253,11 +270,14 @@ static float dot(const float *a, const float *b, int n) {
     for (; i + 8 <= n; i += 8)
         s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
     float s = hsum256(_mm256_add_ps(s0, s1));
-    for (; i < n; i++) s += a[i] * b[i];
+    for (; i < n; i++)
+        s += a[i] * b[i];
     return s;
 }
 
-static float sumsq(const float *a, int n) { return dot(a, a, n); }
+static float sumsq(const float *a, int n) {
+    return dot(a, a, n);
+}
 
 static void scale_axpy(float *y, float s, float a, const float *x, int n) {
     __m256 vs = _mm256_set1_ps(s), va = _mm256_set1_ps(a);
@@ -265,7 +285,8 @@ static void scale_axpy(float *y, float s, float a, const float *x, int n) {
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i),
                                                 _mm256_mul_ps(vs, _mm256_loadu_ps(y + i))));
-    for (; i < n; i++) y[i] = y[i] * s + a * x[i];
+    for (; i < n; i++)
+        y[i] = y[i] * s + a * x[i];
 }
 
 static void scale_mul(float *y, const float *x, float s, const float *w, int n) {
@@ -274,14 +295,16 @@ static void scale_mul(float *y, const float *x, float s, const float *w, int n) 
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs),
                                               _mm256_loadu_ps(w + i)));
-    for (; i < n; i++) y[i] = x[i] * s * w[i];
+    for (; i < n; i++)
+        y[i] = x[i] * s * w[i];
 }
 
 static void add(float *y, const float *a, const float *c, size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(c + i)));
-    for (; i < n; i++) y[i] = a[i] + c[i];
+    for (; i < n; i++)
+        y[i] = a[i] + c[i];
 }
 
 static float exp_sum(float *p, const float *s, float m, int n) {
@@ -293,7 +316,8 @@ static float exp_sum(float *p, const float *s, float m, int n) {
         acc = _mm256_add_ps(acc, e);
     }
     float sum = hsum256(acc);
-    for (; i < n; i++) sum += (p[i] = expf(s[i] - m));
+    for (; i < n; i++)
+        sum += (p[i] = expf(s[i] - m));
     return sum;
 }
 

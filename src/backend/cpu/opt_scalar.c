@@ -26,9 +26,11 @@ static float dot4(const float *a, const float *b, int64_t n) {
     float s[4] = {0, 0, 0, 0};
     int64_t i = 0;
     for (; i + 4 <= n; i += 4)
-        for (int j = 0; j < 4; j++) s[j] += a[i + j] * b[i + j];
+        for (int j = 0; j < 4; j++)
+            s[j] += a[i + j] * b[i + j];
     float r = (s[0] + s[1]) + (s[2] + s[3]);
-    for (; i < n; i++) r += a[i] * b[i];
+    for (; i < n; i++)
+        r += a[i] * b[i];
     return r;
 }
 
@@ -37,7 +39,8 @@ static void mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
     const float *xp = a->xp;
     float wrow[256];
     for (int64_t r = r0; r < r1; r++) {
-        for (int t = 0; t < a->n; t++) a->y[t * a->ldy + r] = a->bias ? a->bias[r] : 0.0f;
+        for (int t = 0; t < a->n; t++)
+            a->y[t * a->ldy + r] = a->bias ? a->bias[r] : 0.0f;
         /* widen the row in 256-element pieces on the stack, reused by every token row */
         for (int64_t k0 = 0; k0 < K; k0 += 256) {
             int64_t kn = K - k0 < 256 ? K - k0 : 256;
@@ -48,43 +51,55 @@ static void mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
                 row_to_f32(wrow, a->wdtype, a->w, r * K + k0, kn);
                 wr = wrow;
             }
-            for (int t = 0; t < a->n; t++) a->y[t * a->ldy + r] += dot4(wr, xp + t * K + k0, kn);
+            for (int t = 0; t < a->n; t++)
+                a->y[t * a->ldy + r] += dot4(wr, xp + t * K + k0, kn);
         }
     }
 }
 
 static float act1(float x, gb_act_kind act) {
     if (act == GB_BACT_SILU) return x / (1.0f + expf(-x));
+    /* 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)): no cancellation for negative x */
     float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-    return 0.5f * x * (1.0f + tanhf(u));
+    return x / (1.0f + expf(-2.0f * u));
 }
 
 static void act_mul(float *out, const float *g, const float *u, size_t count, gb_act_kind act) {
-    for (size_t i = 0; i < count; i++) out[i] = act1(g[i], act) * u[i];
+    for (size_t i = 0; i < count; i++)
+        out[i] = act1(g[i], act) * u[i];
 }
 
 static void act_only(float *y, const float *x, size_t count, gb_act_kind act) {
-    for (size_t i = 0; i < count; i++) y[i] = act1(x[i], act);
+    for (size_t i = 0; i < count; i++)
+        y[i] = act1(x[i], act);
 }
 
-static float dot(const float *a, const float *b, int n) { return dot4(a, b, n); }
-static float sumsq(const float *a, int n) { return dot4(a, a, n); }
+static float dot(const float *a, const float *b, int n) {
+    return dot4(a, b, n);
+}
+static float sumsq(const float *a, int n) {
+    return dot4(a, a, n);
+}
 
 static void scale_axpy(float *y, float s, float a, const float *x, int n) {
-    for (int i = 0; i < n; i++) y[i] = y[i] * s + a * x[i];
+    for (int i = 0; i < n; i++)
+        y[i] = y[i] * s + a * x[i];
 }
 
 static void scale_mul(float *y, const float *x, float s, const float *w, int n) {
-    for (int i = 0; i < n; i++) y[i] = x[i] * s * w[i];
+    for (int i = 0; i < n; i++)
+        y[i] = x[i] * s * w[i];
 }
 
 static void add(float *y, const float *a, const float *c, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = a[i] + c[i];
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] + c[i];
 }
 
 static float exp_sum(float *p, const float *s, float m, int n) {
     float sum = 0.0f;
-    for (int i = 0; i < n; i++) sum += (p[i] = expf(s[i] - m));
+    for (int i = 0; i < n; i++)
+        sum += (p[i] = expf(s[i] - m));
     return sum;
 }
 

@@ -60,14 +60,17 @@ static unsigned wait_generation(struct gb_threadpool *p, unsigned seen) {
         GB_CPU_RELAX();
         if ((i & 63) == 63) {
             int64_t now = gb_clock_ns();
-            if (t0 == 0) t0 = now;
-            else if (now - t0 > GB_POOL_SPIN_NS) break;
+            if (t0 == 0)
+                t0 = now;
+            else if (now - t0 > GB_POOL_SPIN_NS)
+                break;
         }
     }
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add(&p->sleepers, 1);
     unsigned g;
-    while ((g = atomic_load(&p->generation)) == seen) pthread_cond_wait(&p->cv, &p->mu);
+    while ((g = atomic_load(&p->generation)) == seen)
+        pthread_cond_wait(&p->cv, &p->mu);
     atomic_fetch_sub(&p->sleepers, 1);
     pthread_mutex_unlock(&p->mu);
     return g;
@@ -130,14 +133,17 @@ void gb_threadpool_free(gb_threadpool *p) {
     if (!p) return;
     atomic_store(&p->stop, 1);
     publish(p);
-    for (int i = 0; i < p->size - 1; i++) pthread_join(p->workers[i].thread, NULL);
+    for (int i = 0; i < p->size - 1; i++)
+        pthread_join(p->workers[i].thread, NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p->workers);
     free(p);
 }
 
-int gb_threadpool_size(const gb_threadpool *p) { return p ? p->size : 1; }
+int gb_threadpool_size(const gb_threadpool *p) {
+    return p ? p->size : 1;
+}
 
 void gb_threadpool_run(gb_threadpool *p, int nth, gb_pool_task fn, void *ctx) {
     if (!p || nth <= 1 || p->size == 1) {
