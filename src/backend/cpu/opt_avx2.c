@@ -21,15 +21,19 @@ GB_AI float hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+#define GB_PANEL_MIN_N 12
+
+/* n >= GB_PANEL_MIN_N uses the panel GEMM, which reads x unpacked. */
 static size_t pack_bytes(gb_dtype wd, int n, int64_t cols) {
     (void)wd;
+    if (n >= GB_PANEL_MIN_N) return 0;
     return (size_t)n * (size_t)(cols & ~(int64_t)15) * sizeof(float);
 }
 
 static void pack_x(void *xpv, const float *x, gb_dtype wd, int n, int64_t cols, int t0, int t1) {
     int64_t km = cols & ~(int64_t)15;
     float *xp = xpv;
-    (void)n;
+    if (n >= GB_PANEL_MIN_N) return;
     for (int t = t0; t < t1; t++) {
         const float *src = x + (int64_t)t * cols;
         float *dst = xp + (int64_t)t * km;
@@ -143,6 +147,125 @@ static float w_at(gb_dtype dt, const void *w, int64_t i) {
  * a 4-token x block (8 KiB) stays in L1 while all row pairs pass over it. */
 #define GB_KC 512
 
+/* ---- GEMM for many token rows: packed weight panels, outer-product register tile ----
+ * For n >= GB_PANEL_MIN_N a panel of 16 weight rows x GB_PKC k-values is widened to float32
+ * and transposed into a thread-local buffer (16 KiB, stays in L1), then every 6-token tile
+ * of x runs over it: per k, 2 panel loads and 6 broadcasts feed 12 FMAs (12 accumulators =
+ * a 6 x 16 block of y). The packing cost (16 x GB_PKC conversions) is shared by all n/6
+ * tiles. */
+#define GB_PKC 256
+#define GB_PMR 16
+
+static _Thread_local float panel_buf[GB_PKC * GB_PMR] __attribute__((aligned(64)));
+
+/* 8 weights of row-major W at off, widened to float32. */
+GB_AI __m256 load8(gb_dtype dt, const void *w, int64_t off) {
+    if (dt == GB_BF16) {
+        __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + off));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    if (dt == GB_F16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + off)));
+    return _mm256_loadu_ps((const float *)w + off);
+}
+
+/* In-register transpose of 8 vectors (rows) into 8 vectors (columns). */
+GB_AI void transpose8(__m256 *r) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* Wp[kk * 16 + i] = W[r + i, k0 + kk] for i < nr (zero for i >= nr). */
+static void pack_panel(gb_dtype dt, const void *w, int64_t K, int64_t r, int nr, int64_t k0, int kc,
+                       float *wp) {
+    int kk = 0;
+    if (nr == GB_PMR) {
+        for (; kk + 8 <= kc; kk += 8)
+            for (int half = 0; half < 2; half++) {
+                __m256 v[8];
+                for (int i = 0; i < 8; i++)
+                    v[i] = load8(dt, w, (r + half * 8 + i) * K + k0 + kk);
+                transpose8(v);
+                for (int q = 0; q < 8; q++)
+                    _mm256_store_ps(wp + (kk + q) * GB_PMR + half * 8, v[q]);
+            }
+    }
+    for (; kk < kc; kk++)
+        for (int i = 0; i < GB_PMR; i++)
+            wp[kk * GB_PMR + i] = i < nr ? w_at(dt, w, (r + i) * K + k0 + kk) : 0.0f;
+}
+
+#define GB_PK(NR)                                                                                  \
+    static void pk_##NR(const float *wp, int kc, const float *x, int64_t ldx, float *acc_out) {    \
+        __m256 acc[NR][2];                                                                         \
+        GB_UNROLL for (int j = 0; j < NR; j++) acc[j][0] = acc[j][1] = _mm256_setzero_ps();        \
+        for (int kk = 0; kk < kc; kk++) {                                                          \
+            __m256 w0 = _mm256_load_ps(wp + kk * GB_PMR),                                          \
+                   w1 = _mm256_load_ps(wp + kk * GB_PMR + 8);                                      \
+            GB_UNROLL for (int j = 0; j < NR; j++) {                                               \
+                __m256 b = _mm256_broadcast_ss(x + j * ldx + kk);                                  \
+                acc[j][0] = _mm256_fmadd_ps(w0, b, acc[j][0]);                                     \
+                acc[j][1] = _mm256_fmadd_ps(w1, b, acc[j][1]);                                     \
+            }                                                                                      \
+        }                                                                                          \
+        GB_UNROLL for (int j = 0; j < NR; j++) {                                                   \
+            _mm256_storeu_ps(acc_out + j * 16, acc[j][0]);                                         \
+            _mm256_storeu_ps(acc_out + j * 16 + 8, acc[j][1]);                                     \
+        }                                                                                          \
+    }
+GB_PK(1)
+GB_PK(2)
+GB_PK(3)
+GB_PK(4)
+GB_PK(5)
+GB_PK(6)
+typedef void (*pk_fn)(const float *, int, const float *, int64_t, float *);
+static const pk_fn pk_table[7] = {NULL, pk_1, pk_2, pk_3, pk_4, pk_5, pk_6};
+
+static void mm_rows_panel(const gb_mm_args *a, int64_t r0, int64_t r1) {
+    const int64_t K = a->cols, ldy = a->ldy;
+    const int n = a->n;
+    float *y = a->y, *wp = panel_buf;
+    float part[6 * 16];
+    for (int64_t kb = 0; kb < K; kb += GB_PKC) {
+        int kc = K - kb < GB_PKC ? (int)(K - kb) : GB_PKC;
+        for (int64_t r = r0; r < r1; r += GB_PMR) {
+            int nr = r1 - r < GB_PMR ? (int)(r1 - r) : GB_PMR;
+            pack_panel(a->wdtype, a->w, K, r, nr, kb, kc, wp);
+            for (int t0 = 0; t0 < n; t0 += 6) {
+                int nt = n - t0 < 6 ? n - t0 : 6;
+                pk_table[nt](wp, kc, a->x + (int64_t)t0 * K + kb, K, part);
+                for (int j = 0; j < nt; j++) {
+                    float *yr = y + (int64_t)(t0 + j) * ldy + r;
+                    if (nr == GB_PMR) {
+                        _mm256_storeu_ps(
+                            yr, _mm256_add_ps(_mm256_loadu_ps(yr), _mm256_loadu_ps(part + j * 16)));
+                        _mm256_storeu_ps(yr + 8, _mm256_add_ps(_mm256_loadu_ps(yr + 8),
+                                                               _mm256_loadu_ps(part + j * 16 + 8)));
+                    } else {
+                        for (int i = 0; i < nr; i++)
+                            yr[i] += part[j * 16 + i];
+                    }
+                }
+            }
+        }
+    }
+}
+
 static void mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
     const int64_t K = a->cols, km = K & ~(int64_t)15;
     const int n = a->n;
@@ -151,6 +274,10 @@ static void mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
     for (int t = 0; t < n; t++)
         for (int64_t r = r0; r < r1; r++)
             y[t * ldy + r] = a->bias ? a->bias[r] : 0.0f;
+    if (n >= GB_PANEL_MIN_N) {
+        mm_rows_panel(a, r0, r1);
+        return;
+    }
     const mk_fn(*tab)[5] = mk_table[a->wdtype];
     const float *xp = a->xp;
     if (km > 0) {
