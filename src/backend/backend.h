@@ -40,10 +40,10 @@ typedef enum gb_attn_impl {
 } gb_attn_impl;
 
 typedef struct gb_attn_args {
-    int batch;        /* sequences */
-    int n_tokens;     /* new tokens per sequence in this call (prefill: prompt, decode: 1) */
-    int pos0;         /* position of the first new token (= tokens already cached) */
-    int cap;          /* allocated positions per sequence in the cache */
+    int batch;    /* sequences */
+    int n_tokens; /* new tokens per sequence in this call (prefill: prompt, decode: 1) */
+    int pos0;     /* position of the first new token (= tokens already cached) */
+    int cap;      /* allocated positions per sequence in the cache */
     int n_heads, n_kv_heads, head_dim;
     float scale;        /* usually 1/sqrt(head_dim) */
     int sliding_window; /* 0 = none: a query at p sees keys (p - window, p] otherwise */
@@ -116,14 +116,16 @@ typedef struct gb_backend_ops {
 
     /* ---- fused kernels (kernelize); NULL when not provided ---- */
     /* y_i[n, w_i.rows] = rmsnorm(x) . W_i^T (+ bias_i) for i < count (q,k,v or gate,up),
-     * normalising x once; xnorm receives the normalised rows [n, dim]. */
+     * normalising x once; xnorm (required, backend memory [n, dim]) receives the normalised
+     * rows. dim = ws[0]->cols. */
     void (*rmsnorm_matmul)(gb_backend *b, float **ys, float *xnorm, const float *x,
                            const float *norm_w, float eps, const gb_weight *const *ws,
                            const float *const *biases, int count, int n);
-    /* out[n, wg.rows] = act(x . Wg^T) * (x . Wu^T) */
+    /* out[n, wg.rows] = act(x . Wg^T) * (x . Wu^T)   (x already normalised) */
     void (*gate_up_act)(gb_backend *b, float *out, const float *x, const gb_weight *wg,
                         const gb_weight *wu, int n, gb_act_kind act);
-    /* rope on q and k, then kv_write of k and v, in one pass */
+    /* rope on q (r->n_heads heads) and k (a->n_kv_heads heads), then kv_write of k and v,
+     * in one pass */
     void (*rope_kv_write)(gb_backend *b, float *q, float *k, const float *v, float *kcache,
                           float *vcache, const gb_rope_args *r, const gb_attn_args *a);
     /* resid += x; y = rmsnorm(resid) * w */
@@ -138,10 +140,10 @@ struct gb_backend {
 };
 
 typedef struct gb_backend_options {
-    int threads;    /* CPU: worker threads (0 = all cores) */
-    int kernelize;  /* pick the optimised kernel set */
+    int threads;      /* CPU: worker threads (0 = all cores) */
+    int kernelize;    /* pick the optimised kernel set */
     int device_index; /* CUDA: device ordinal */
-    int use_mmap;   /* CPU: weights used in place from the mapping when dtypes match */
+    int use_mmap;     /* CPU: weights used in place from the mapping when dtypes match */
 } gb_backend_options;
 
 /* CPU backend (reference kernels, or optimised ones when opts->kernelize). */

@@ -21,14 +21,14 @@ typedef void (*gb_trace_fn)(void *user, const char *name, int64_t t0_ns, int64_t
 typedef struct gb_engine_options {
     gb_device_kind device;
     int device_index;
-    gb_dtype dtype;      /* compute dtype of the weights */
+    gb_dtype dtype; /* compute dtype of the weights */
     gb_attn_impl attn;
-    int kernelize;       /* fused / optimised kernel set */
-    int static_cache;    /* a compile mode is set: KV cache preallocated, decode planned once */
-    int cuda_graph;      /* reduce-overhead / max-autotune: capture the decode step (CUDA) */
-    int threads;         /* CPU threads, 0 = all cores */
-    int use_mmap;        /* CPU: use weights in place from the mapping (else load into RAM) */
-    gb_trace_fn trace;   /* NULL: no tracing */
+    int kernelize;     /* fused / optimised kernel set */
+    int static_cache;  /* a compile mode is set: KV cache preallocated, decode planned once */
+    int cuda_graph;    /* reduce-overhead / max-autotune: capture the decode step (CUDA) */
+    int threads;       /* CPU threads, 0 = all cores */
+    int use_mmap;      /* CPU: use weights in place from the mapping (else load into RAM) */
+    gb_trace_fn trace; /* NULL: no tracing */
     void *trace_user;
 } gb_engine_options;
 
@@ -46,9 +46,10 @@ void gb_model_free(gb_model *m);
 const gb_model_config *gb_model_get_config(const gb_model *m);
 
 typedef struct gb_model_memory {
-    size_t weight_bytes;     /* bytes of weights read per decode step */
-    size_t kv_bytes;         /* KV cache bytes allocated by the last generation */
-    size_t peak_device_bytes; /* CUDA: peak device memory; 0 on CPU */
+    size_t weight_bytes;          /* bytes of weights read per decode step */
+    size_t kv_bytes;              /* KV cache bytes allocated by the last generation */
+    size_t peak_device_bytes;     /* CUDA: peak device memory; 0 on CPU */
+    size_t weight_resident_bytes; /* bytes of weights held (host RAM, mapping or device) */
 } gb_model_memory;
 void gb_model_get_memory(const gb_model *m, gb_model_memory *mem);
 
@@ -63,10 +64,10 @@ typedef struct gb_generate_params {
     const int32_t *prompt_ids; /* [batch, prompt_len] */
     int batch;
     int prompt_len;
-    int new_tokens;      /* exactly this many; end-of-sequence never stops generation */
+    int new_tokens;       /* exactly this many; end-of-sequence never stops generation */
     gb_token_fn on_token; /* may be NULL */
     void *user;
-    float *last_logits;  /* optional out: logits of the last prompt position of row 0 [vocab] */
+    float *last_logits; /* optional out: logits of the last prompt position of row 0 [vocab] */
 } gb_generate_params;
 
 /* Greedy generation; out_ids receives [batch, new_tokens]. */

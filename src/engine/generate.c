@@ -1,0 +1,158 @@
+/* Greedy generation: one prefill over the whole prompt (all sequences as one batch of
+ * rows), then one decode step per new token. End-of-sequence never stops generation.
+ * Static cache (a compile mode): cache and buffers sized once for prompt + new tokens and
+ * kept on the model. Dynamic cache: the cache starts at the prompt length and grows; the
+ * buffers of a generation are planned for it and freed after. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/model.h"
+#include "util/clock.h"
+#include "util/error.h"
+
+void gb_engine_options_default(gb_engine_options *o) {
+    memset(o, 0, sizeof *o);
+    o->device = GB_DEVICE_CPU;
+    o->dtype = GB_BF16;
+    o->attn = GB_ATTN_SDPA;
+}
+
+static int check_ids(const gb_model *m, const int32_t *ids, size_t n, gb_error *err) {
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size)
+            return gb_error_set(err, GB_ERR_INVALID,
+                                "token id %d at index %zu is outside the vocabulary [0, %d)",
+                                (int)ids[i], i, m->cfg.vocab_size);
+    return 0;
+}
+
+static int check_positions(const gb_model *m, int total, gb_error *err) {
+    /* learned position tables end; RoPE models may run past max_position_embeddings */
+    if (m->cfg.arch == GB_ARCH_GPT2 && total > m->cfg.max_position)
+        return gb_error_set(err, GB_ERR_INVALID, "%d positions exceed the model's n_positions %d",
+                            total, m->cfg.max_position);
+    return 0;
+}
+
+/* The ids of the last forward (ws->logits rows of each sequence) -> ws->next, then host. */
+static int pick_next(gb_model *m, gb_workspace *ws, int batch, int32_t *host, gb_error *err) {
+    m->be->ops->argmax(m->be, ws->next, ws->logits, batch, m->cfg.vocab_size);
+    return m->be->ops->download(m->be, host, ws->next, (size_t)batch * sizeof(int32_t), err);
+}
+
+/* One decode step: the previous step's ids (ws->next, already on the backend) go in, the
+ * new ids come out in host_ids. Kept separate so a backend can capture it (CUDA graphs). */
+static int decode_step(gb_model *m, gb_workspace *ws, int batch, int32_t *host_ids, gb_error *err) {
+    GB_TRY(m->be->ops->copy(m->be, ws->ids, ws->next, (size_t)batch * sizeof(int32_t), err));
+    if (!m->opts.static_cache) GB_TRY(gb_kv_reserve(m, m->kv.len + 1, err));
+    GB_TRY(gb_forward(m, ws, batch, 1, GB_LOGITS_LAST, err));
+    return pick_next(m, ws, batch, host_ids, err);
+}
+
+/* Static mode: the model's workspace, (re)planned when a larger shape comes, with attention
+ * scratch for both the prefill and the last decode step. */
+static int plan_static(gb_model *m, int batch, int prompt_len, int cap, gb_error *err) {
+    gb_workspace *ws = &m->ws;
+    int rows = batch * prompt_len;
+    if (!ws->x || ws->rows < rows || ws->logit_rows < batch) {
+        gb_workspace_free(m, ws);
+        GB_TRY(gb_workspace_init(m, ws, rows, batch, err));
+    }
+    gb_attn_args pre = {.batch = batch,
+                        .n_tokens = prompt_len,
+                        .pos0 = 0,
+                        .cap = cap,
+                        .n_heads = m->cfg.num_heads,
+                        .n_kv_heads = m->cfg.num_kv_heads,
+                        .head_dim = m->cfg.head_dim,
+                        .sliding_window = m->cfg.sliding_window};
+    gb_attn_args dec = pre;
+    dec.n_tokens = 1;
+    dec.pos0 = cap - 1;
+    GB_TRY(gb_workspace_scratch(m, ws, &pre, err));
+    return gb_workspace_scratch(m, ws, &dec, err);
+}
+
+int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_error *err) {
+    if (p->batch < 1 || p->prompt_len < 1 || p->new_tokens < 1)
+        return gb_error_set(err, GB_ERR_INVALID,
+                            "generate: batch %d, prompt length %d and new tokens %d must be >= 1",
+                            p->batch, p->prompt_len, p->new_tokens);
+    GB_TRY(check_ids(m, p->prompt_ids, (size_t)p->batch * p->prompt_len, err));
+    GB_TRY(check_positions(m, p->prompt_len + p->new_tokens, err));
+    const int batch = p->batch, T = p->prompt_len, N = p->new_tokens;
+    const int stat = m->opts.static_cache;
+    int32_t *ids = malloc((size_t)batch * sizeof(int32_t));
+    if (!ids) return gb_error_set(err, GB_ERR_NOMEM, "out of memory");
+
+    gb_workspace dyn = {0}, dec = {0};
+    gb_workspace *ws = stat ? &m->ws : &dyn;
+    int rc = gb_kv_init(m, batch, stat ? T + N : T, err);
+    if (!rc)
+        rc = stat ? plan_static(m, batch, T, T + N, err)
+                  : gb_workspace_init(m, ws, batch * T, batch, err);
+
+    /* prefill: the whole prompt in one pass, logits of each sequence's last position */
+    if (!rc)
+        rc = m->be->ops->upload(m->be, ws->ids, p->prompt_ids, (size_t)batch * T * sizeof(int32_t),
+                                err);
+    if (!rc) rc = gb_forward(m, ws, batch, T, GB_LOGITS_LAST, err);
+    if (!rc) rc = pick_next(m, ws, batch, ids, err);
+    if (!rc) {
+        int64_t t = gb_clock_ns();
+        for (int s = 0; s < batch; s++)
+            out_ids[(size_t)s * N] = ids[s];
+        if (p->last_logits)
+            rc = m->be->ops->download(m->be, p->last_logits, ws->logits,
+                                      (size_t)m->cfg.vocab_size * sizeof(float), err);
+        if (p->on_token) p->on_token(p->user, 0, ids, batch, t);
+    }
+    if (!rc && !stat && N > 1) { /* decode buffers: batch rows; the prefill ones go */
+        rc = gb_workspace_init(m, &dec, batch, batch, err);
+        if (!rc)
+            rc = m->be->ops->copy(m->be, dec.next, ws->next, (size_t)batch * sizeof(int32_t), err);
+        gb_workspace_free(m, ws);
+        ws = &dec;
+    }
+
+    /* decode: one token per sequence per step */
+    for (int step = 1; !rc && step < N; step++) {
+        rc = decode_step(m, ws, batch, ids, err);
+        if (rc) break;
+        int64_t t = gb_clock_ns();
+        for (int s = 0; s < batch; s++)
+            out_ids[(size_t)s * N + step] = ids[s];
+        if (p->on_token) p->on_token(p->user, step, ids, batch, t);
+    }
+
+    m->kv_bytes_last = m->kv.bytes;
+    if (!stat) {
+        gb_workspace_free(m, &dyn);
+        gb_workspace_free(m, &dec);
+        gb_kv_free(m);
+    }
+    free(ids);
+    return rc;
+}
+
+int gb_model_forward_all(gb_model *m, const int32_t *ids, int n, float *logits, gb_error *err) {
+    if (n < 1) return gb_error_set(err, GB_ERR_INVALID, "forward_all: %d tokens", n);
+    GB_TRY(check_ids(m, ids, (size_t)n, err));
+    GB_TRY(check_positions(m, n, err));
+    gb_kv_free(m); /* a private cache for this one sequence */
+    gb_workspace ws;
+    GB_TRY(gb_kv_init(m, 1, n, err));
+    int rc = gb_workspace_init(m, &ws, n, n, err);
+    if (rc) {
+        gb_kv_free(m);
+        return rc;
+    }
+    rc = m->be->ops->upload(m->be, ws.ids, ids, (size_t)n * sizeof(int32_t), err);
+    if (!rc) rc = gb_forward(m, &ws, 1, n, GB_LOGITS_ALL, err);
+    if (!rc)
+        rc = m->be->ops->download(m->be, logits, ws.logits,
+                                  (size_t)n * m->cfg.vocab_size * sizeof(float), err);
+    gb_workspace_free(m, &ws);
+    gb_kv_free(m);
+    return rc;
+}

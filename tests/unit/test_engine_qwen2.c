@@ -1,0 +1,6 @@
+/* Engine vs Hugging Face references: tiny-qwen2 (see engine_fixture.h). */
+#include "engine_fixture.h"
+
+int main(void) {
+    return fx_run("tiny-qwen2");
+}
