@@ -439,8 +439,8 @@ static float *rope_table(const gb_rope_args *r, size_t offset) {
         float pos = (float)(r->pos0 + t);
         for (int i = 0; i < half; i++) {
             float ang = pos * r->inv_freq[i];
-            cs[(size_t)t * 2 * half + i] = cosf(ang) * r->attn_factor;
-            cs[(size_t)t * 2 * half + half + i] = sinf(ang) * r->attn_factor;
+            cs[(size_t)t * 2 * half + i] = (float)cos((double)ang) * r->attn_factor;
+            cs[(size_t)t * 2 * half + half + i] = (float)sin((double)ang) * r->attn_factor;
         }
     }
     return cs;
