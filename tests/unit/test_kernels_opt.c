@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_ref.h"
 #include "backend/cpu/opt.h"
 #include "backend/cpu/threadpool.h"
 #include "test.h"
@@ -492,6 +493,75 @@ static void test_fused_projections(const gb_backend_ops *ops, gb_backend *b) {
         }
 }
 
+/* The kernelized ops against the engine's reference kernels (cpu_ref.h) on the same inputs:
+ * both round differently from the double-precision truth, so the bound is the sum of both. */
+static void test_vs_engine_reference(const gb_backend_ops *ops, gb_backend *b) {
+    const gb_backend_ops *ref = &gb_cpu_ref_ops;
+    gb_backend rb = {.ops = ref, .threads = 1, .impl = NULL};
+    const gb_dtype dts[] = {GB_F32, GB_F16, GB_BF16};
+    static const int ns[] = {1, 3, 17, 128};
+    for (int di = 0; di < 3; di++)
+        for (int ni = 0; ni < 4; ni++) {
+            int n = ns[ni], rows = 41, cols = ni == 3 ? 35 : 1061;
+            gb_weight w;
+            make_weight(&w, dts[di], rows, cols);
+            float *x = malloc(sizeof(float) * n * cols), *y = malloc(sizeof(float) * n * rows),
+                  *yr = malloc(sizeof(float) * n * rows);
+            double *sc = malloc(sizeof(double) * n * rows);
+            fill(x, (size_t)n * cols, 1.5f);
+            ops->matmul(b, y, x, &w, NULL, n);
+            ref->matmul(&rb, yr, x, &w, NULL, n);
+            for (int t = 0; t < n; t++)
+                for (int r = 0; r < rows; r++)
+                    sc[t * rows + r] = ref_absdot(&w, x, r, t);
+            double tol =
+                strcmp(isa_name, "avx512") == 0 && dts[di] == GB_BF16 && n > 1 ? 8e-3 : 1e-5;
+            check_close("matmul vs gb_ref_matmul", y, yr, sc, (size_t)n * rows, tol, 1e-30);
+            free(x), free(y), free(yr), free(sc), free(w.owned);
+        }
+    /* attention: every implementation of both sets agrees */
+    gb_attn_args a = {.batch = 2,
+                      .n_tokens = 9,
+                      .pos0 = 4,
+                      .cap = 20,
+                      .n_heads = 6,
+                      .n_kv_heads = 2,
+                      .head_dim = 12,
+                      .scale = 0.3f};
+    size_t qn = (size_t)2 * 9 * 6 * 12, cn = (size_t)2 * 20 * 2 * 12;
+    float *q = malloc(qn * 4), *o = malloc(qn * 4), *orf = malloc(qn * 4), *kc = malloc(cn * 4),
+          *vc = malloc(cn * 4);
+    fill(q, qn, 2.0f), fill(kc, cn, 2.0f), fill(vc, cn, 1.0f);
+    for (int impl = 0; impl < 3; impl++) {
+        size_t sb = ref->attn_scratch_bytes(&rb, (gb_attn_impl)impl, &a);
+        void *s1 = sb ? malloc(sb) : NULL;
+        ref->attention(&rb, (gb_attn_impl)impl, orf, q, kc, vc, &a, s1);
+        free(s1);
+        sb = ops->attn_scratch_bytes(b, (gb_attn_impl)impl, &a);
+        void *s2 = sb ? malloc(sb) : NULL;
+        ops->attention(b, (gb_attn_impl)impl, o, q, kc, vc, &a, s2);
+        free(s2);
+        check_close("attention vs gb_ref_attention", o, orf, NULL, qn, 2e-5, 2e-6);
+    }
+    free(q), free(o), free(orf), free(kc), free(vc);
+    /* rope with the engine's reference */
+    float inv[6] = {1.0f, 0.3f, 0.1f, 0.03f, 0.01f, 0.003f};
+    gb_rope_args r = {.n_tokens = 9,
+                      .batch = 2,
+                      .pos0 = 100,
+                      .n_heads = 6,
+                      .head_dim = 12,
+                      .inv_freq = inv,
+                      .attn_factor = 1.0f};
+    float *x1 = malloc(qn * 4), *x2 = malloc(qn * 4);
+    fill(x1, qn, 2.0f);
+    memcpy(x2, x1, qn * 4);
+    ops->rope(b, x1, &r);
+    ref->rope(&rb, x2, &r);
+    check_close("rope vs gb_ref_rope", x1, x2, NULL, qn, 1e-6, 1e-6);
+    free(x1), free(x2);
+}
+
 typedef struct {
     int *hits;
 } pool_ctx;
@@ -532,6 +602,8 @@ int main(void) {
             continue;
         }
         gb_cpu_opt_set_isa(isa);
+        /* fallbacks (eager attention, kv_write, ...) come from the test's own table in the
+         * first pass and from the engine's reference table in the second */
         const gb_backend_ops *ops = gb_cpu_kernelized_ops(&ref_ops);
         static const int threads[] = {1, 3};
         for (int ti = 0; ti < 2; ti++) {
@@ -543,6 +615,13 @@ int main(void) {
             test_rope(ops, &b);
             test_attention(ops, &b);
             test_fused_projections(ops, &b);
+        }
+        ops = gb_cpu_kernelized_ops(&gb_cpu_ref_ops);
+        for (int ti = 0; ti < 2; ti++) {
+            cur_threads = threads[ti];
+            gb_backend b = {.ops = ops, .threads = threads[ti], .impl = NULL};
+            test_vs_engine_reference(ops, &b);
+            test_rope(ops, &b);
         }
         fprintf(stderr, "isa %s: tested\n", isas[i]);
     }

@@ -36,11 +36,10 @@ static int cpu_has(const char *isa) {
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                __builtin_cpu_supports("f16c");
     if (!strcmp(isa, "avx2")) return avx2;
-#ifdef GB_HAVE_AVX512_KERNELS
     if (!strcmp(isa, "avx512"))
         return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
-#endif
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512bf16");
     return 0;
 #else
     return !strcmp(isa, "scalar");
@@ -52,9 +51,16 @@ const gb_opt_isa *gb_opt_isa_find(const char *name) {
     if (!strcmp(name, "scalar")) return &gb_opt_isa_scalar;
 #if defined(__x86_64__)
     if (!strcmp(name, "avx2")) return &gb_opt_isa_avx2;
-#ifdef GB_HAVE_AVX512_KERNELS
-    if (!strcmp(name, "avx512")) return &gb_opt_isa_avx512;
-#endif
+    if (!strcmp(name, "avx512")) {
+        /* the AVX-512 file provides the bf16 GEMM; the other primitives are the AVX2 ones */
+        static gb_opt_isa merged;
+        merged = gb_opt_isa_avx2;
+        merged.name = gb_opt_isa_avx512.name;
+        merged.pack_bytes = gb_opt_isa_avx512.pack_bytes;
+        merged.pack_x = gb_opt_isa_avx512.pack_x;
+        merged.mm_rows = gb_opt_isa_avx512.mm_rows;
+        return &merged;
+    }
 #endif
     return NULL;
 }
