@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend/cpu/opt.h"
 #include "bench/gpumon.h"
 #include "bench/hwinfo.h"
 #include "bench/machine.h"
@@ -57,15 +58,10 @@ static void usage(FILE *f) {
             "  -h, --help    this help\n");
 }
 
-/* Which kernel family genbench's optimised CPU kernels pick on this CPU (the rule of
- * src/backend/cpu/opt.c: AVX-512 kernels need F/BW/VL + BF16, AVX2 kernels AVX2/FMA/F16C;
- * GB_CPU_ISA can force a lower one). */
-static const char *kernel_isa(unsigned isa) {
-    unsigned avx2 = GB_ISA_AVX2 | GB_ISA_FMA | GB_ISA_F16C;
-    unsigned avx512 = avx2 | GB_ISA_AVX512F | GB_ISA_AVX512BW | GB_ISA_AVX512VL | GB_ISA_AVX512BF16;
-    if ((isa & avx512) == avx512) return "avx512";
-    if ((isa & avx2) == avx2) return "avx2";
-    return "scalar";
+/* The kernel family genbench's optimised CPU kernels use on this CPU (their own choice,
+ * GB_CPU_ISA included). */
+static const char *kernel_isa(void) {
+    return gb_opt_isa_best()->name;
 }
 
 static void print_text(const gb_hwinfo *hw, const gb_machine_ceilings *c, int have_c,
@@ -77,7 +73,7 @@ static void print_text(const gb_hwinfo *hw, const gb_machine_ceilings *c, int ha
     printf("cores:      %d physical, %d logical online, %d usable by this process\n",
            hw->cpu_physical, hw->cpu_online, hw->cpu_logical);
     printf("isa:        %s\n", feats[0] ? feats : "(none detected)");
-    printf("kernels:    %s\n", kernel_isa(hw->isa));
+    printf("kernels:    %s\n", kernel_isa());
     printf("caches:     L1d %d KiB, L2 %d KiB, L3 %d KiB (as CPU 0 sees them)\n", hw->cache_l1d_kib,
            hw->cache_l2_kib, hw->cache_l3_kib);
     printf("memory:     %.1f GiB total, %.1f GiB available; transparent huge pages: %s\n",
@@ -245,7 +241,7 @@ int gb_cli_info(int argc, char **argv) {
          cJSON_AddBoolToObject(cuda, "nvml", hw.nvml_loaded) &&
          cJSON_AddNumberToObject(cuda, "devices", hw.gpu_count) &&
          cJSON_AddBoolToObject(cuda, "available", hw.cuda_built && hw.gpu_count > 0);
-    ok = ok && cJSON_AddStringToObject(o, "kernels", kernel_isa(hw.isa)) &&
+    ok = ok && cJSON_AddStringToObject(o, "kernels", kernel_isa()) &&
          cJSON_AddStringToObject(o, "ceilings_cache", path);
     if (ok && have_c) {
         cJSON *cj = gb_machine_to_json(&c);
