@@ -99,6 +99,9 @@ for h, entry in pairs:
         check(s.startswith(head) and len(s) > len(head) + 8 and
               ref["greedy32_text"].startswith(s[len(head):]), f"decoded: {s!r}")
     check(gbm["error"] is None, "error null")
+    wu = gbm["warmup"]
+    check(wu["warmup_e2e_latency"] == [] and wu["validation_e2e_latency"] > 0 and
+          0 < wu["validation_time_to_first_token"] < wu["validation_e2e_latency"], f"warmup {wu}")
     tr = gbm["profile_trace"]
     check(tr and os.path.isfile(tr), f"trace {tr}")
     if tr and os.path.isfile(tr):
