@@ -66,6 +66,18 @@ static char *write_model(const char *tag, int cfg_inter, int w_inter, const char
     return dir;
 }
 
+typedef struct trace_count {
+    int slices[4], bad;
+} trace_count;
+
+static void on_trace(void *user, const char *name, int64_t t0, int64_t t1, int track) {
+    trace_count *tc = user;
+    if (track < 0 || track > 3 || t1 < t0 || !name || !name[0])
+        tc->bad++;
+    else
+        tc->slices[track]++;
+}
+
 static void expect_fail(const char *dir, const char *needle, int code) {
     gb_engine_options o;
     gb_engine_options_default(&o);
@@ -102,6 +114,22 @@ int main(void) {
             prompt[1] = 2;
             p.new_tokens = 0;
             CHECK(gb_generate(m, &p, out, &err) == GB_ERR_INVALID);
+            gb_model_free(m);
+        }
+        /* tracing: one step slice per token, one layer slice per layer and step, op slices */
+        trace_count tc = {{0}, 0};
+        o.trace = on_trace;
+        o.trace_user = &tc;
+        CHECK_OK(gb_model_load(dir, &o, &m, &err), &err);
+        if (m) {
+            int32_t prompt[3] = {1, 2, 3}, out[4];
+            gb_generate_params p = {
+                .prompt_ids = prompt, .batch = 1, .prompt_len = 3, .new_tokens = 4};
+            CHECK_OK(gb_generate(m, &p, out, &err), &err);
+            CHECK_EQ_INT(tc.bad, 0);
+            CHECK_EQ_INT(tc.slices[0], 4);
+            CHECK_EQ_INT(tc.slices[1], 4 * 1);
+            CHECK_EQ_INT(tc.slices[2], 4 * (2 + 5 * 1));
             gb_model_free(m);
         }
     }
