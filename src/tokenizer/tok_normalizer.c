@@ -1,6 +1,7 @@
 /* Normalizers of tokenizer.json: NFC/NFD/NFKC/NFKD (utf8proc), Prepend, Replace, Lowercase,
  * Strip, StripAccents, Sequence. Each maps one segment (text between added tokens) to a new
  * string; offsets are not tracked because genbench only needs ids. */
+#define _GNU_SOURCE /* memmem */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,8 +82,8 @@ int tok_normalizer_parse(const cJSON *j, tok_normalizer **out, gb_error *err) {
         nz->kind = NZ_STRIP_ACCENTS;
     } else if (!strcmp(type, "Strip")) {
         nz->kind = NZ_STRIP;
-        if (!(rc = tok_json_bool(j, "left", true, &nz->left, err)))
-            rc = tok_json_bool(j, "right", true, &nz->right, err);
+        if (!(rc = tok_json_bool(j, "strip_left", true, &nz->left, err)))
+            rc = tok_json_bool(j, "strip_right", true, &nz->right, err);
     } else if (!strcmp(type, "Sequence")) {
         nz->kind = NZ_SEQ;
         const cJSON *arr = tok_json_get(j, "normalizers");
@@ -111,19 +112,46 @@ int tok_normalizer_parse(const cJSON *j, tok_normalizer **out, gb_error *err) {
     return 0;
 }
 
+static int map_utf8proc(const char *s, size_t n, int opts, tok_buf *out, gb_error *err) {
+    if (n == 0) return 0;
+    utf8proc_uint8_t *dst = NULL;
+    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &dst,
+                                      (utf8proc_option_t)opts);
+    if (r < 0) return gb_error_set(err, GB_ERR_INTERNAL, "utf8proc: %s", utf8proc_errmsg(r));
+    int rc = tok_buf_put(out, dst, (size_t)r);
+    free(dst);
+    return rc ? gb_error_set(err, GB_ERR_NOMEM, "out of memory") : 0;
+}
+
 static int apply_unicode(const tok_normalizer *nz, tok_buf *s, gb_error *err) {
     size_t i = 0;
     while (i < s->n && !(s->p[i] & 0x80))
         i++;
     if (i == s->n) return 0; /* ASCII is invariant under all four forms */
-    utf8proc_uint8_t *dst = NULL;
-    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s->p, (utf8proc_ssize_t)s->n, &dst,
-                                      (utf8proc_option_t)nz->uc_opts);
-    if (r < 0) return gb_error_set(err, GB_ERR_INTERNAL, "utf8proc: %s", utf8proc_errmsg(r));
-    s->n = 0;
-    int rc = tok_buf_put(s, dst, (size_t)r);
-    free(dst);
-    return rc;
+    /* utf8proc 2.8 composes an LV syllable with U+11A7 (the T-jamo base, which is not a
+     * trailing consonant) and drops the U+11A7. U+11A7 is a starter that composes with
+     * nothing, so normalizing the text before it and from it on separately is exact. */
+    tok_buf out = {0};
+    size_t start = 0;
+    int rc = 0;
+    if (nz->uc_opts & UTF8PROC_COMPOSE) {
+        const char *hit;
+        while (!rc && start + 1 < s->n &&
+               (hit = memmem(s->p + start + 1, s->n - start - 1, "\xE1\x86\xA7", 3))) {
+            size_t at = (size_t)(hit - s->p);
+            rc = map_utf8proc(s->p + start, at - start, nz->uc_opts, &out, err);
+            start = at;
+        }
+    }
+    if (!rc) rc = map_utf8proc(s->p + start, s->n - start, nz->uc_opts, &out, err);
+    if (!rc && !out.p && tok_buf_reserve(&out, 0)) rc = gb_error_set(err, GB_ERR_NOMEM, "oom");
+    if (rc) {
+        tok_buf_free(&out);
+        return rc;
+    }
+    tok_buf_free(s);
+    *s = out;
+    return 0;
 }
 
 static int apply_replace(const tok_normalizer *nz, tok_match_ctx *mc, tok_buf *s, gb_error *err) {
@@ -151,6 +179,11 @@ static int apply_replace(const tok_normalizer *nz, tok_match_ctx *mc, tok_buf *s
     return 0;
 }
 
+static bool is_mark(uint32_t c) {
+    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+    return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
+}
+
 static int apply_chars(const tok_normalizer *nz, tok_buf *s) {
     tok_buf out = {0};
     int rc = tok_buf_reserve(&out, s->n);
@@ -163,7 +196,7 @@ static int apply_chars(const tok_normalizer *nz, tok_buf *s) {
             } else {
                 rc = tok_buf_put_cp(&out, (uint32_t)utf8proc_tolower((utf8proc_int32_t)c));
             }
-        } else if (utf8proc_category((utf8proc_int32_t)c) != UTF8PROC_CATEGORY_MN) {
+        } else if (!is_mark(c)) { /* StripAccents drops every combining mark (Mn, Mc, Me) */
             rc = tok_buf_put(&out, s->p + i, adv);
         }
         i += adv;
