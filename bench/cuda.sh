@@ -20,8 +20,8 @@ build() { # $1 = build dir
     GB_CUDA_TESTS=1 cmake -S "$here" -B "$1" -DGENBENCH_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
         >/dev/null || exit 1
     # keep going: whatever links is packed and run; failures are listed
-    cmake --build "$1" -j"${GB_JOBS:-2}" -- -k >"$1.log" 2>&1 ||
-        grep -E 'error|Error' "$1.log" | head -20 >&2
+    cmake --build "$1" -j"${GB_JOBS:-2}" -- -k >"$1/build.log" 2>&1 ||
+        grep -E 'error|Error' "$1/build.log" | head -20 >&2
 }
 
 pack() { # $1 = out dir

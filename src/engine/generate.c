@@ -58,9 +58,8 @@ static uint64_t graph_key(const gb_model *m, const gb_workspace *ws, int batch) 
     GB_MIX(batch);
     GB_MIX(m->kv.cap);
     for (int l = 0; l < m->cfg.num_layers; l++) GB_MIX(m->kv.k[l]), GB_MIX(m->kv.v[l]);
-    const void *bufs[] = {ws->x,    ws->xn,   ws->q,    ws->k,      ws->v,
-                          ws->att,  ws->proj, ws->gate, ws->up,     ws->last,
-                          ws->logits, ws->ids, ws->next, ws->scratch};
+    const void *bufs[] = {ws->x,    ws->xn, ws->q,      ws->k,   ws->v,    ws->att,  ws->proj,
+                          ws->gate, ws->up, ws->last, ws->logits, ws->ids, ws->next, ws->scratch};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) GB_MIX(bufs[i]);
 #undef GB_MIX
     return h ? h : 1;
@@ -131,6 +130,7 @@ int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_e
         rc = stat ? plan_static(m, batch, T, T + N, err)
                   : gb_workspace_init(m, ws, batch * T, batch, err);
 
+    int64_t t_step = gb_clock_ns();
     /* prefill: the whole prompt in one pass, logits of each sequence's last position */
     if (!rc)
         rc = m->be->ops->upload(m->be, ws->ids, p->prompt_ids, (size_t)batch * T * sizeof(int32_t),
@@ -144,6 +144,7 @@ int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_e
         if (p->last_logits)
             rc = m->be->ops->download(m->be, p->last_logits, ws->logits,
                                       (size_t)m->cfg.vocab_size * sizeof(float), err);
+        if (m->opts.trace) m->opts.trace(m->opts.trace_user, "prefill", t_step, t, 0);
         if (p->on_token) p->on_token(p->user, 0, ids, batch, t);
     }
     if (!rc && !stat && N > 1) { /* decode buffers: batch rows; the prefill ones go */
@@ -157,9 +158,12 @@ int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_e
     /* decode: one token per sequence per step */
     const int graph = stat && m->opts.cuda_graph && m->be->ops->graph_launch;
     for (int step = 1; !rc && step < N; step++) {
-        rc = graph ? decode_step_graph(m, ws, batch, ids, err) : decode_step(m, ws, batch, ids, err);
+        t_step = gb_clock_ns();
+        rc = graph ? decode_step_graph(m, ws, batch, ids, err)
+                   : decode_step(m, ws, batch, ids, err);
         if (rc) break;
         int64_t t = gb_clock_ns();
+        if (m->opts.trace) m->opts.trace(m->opts.trace_user, "decode step", t_step, t, 0);
         for (int s = 0; s < batch; s++)
             out_ids[(size_t)s * N + step] = ids[s];
         if (p->on_token) p->on_token(p->user, step, ids, batch, t);
