@@ -36,7 +36,7 @@ pack() { # $1 = out dir
     done
     # shared libraries the GPU image may lack (not libc/libstdc++ and not the CUDA ones)
     for b in "$out"/bin/*; do ldd "$b"; done | awk '/=> \//{print $3}' | sort -u |
-        grep -v -E '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*|libcuda|libcudart|libcublas|libcublasLt)\.so' |
+        grep -v -E '/(libc|libm|libdl|libpthread|librt|libresolv|libstdc\+\+|libgcc_s|ld-linux[^/]*|libcuda|libcudart|libcublas|libcublasLt)\.so' |
         while read -r l; do cp -L "$l" "$out/lib/"; done
     du -sh "$out"
 }
