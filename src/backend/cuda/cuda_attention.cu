@@ -5,8 +5,11 @@
  *        each lane accumulates head_dim/32 output dims), no stored scores.
  * flash: prefill: a block of 4 warps takes 16 queries of one head and walks 32-key tiles of K
  *        and V staged in shared memory (tiled online softmax); decode (one new token): the
- *        key range is split across warps (split-KV), partial (max, sum, output) go to scratch
- *        and a second kernel merges them.
+ *        key range is split across blocks (split-KV), one block per (sequence, KV head,
+ *        split) scores the whole GQA group from shared memory, writes its partial (max, sum,
+ *        output) to scratch, and the last block of the group merges them (counter in
+ *        st->d_done); groups wider than 8 heads or head_dim % 4 != 0 use one warp per
+ *        (head, split) and a separate merge kernel.
  * In every kernel query t of sequence b sits at position p = pos0 + t and sees keys
  * [lo, p] with lo = p - window + 1 for sliding windows, else 0. pos0 comes from device memory
  * in graph mode (gb_cuda_dpos), so grids are sized by cap, not by the current length. */
