@@ -179,6 +179,35 @@ static int apply_replace(const tok_normalizer *nz, tok_match_ctx *mc, tok_buf *s
     return 0;
 }
 
+/* Lowercase as Rust's char::to_lowercase (what `tokenizers` uses): its tables are Unicode 17,
+ * utf8proc 2.8's are 15. These are all the code points where the two differ (found by comparing
+ * every code point with ICU's toLowerCase, which matches `tokenizers`' Lowercase everywhere),
+ * except U+0130, whose full lowercase is two characters (handled by the caller). */
+static uint32_t lower_cp(uint32_t c) {
+    if (c >= 0x10D50 && c <= 0x10D65) return c + 0x20; /* Garay (16.0) */
+    if (c >= 0x16EA0 && c <= 0x16EB8) return c + 0x1B; /* Beria Erfe (17.0) */
+    switch (c) {
+    case 0x1C89:
+        return 0x1C8A;
+    case 0xA7CB:
+        return 0x0264;
+    case 0xA7CC:
+        return 0xA7CD;
+    case 0xA7CE:
+        return 0xA7CF;
+    case 0xA7D2:
+        return 0xA7D3;
+    case 0xA7D4:
+        return 0xA7D5;
+    case 0xA7DA:
+        return 0xA7DB;
+    case 0xA7DC:
+        return 0x019B;
+    default:
+        return (uint32_t)utf8proc_tolower((utf8proc_int32_t)c);
+    }
+}
+
 static bool is_mark(uint32_t c) {
     utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
     return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
@@ -194,7 +223,7 @@ static int apply_chars(const tok_normalizer *nz, tok_buf *s) {
             if (c == 0x130) { /* Rust's full lowercase of U+0130 is "i\u0307" */
                 rc = tok_buf_put(&out, "i\xCC\x87", 3);
             } else {
-                rc = tok_buf_put_cp(&out, (uint32_t)utf8proc_tolower((utf8proc_int32_t)c));
+                rc = tok_buf_put_cp(&out, lower_cp(c));
             }
         } else if (!is_mark(c)) { /* StripAccents drops every combining mark (Mn, Mc, Me) */
             rc = tok_buf_put(&out, s->p + i, adv);
