@@ -2,6 +2,8 @@
 //
 //   node tokenizer_diff.js gen SEED COUNT > cases.jsonl
 //       deterministic random strings, one JSON string per line
+//   node tokenizer_diff.js unicode-tables
+//       prints the data of src/tokenizer/tok_unicode9.h (slow: probes every code point)
 //   node tokenizer_diff.js variants ROOT OUTDIR
 //       writes synthetic tokenizers (bundled files with other components) and prints their names
 //   node tokenizer_diff.js check TOKENIZER_DIR cases.jsonl ours.jsonl
@@ -13,21 +15,18 @@
 // oracle applies the same rebuild to the JSON (see transformersView), written from transformers'
 // tokenization_llama.py, so that both sides tokenize like the benchmark does.
 //
-// Excluded character class (a Unicode-version difference, not tokenizer logic): code points
-// whose normalization data `tokenizers` lacks. Its NFC/NFD/NFKC/NFKD and combining-mark tables
-// are Unicode 9.0 (and its lowercase tables older than utf8proc's), so marks added later
-// (U+0D00, U+0D3C, U+1DF9, ...) get combining class 0 and survive StripAccents, and later
-// composites (U+11938, ...) are not (de)composed, while utf8proc 2.8 knows them. The
-// generator finds them by asking the oracle itself: a drawn code point is redrawn when
-// `tokenizers`' NFC/NFD/NFKC/NFKD of a few probe strings around it, its Lowercase or its
-// StripAccents differs from JavaScript's (ICU, Unicode 17) normalize / toLowerCase / \p{M}.
-// Second excluded class: letters and digits assigned after Unicode 14.0. PCRE2 10.42 (Debian
-// 12) has Unicode 14 tables, the npm build's Oniguruma knows Unicode 15/16, so \p{L} / \p{N}
-// differ on exactly the ranges of POST_U14 below. They were found by classifying every code
-// point with both engines (PCRE2: ^\p{L}$, ^\p{N}$ and genbench's \s set; `tokenizers`: a
-// Split pre-tokenizer per class); all 9,392 differing code points are unassigned in Unicode 14
-// (Python 3.11 unicodedata) and \s agrees everywhere. Generated code points in POST_U14 are
-// redrawn. Everything else, all planes included, is drawn.
+// Unicode versions: `tokenizers` mixes Unicode 9 tables (its NFC/NFD/NFKC/NFKD and
+// StripAccents), Rust std's Unicode 17 (Lowercase, Digits) and Oniguruma's (regex classes);
+// genbench has utf8proc 2.8 (Unicode 15) and PCRE2 10.42 (Unicode 14). genbench carries tables
+// of the differences for the normalizers (src/tokenizer/tok_unicode9.h, printed by the
+// `unicode-tables` mode below), Lowercase and Digits, so those are tested like everything else.
+// The one excluded class (unmatchable without replacing PCRE2's tables): letters and digits
+// assigned after Unicode 14.0. PCRE2 10.42 (Debian 12) has Unicode 14 tables, the npm build's
+// Oniguruma knows Unicode 15/16, so \p{L} / \p{N} differ on exactly the ranges of POST_U14.
+// They were found by classifying every code point with both engines (PCRE2: ^\p{L}$, ^\p{N}$
+// and genbench's \s set; `tokenizers`: a Split pre-tokenizer per class); all 9,392 differing
+// code points are unassigned in Unicode 14 (Python 3.11 unicodedata) and \s agrees everywhere.
+// Generated code points in POST_U14 are redrawn. Everything else, all planes included, is drawn.
 'use strict';
 const fs = require('fs');
 
@@ -63,6 +62,10 @@ const RANGES = {
     ipa: [[0x250, 0x2af], [0x2b0, 0x2ff]],
     marks: [[0x300, 0x36f], [0x483, 0x489], [0x591, 0x5c7], [0x64b, 0x65f], [0x1ab0, 0x1aff],
             [0x1dc0, 0x1dff], [0x20d0, 0x20f0], [0xfe20, 0xfe2f], [0xd00, 0xd04], [0xd3b, 0xd3c]],
+    // characters `tokenizers`' Unicode 9 normalizers do not know (see tok_unicode9.h)
+    newer_norm: [[0x8ca, 0x8d3], [0x1abf, 0x1add], [0x1df6, 0x1dfa], [0x32ff, 0x32ff],
+                 [0xa7f1, 0xa7f4], [0x10781, 0x107ba], [0x11930, 0x11943], [0x11d3a, 0x11d47],
+                 [0x1e030, 0x1e06d], [0x1fbf0, 0x1fbf9], [0x1f16a, 0x1f16c], [0x1cf00, 0x1cf46]],
     greek: [[0x370, 0x377], [0x37a, 0x37f], [0x384, 0x38a], [0x38c, 0x38c], [0x38e, 0x3a1],
             [0x3a3, 0x3ff], [0x1f00, 0x1f15]],
     cyrillic: [[0x400, 0x52f]],
@@ -103,30 +106,39 @@ const WORDS = ['the', 'The', ' of', 'and', 'Hello', 'world', 'tokenizer', 'naïv
                'x**2', 'def', 'return', '__init__', 'http://a.b/c?d=e', 'e\u0301', 'n\u0303',
                "'s", "'S", "'t", "'re", "'VE", "'m", "'ll", "'D", '\u2019s', "it'\u017f", "don't"];
 
-// true when `tokenizers`' normalizers agree with ICU around code point c (see the header)
-function normKnown() {
+// Prints the code points where `tokenizers`' normalizers disagree with ICU (Unicode 17) on
+// a few probe strings (NFC/NFD/NFKC/NFKD), and the marks its StripAccents keeps: the data of
+// src/tokenizer/tok_unicode9.h (which adds U+11930 and U+11935, parts of U+11938).
+function unicodeTables() {
     const tk = require('tokenizers');
     const forms = [[tk.nfcNormalizer(), 'NFC'], [tk.nfdNormalizer(), 'NFD'],
                    [tk.nfkcNormalizer(), 'NFKC'], [tk.nfkdNormalizer(), 'NFKD']];
-    const lower = tk.lowercase(), strip = tk.stripAccentsNormalizer(), memo = new Map();
-    return (c) => {
-        if (c < 0x300) return true;
-        let ok = memo.get(c);
-        if (ok !== undefined) return ok;
+    const strip = tk.stripAccentsNormalizer();
+    const unknown = [], kept = [];
+    for (let c = 0x300; c < 0x110000; c++) {
+        if (c >= 0xd800 && c <= 0xdfff) continue;
         const s = String.fromCodePoint(c);
-        ok = lower.normalizeString(s) === s.toLowerCase() &&
-             strip.normalizeString(s) === s.replace(/\p{M}/gu, '');
+        let bad = false;
         for (const p of [s, 'a\u0360' + s, 'a' + s + '\u0301', s + '\u0301', '\u1100\u1161' + s])
             for (const [n, form] of forms)
-                if (n.normalizeString(p) !== p.normalize(form)) ok = false;
-        memo.set(c, ok);
-        return ok;
+                if (!bad && n.normalizeString(p) !== p.normalize(form)) bad = true;
+        if (bad) unknown.push(c);
+        if (strip.normalizeString(s) !== s.replace(/\p{M}/gu, '')) kept.push(c);
+    }
+    const ranges = (a) => {
+        const rs = [];
+        for (const c of a) {
+            if (rs.length && rs[rs.length - 1][1] === c - 1) rs[rs.length - 1][1] = c;
+            else rs.push([c, c]);
+        }
+        return rs.map(([x, y]) => `${x.toString(16)}-${y.toString(16)}`).join(' ');
     };
+    console.log(`norm_unknown ${ranges(unknown)}`);
+    console.log(`not_marks ${ranges(kept)}`);
 }
 
 function gen(seed, count) {
     const r = rng(seed);
-    const known = normKnown();
     const int = (a, b) => a + Math.floor(r() * (b - a + 1));
     const pick = (a) => a[Math.floor(r() * a.length)];
     const keys = Object.keys(RANGES);
@@ -140,7 +152,7 @@ function gen(seed, count) {
                 const [a, b] = pick(RANGES[name]);
                 c = int(a, b);
             }
-            if (known(c) && !postU14(c)) return c;
+            if (!postU14(c)) return c;
         }
     };
     const chars = (name, n) => {
@@ -173,7 +185,9 @@ function gen(seed, count) {
         if (k < 0.72) return chars(pick(['latin', 'cyrillic', 'cjk', 'hangul', 'arabic']),
                                    r() < 0.8 ? int(30, 300) : int(1000, 3000));
         if (k < 0.76) return chars('controls', int(1, 4));
-        if (k < 0.80) return chars('marks', int(1, 4));
+        if (k < 0.80) // marks after a letter, mixed with characters new since Unicode 9
+            return chars('latin', 1) + chars('marks', int(0, 2)) + chars('newer_norm', int(0, 2)) +
+                   chars('marks', int(0, 2));
         if (k < 0.88) return chars('anyplane', int(1, 12));
         // mixed soup: any range, any char
         let s = '';
@@ -416,6 +430,8 @@ if (require.main === module) {
     const [mode, a, b, c] = process.argv.slice(2);
     if (mode === 'gen') {
         process.stdout.write(gen(parseInt(a, 10), parseInt(b, 10)));
+    } else if (mode === 'unicode-tables') {
+        unicodeTables();
     } else if (mode === 'variants') {
         variants(a, b);
     } else if (mode === 'check') {
