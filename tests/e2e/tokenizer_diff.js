@@ -16,17 +16,16 @@
 // tokenization_llama.py, so that both sides tokenize like the benchmark does.
 //
 // Unicode versions: `tokenizers` mixes Unicode 9 tables (its NFC/NFD/NFKC/NFKD and
-// StripAccents), Rust std's Unicode 17 (Lowercase, Digits) and Oniguruma's (regex classes);
-// genbench has utf8proc 2.8 (Unicode 15) and PCRE2 10.42 (Unicode 14). genbench carries tables
-// of the differences for the normalizers (src/tokenizer/tok_unicode9.h, printed by the
-// `unicode-tables` mode below), Lowercase and Digits, so those are tested like everything else.
-// The one excluded class (unmatchable without replacing PCRE2's tables): letters and digits
-// assigned after Unicode 14.0. PCRE2 10.42 (Debian 12) has Unicode 14 tables, the npm build's
-// Oniguruma knows Unicode 15/16, so \p{L} / \p{N} differ on exactly the ranges of POST_U14.
-// They were found by classifying every code point with both engines (PCRE2: ^\p{L}$, ^\p{N}$
-// and genbench's \s set; `tokenizers`: a Split pre-tokenizer per class); all 9,392 differing
-// code points are unassigned in Unicode 14 (Python 3.11 unicodedata) and \s agrees everywhere.
-// Generated code points in POST_U14 are redrawn. Everything else, all planes included, is drawn.
+// StripAccents), Rust std's Unicode 17 (Lowercase, Digits) and Oniguruma's Unicode 15/16 (regex
+// \p{L} / \p{N}); genbench has utf8proc 2.8 (Unicode 15) and PCRE2 10.42 (Unicode 14). genbench
+// carries tables of the differences, so no character class is excluded here:
+//  - normalizers: src/tokenizer/tok_unicode9.h, printed by the `unicode-tables` mode below;
+//  - regex: the letters/numbers of POST_U14 (below) are added to \p{L} / \p{N} in
+//    src/tokenizer/tok_regex.c. They were found by classifying every code point with both
+//    engines (PCRE2: ^\p{L}$, ^\p{N}$ and genbench's \s set; `tokenizers`: a Split
+//    pre-tokenizer per class); all 9,392 differing code points are unassigned in Unicode 14
+//    and \s agrees everywhere. The generator draws them on purpose (chunk 'post_u14');
+//  - Lowercase and Digits: tables in tok_normalizer.c / tok_pretokenizer.c.
 'use strict';
 const fs = require('fs');
 
@@ -43,7 +42,6 @@ const POST_U14 = [[0x1c89, 0x1c8a], [0xa7cb, 0xa7cd], [0xa7da, 0xa7dc], [0x105c0
     [0x1e030, 0x1e06d], [0x1e4d0, 0x1e4eb], [0x1e4f0, 0x1e4f9], [0x1e5d0, 0x1e5ed],
     [0x1e5f0, 0x1e5f0], [0x1e5f1, 0x1e5fa], [0x2b739, 0x2b739], [0x2ebf0, 0x2ee5d],
     [0x31350, 0x323af]];
-const postU14 = (c) => POST_U14.some(([a, b]) => c >= a && c <= b);
 
 function rng(seed) {
     let s = seed >>> 0;
@@ -62,6 +60,7 @@ const RANGES = {
     ipa: [[0x250, 0x2af], [0x2b0, 0x2ff]],
     marks: [[0x300, 0x36f], [0x483, 0x489], [0x591, 0x5c7], [0x64b, 0x65f], [0x1ab0, 0x1aff],
             [0x1dc0, 0x1dff], [0x20d0, 0x20f0], [0xfe20, 0xfe2f], [0xd00, 0xd04], [0xd3b, 0xd3c]],
+    post_u14: POST_U14,
     // characters `tokenizers`' Unicode 9 normalizers do not know (see tok_unicode9.h)
     newer_norm: [[0x8ca, 0x8d3], [0x1abf, 0x1add], [0x1df6, 0x1dfa], [0x32ff, 0x32ff],
                  [0xa7f1, 0xa7f4], [0x10781, 0x107ba], [0x11930, 0x11943], [0x11d3a, 0x11d47],
@@ -152,7 +151,7 @@ function gen(seed, count) {
                 const [a, b] = pick(RANGES[name]);
                 c = int(a, b);
             }
-            if (!postU14(c)) return c;
+            return c;
         }
     };
     const chars = (name, n) => {
@@ -189,6 +188,9 @@ function gen(seed, count) {
             return chars('latin', 1) + chars('marks', int(0, 2)) + chars('newer_norm', int(0, 2)) +
                    chars('marks', int(0, 2));
         if (k < 0.88) return chars('anyplane', int(1, 12));
+        if (k < 0.92) // letters/digits newer than PCRE2's tables next to old ones
+            return chars('latin', int(0, 3)) + chars('post_u14', int(1, 4)) +
+                   chars(pick(['numbers', 'latin', 'post_u14']), int(0, 3));
         // mixed soup: any range, any char
         let s = '';
         const n = int(1, 20);
