@@ -157,7 +157,7 @@ static inline gb_model *fx_load(const char *dir, const fx_case *c) {
 
 /* Generation of `batch` copies of the prompt: last logits, greedy tokens, identical rows. */
 static inline void fx_check_generate(gb_model *m, const fx_case *c, const fx_ref *r, int batch,
-                              int new_tokens, double tol, int check_tokens) {
+                                     int new_tokens, double tol, int check_tokens) {
     int32_t *prompt = malloc(sizeof(int32_t) * 128 * batch);
     for (int b = 0; b < batch; b++)
         memcpy(prompt + b * 128, r->prompt, sizeof r->prompt);
