@@ -2,6 +2,8 @@
 //
 //   node tokenizer_diff.js gen SEED COUNT > cases.jsonl
 //       deterministic random strings, one JSON string per line
+//   node tokenizer_diff.js unicode-tables
+//       prints the data of src/tokenizer/tok_unicode9.h (slow: probes every code point)
 //   node tokenizer_diff.js variants ROOT OUTDIR
 //       writes synthetic tokenizers (bundled files with other components) and prints their names
 //   node tokenizer_diff.js check TOKENIZER_DIR cases.jsonl ours.jsonl
@@ -13,18 +15,34 @@
 // oracle applies the same rebuild to the JSON (see transformersView), written from transformers'
 // tokenization_llama.py, so that both sides tokenize like the benchmark does.
 //
-// Excluded character classes (Unicode-version differences, not tokenizer logic):
-//  - code points assigned after Unicode 14.0: PCRE2 10.42 (and utf8proc 2.8 for categories)
-//    does not know them as letters/numbers while the npm build's tables are newer, so
-//    \p{L}/\p{N} splits differ. The generator draws only from blocks whose code points were
-//    all assigned by Unicode 14 (see RANGES; the ranges stop before later additions).
-//  - combining marks assigned after Unicode 9.0: `tokenizers`' NFC (Qwen) uses Unicode 9
-//    combining classes. Those marks are left out of RANGES (U+1DF6..U+1DFF, U+0D00..U+0D04,
-//    U+0D3B..U+0D3C, U+0EBA, U+0C00..U+0C04 and the like are not drawn).
+// Unicode versions: `tokenizers` mixes Unicode 9 tables (its NFC/NFD/NFKC/NFKD and
+// StripAccents), Rust std's Unicode 17 (Lowercase, Digits) and Oniguruma's Unicode 15/16 (regex
+// \p{L} / \p{N}); genbench has utf8proc 2.8 (Unicode 15) and PCRE2 10.42 (Unicode 14). genbench
+// carries tables of the differences, so no character class is excluded here:
+//  - normalizers: src/tokenizer/tok_unicode9.h, printed by the `unicode-tables` mode below;
+//  - regex: the letters/numbers of POST_U14 (below) are added to \p{L} / \p{N} in
+//    src/tokenizer/tok_regex.c. They were found by classifying every code point with both
+//    engines (PCRE2: ^\p{L}$, ^\p{N}$ and genbench's \s set; `tokenizers`: a Split
+//    pre-tokenizer per class); all 9,392 differing code points are unassigned in Unicode 14
+//    and \s agrees everywhere. The generator draws them on purpose (chunk 'post_u14');
+//  - Lowercase and Digits: tables in tok_normalizer.c / tok_pretokenizer.c.
 'use strict';
 const fs = require('fs');
 
 // ---------- deterministic generator ----------
+const POST_U14 = [[0x1c89, 0x1c8a], [0xa7cb, 0xa7cd], [0xa7da, 0xa7dc], [0x105c0, 0x105f3],
+    [0x10d40, 0x10d49], [0x10d4a, 0x10d65], [0x10d6f, 0x10d85], [0x10ec2, 0x10ec4],
+    [0x1123f, 0x11240], [0x11380, 0x11389], [0x1138b, 0x1138b], [0x1138e, 0x1138e],
+    [0x11390, 0x113b5], [0x113b7, 0x113b7], [0x113d1, 0x113d1], [0x113d3, 0x113d3],
+    [0x116d0, 0x116e3], [0x11bc0, 0x11be0], [0x11bf0, 0x11bf9], [0x11f02, 0x11f02],
+    [0x11f04, 0x11f10], [0x11f12, 0x11f33], [0x11f50, 0x11f59], [0x1342f, 0x1342f],
+    [0x13441, 0x13446], [0x13460, 0x143fa], [0x16100, 0x1611d], [0x16130, 0x16139],
+    [0x16d40, 0x16d6c], [0x16d70, 0x16d79], [0x18cff, 0x18cff], [0x1b132, 0x1b132],
+    [0x1b155, 0x1b155], [0x1ccf0, 0x1ccf9], [0x1d2c0, 0x1d2d3], [0x1df25, 0x1df2a],
+    [0x1e030, 0x1e06d], [0x1e4d0, 0x1e4eb], [0x1e4f0, 0x1e4f9], [0x1e5d0, 0x1e5ed],
+    [0x1e5f0, 0x1e5f0], [0x1e5f1, 0x1e5fa], [0x2b739, 0x2b739], [0x2ebf0, 0x2ee5d],
+    [0x31350, 0x323af]];
+
 function rng(seed) {
     let s = seed >>> 0;
     return () => {
@@ -36,12 +54,17 @@ function rng(seed) {
     };
 }
 
-// [first, last] code point ranges, all assigned by Unicode 9 (letters, marks, digits, symbols).
+// [first, last] code point ranges by kind (letters, marks, digits, symbols, ...).
 const RANGES = {
     latin: [[0x41, 0x5a], [0x61, 0x7a], [0xc0, 0x24f], [0x1e00, 0x1eff]],
     ipa: [[0x250, 0x2af], [0x2b0, 0x2ff]],
-    marks: [[0x300, 0x36f], [0x483, 0x487], [0x591, 0x5bd], [0x64b, 0x65f], [0x1dc0, 0x1df5],
-            [0x20d0, 0x20f0], [0xfe20, 0xfe2d]],
+    marks: [[0x300, 0x36f], [0x483, 0x489], [0x591, 0x5c7], [0x64b, 0x65f], [0x1ab0, 0x1aff],
+            [0x1dc0, 0x1dff], [0x20d0, 0x20f0], [0xfe20, 0xfe2f], [0xd00, 0xd04], [0xd3b, 0xd3c]],
+    post_u14: POST_U14,
+    // characters `tokenizers`' Unicode 9 normalizers do not know (see tok_unicode9.h)
+    newer_norm: [[0x8ca, 0x8d3], [0x1abf, 0x1add], [0x1df6, 0x1dfa], [0x32ff, 0x32ff],
+                 [0xa7f1, 0xa7f4], [0x10781, 0x107ba], [0x11930, 0x11943], [0x11d3a, 0x11d47],
+                 [0x1e030, 0x1e06d], [0x1fbf0, 0x1fbf9], [0x1f16a, 0x1f16c], [0x1cf00, 0x1cf46]],
     greek: [[0x370, 0x377], [0x37a, 0x37f], [0x384, 0x38a], [0x38c, 0x38c], [0x38e, 0x3a1],
             [0x3a3, 0x3ff], [0x1f00, 0x1f15]],
     cyrillic: [[0x400, 0x52f]],
@@ -82,15 +105,54 @@ const WORDS = ['the', 'The', ' of', 'and', 'Hello', 'world', 'tokenizer', 'naïv
                'x**2', 'def', 'return', '__init__', 'http://a.b/c?d=e', 'e\u0301', 'n\u0303',
                "'s", "'S", "'t", "'re", "'VE", "'m", "'ll", "'D", '\u2019s', "it'\u017f", "don't"];
 
+// Prints the code points where `tokenizers`' normalizers disagree with ICU (Unicode 17) on
+// a few probe strings (NFC/NFD/NFKC/NFKD), and the marks its StripAccents keeps: the data of
+// src/tokenizer/tok_unicode9.h (which adds U+11930 and U+11935, parts of U+11938).
+function unicodeTables() {
+    const tk = require('tokenizers');
+    const forms = [[tk.nfcNormalizer(), 'NFC'], [tk.nfdNormalizer(), 'NFD'],
+                   [tk.nfkcNormalizer(), 'NFKC'], [tk.nfkdNormalizer(), 'NFKD']];
+    const strip = tk.stripAccentsNormalizer();
+    const unknown = [], kept = [];
+    for (let c = 0x300; c < 0x110000; c++) {
+        if (c >= 0xd800 && c <= 0xdfff) continue;
+        const s = String.fromCodePoint(c);
+        let bad = false;
+        for (const p of [s, 'a\u0360' + s, 'a' + s + '\u0301', s + '\u0301', '\u1100\u1161' + s])
+            for (const [n, form] of forms)
+                if (!bad && n.normalizeString(p) !== p.normalize(form)) bad = true;
+        if (bad) unknown.push(c);
+        if (strip.normalizeString(s) !== s.replace(/\p{M}/gu, '')) kept.push(c);
+    }
+    const ranges = (a) => {
+        const rs = [];
+        for (const c of a) {
+            if (rs.length && rs[rs.length - 1][1] === c - 1) rs[rs.length - 1][1] = c;
+            else rs.push([c, c]);
+        }
+        return rs.map(([x, y]) => `${x.toString(16)}-${y.toString(16)}`).join(' ');
+    };
+    console.log(`norm_unknown ${ranges(unknown)}`);
+    console.log(`not_marks ${ranges(kept)}`);
+}
+
 function gen(seed, count) {
     const r = rng(seed);
     const int = (a, b) => a + Math.floor(r() * (b - a + 1));
     const pick = (a) => a[Math.floor(r() * a.length)];
     const keys = Object.keys(RANGES);
     const cpFrom = (name) => {
-        const rs = RANGES[name];
-        const [a, b] = pick(rs);
-        return int(a, b);
+        for (;;) {
+            let c;
+            if (name === 'anyplane') {
+                c = r() < 0.5 ? int(0, 0x2ffff) : int(0, 0x10ffff);
+                if (c >= 0xd800 && c <= 0xdfff) continue;
+            } else {
+                const [a, b] = pick(RANGES[name]);
+                c = int(a, b);
+            }
+            return c;
+        }
     };
     const chars = (name, n) => {
         let s = '';
@@ -122,7 +184,13 @@ function gen(seed, count) {
         if (k < 0.72) return chars(pick(['latin', 'cyrillic', 'cjk', 'hangul', 'arabic']),
                                    r() < 0.8 ? int(30, 300) : int(1000, 3000));
         if (k < 0.76) return chars('controls', int(1, 4));
-        if (k < 0.80) return chars('marks', int(1, 4));
+        if (k < 0.80) // marks after a letter, mixed with characters new since Unicode 9
+            return chars('latin', 1) + chars('marks', int(0, 2)) + chars('newer_norm', int(0, 2)) +
+                   chars('marks', int(0, 2));
+        if (k < 0.88) return chars('anyplane', int(1, 12));
+        if (k < 0.92) // letters/digits newer than PCRE2's tables next to old ones
+            return chars('latin', int(0, 3)) + chars('post_u14', int(1, 4)) +
+                   chars(pick(['numbers', 'latin', 'post_u14']), int(0, 3));
         // mixed soup: any range, any char
         let s = '';
         const n = int(1, 20);
@@ -283,10 +351,10 @@ function variants(root, outDir) {
             {type: 'Replace', pattern: {String: 'ab'}, content: 'ba'}]};
         t.pre_tokenizer = {type: 'Sequence', pretokenizers: [
             {type: 'Split', pattern: {String: ' '}, behavior: 'MergedWithNext', invert: false},
-            {type: 'Split', pattern: {Regex: '\\p{P}+'}, behavior: 'Contiguous', invert: false},
+            {type: 'Split', pattern: {Regex: '[.,;:!?()-]+'}, behavior: 'Contiguous', invert: false},
             {type: 'Split', pattern: {Regex: '[aeiou]'}, behavior: 'MergedWithPrevious', invert: false},
             {type: 'Split', pattern: {Regex: 'q'}, behavior: 'Removed', invert: false},
-            {type: 'Split', pattern: {Regex: '\\s+|\\p{Han}+'}, behavior: 'Isolated', invert: true},
+            {type: 'Split', pattern: {Regex: '\\s+|\\p{L}{4}'}, behavior: 'Isolated', invert: true},
             {type: 'Digits', individual_digits: false},
             {type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false}]};
         out['v-split'] = t;
@@ -364,6 +432,8 @@ if (require.main === module) {
     const [mode, a, b, c] = process.argv.slice(2);
     if (mode === 'gen') {
         process.stdout.write(gen(parseInt(a, 10), parseInt(b, 10)));
+    } else if (mode === 'unicode-tables') {
+        unicodeTables();
     } else if (mode === 'variants') {
         variants(a, b);
     } else if (mode === 'check') {
