@@ -479,7 +479,7 @@ int gb_runner_run(const char *model_id, const gb_bench_config *configs, int n_co
     /* Two runs of one model within a second would share the timestamped name: never
      * overwrite an earlier results file, number the later one instead. */
     for (int k = 2; out->path && gb_is_file(out->path) && k < 1000; k++) {
-        char stamp[sizeof out->timestamp + 8];
+        char stamp[sizeof out->timestamp + 16];
         snprintf(stamp, sizeof stamp, "%s-%d", out->timestamp, k);
         free(out->path);
         out->path = gb_bench_results_path(o->output_dir ? o->output_dir : "benchmark_results",
