@@ -2,7 +2,7 @@
 # Installs genbench's build and test dependencies from Debian's packages (run as root).
 # Idempotent: skips apt when everything is present already.
 set -e
-pkgs="build-essential cmake pkg-config git libpcre2-dev libutf8proc-dev libcjson-dev libssl-dev libcurl4-openssl-dev python3"
+pkgs="build-essential cmake pkg-config git libpcre2-dev libutf8proc-dev libcjson-dev libssl-dev libcurl4-openssl-dev zlib1g-dev python3"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -28,10 +28,23 @@
 
 enum { K_SCALAR, K_AVX2, K_AVX512 };
 
+/* GB_CPU_ISA=scalar|avx2|avx512 caps the kernels (as it does for the CPU engine), e.g. to
+ * measure the AVX2 ceilings of an AVX-512 machine. */
+static int isa_cap(void) {
+    const char *e = getenv("GB_CPU_ISA");
+    if (!e || !*e) return K_AVX512;
+    if (!strcmp(e, "scalar")) return K_SCALAR;
+    if (!strcmp(e, "avx2")) return K_AVX2;
+    return K_AVX512;
+}
+static int capped(int k) {
+    int cap = isa_cap();
+    return k < cap ? k : cap;
+}
 static int bw_isa(void) {
     unsigned f = gb_isa_flags();
-    if (f & GB_ISA_AVX512F) return K_AVX512;
-    if ((f & GB_ISA_AVX2) && (f & GB_ISA_FMA)) return K_AVX2;
+    if (f & GB_ISA_AVX512F) return capped(K_AVX512);
+    if ((f & GB_ISA_AVX2) && (f & GB_ISA_FMA)) return capped(K_AVX2);
     return K_SCALAR;
 }
 static int fp32_isa(void) {
@@ -39,62 +52,12 @@ static int fp32_isa(void) {
 }
 static int bf16_isa(void) {
     unsigned f = gb_isa_flags();
-    if ((f & GB_ISA_AVX512F) && (f & GB_ISA_AVX512BF16)) return K_AVX512;
-    if ((f & GB_ISA_AVX2) && (f & GB_ISA_FMA)) return K_AVX2;
+    if ((f & GB_ISA_AVX512F) && (f & GB_ISA_AVX512BF16)) return capped(K_AVX512);
+    if ((f & GB_ISA_AVX2) && (f & GB_ISA_FMA)) return capped(K_AVX2);
     return K_SCALAR;
 }
 static const char *isa_name(int k, int bf16) {
     return k == K_AVX512 ? (bf16 ? "avx512_bf16" : "avx512") : k == K_AVX2 ? "avx2" : "scalar";
-}
-
-/* ---- scalar kernels (any CPU) ------------------------------------------------------- */
-
-static uint64_t read_scalar(const void *p, size_t bytes) {
-    const uint64_t *v = p;
-    size_t n = bytes / 8;
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t i = 0; i + 4 <= n; i += 4) {
-        s0 += v[i];
-        s1 += v[i + 1];
-        s2 += v[i + 2];
-        s3 += v[i + 3];
-    }
-    return s0 + s1 + s2 + s3;
-}
-
-static double fp32_scalar(long iters, float seed) {
-    float c[GB_MK_FP32_ACC];
-    for (int j = 0; j < GB_MK_FP32_ACC; j++)
-        c[j] = (float)j;
-    float a = seed, b = seed * 0.5f;
-    for (long i = 0; i < iters; i++)
-        for (int j = 0; j < GB_MK_FP32_ACC; j++)
-            c[j] = a * b + c[j];
-    double s = 0;
-    for (int j = 0; j < GB_MK_FP32_ACC; j++)
-        s += c[j];
-    return s;
-}
-
-static double bf16_scalar(long iters, const float *a, const uint16_t *b) {
-    float c[GB_MK_GEMM_ROWS][GB_MK_GEMM_COLS] = {{0}};
-    long k = 0;
-    for (long i = 0; i < iters; i++) {
-        float bf[GB_MK_GEMM_COLS];
-        for (int j = 0; j < GB_MK_GEMM_COLS; j++) {
-            uint32_t u = (uint32_t)b[k * GB_MK_GEMM_COLS + j] << 16;
-            memcpy(&bf[j], &u, 4);
-        }
-        for (int r = 0; r < GB_MK_GEMM_ROWS; r++)
-            for (int j = 0; j < GB_MK_GEMM_COLS; j++)
-                c[r][j] += a[k * GB_MK_GEMM_ROWS + r] * bf[j];
-        k = k + 1 == GB_MK_GEMM_K ? 0 : k + 1;
-    }
-    double s = 0;
-    for (int r = 0; r < GB_MK_GEMM_ROWS; r++)
-        for (int j = 0; j < GB_MK_GEMM_COLS; j++)
-            s += c[r][j];
-    return s;
 }
 
 /* ---- thread team: `threads` pinned workers run `repeats` rounds in lock step ------- */
@@ -136,18 +99,18 @@ static double run_kernel(team *t, int idx, int round) {
         const char *p = t->buf + (size_t)(round % t->nwin) * t->window + (size_t)idx * t->slice;
         return (double)(t->isa == K_AVX512 ? gb_mk_read_avx512(p, t->slice)
                         : t->isa == K_AVX2 ? gb_mk_read_avx2(p, t->slice)
-                                           : read_scalar(p, t->slice));
+                                           : gb_mk_read_scalar(p, t->slice));
     }
     case JOB_FP32: {
         float seed = 1.0f + (float)idx * 1e-3f;
         return t->isa == K_AVX512 ? gb_mk_fp32_avx512(t->iters, seed)
                : t->isa == K_AVX2 ? gb_mk_fp32_avx2(t->iters, seed)
-                                  : fp32_scalar(t->iters, seed);
+                                  : gb_mk_fp32_scalar(t->iters, seed);
     }
     default:
         return t->isa == K_AVX512 ? gb_mk_bf16_avx512(t->iters, 1.0f + (float)idx * 1e-3f)
                : t->isa == K_AVX2 ? gb_mk_bf16_avx2(t->iters, t->a, t->b)
-                                  : bf16_scalar(t->iters, t->a, t->b);
+                                  : gb_mk_bf16_scalar(t->iters, t->a, t->b);
     }
 }
 
@@ -581,11 +544,15 @@ int gb_machine_cache_path(char *buf, size_t cap, gb_error *err) {
     return 0;
 }
 
-/* A cache is valid for this process when it describes this CPU and thread count. */
+/* A cache is valid for this process when it describes this CPU, thread count and the
+ * kernels this process would measure with (GB_CPU_ISA may lower them). */
 static int cache_matches(const gb_machine_ceilings *c) {
     char cpu[128];
     cpu_name(cpu, sizeof cpu);
-    return !c->quick && strcmp(c->cpu_name, cpu) == 0 && c->threads == usable_count();
+    return !c->quick && strcmp(c->cpu_name, cpu) == 0 && c->threads == usable_count() &&
+           !strcmp(c->bw_isa, isa_name(bw_isa(), 0)) &&
+           !strcmp(c->fp32_isa, isa_name(fp32_isa(), 0)) &&
+           !strcmp(c->bf16_isa, isa_name(bf16_isa(), 1));
 }
 
 int gb_machine_ceilings_cached(gb_machine_ceilings *out, gb_error *err) {
@@ -593,9 +560,10 @@ int gb_machine_ceilings_cached(gb_machine_ceilings *out, gb_error *err) {
     GB_TRY(gb_machine_cache_path(path, sizeof path, err));
     GB_TRY(gb_machine_load(out, path, err));
     if (!cache_matches(out))
-        return gb_error_set(err, GB_ERR_NOT_FOUND,
-                            "%s: cache is for another CPU or thread count (%s, %d threads)", path,
-                            out->cpu_name, out->threads);
+        return gb_error_set(
+            err, GB_ERR_NOT_FOUND,
+            "%s: cache is for another CPU, thread count or ISA (%s, %d threads, bf16 %s)", path,
+            out->cpu_name, out->threads, out->bf16_isa);
     return 0;
 }
 

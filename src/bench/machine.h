@@ -17,6 +17,8 @@
  * thread's CPU time (CLOCK_THREAD_CPUTIME_ID), so time slices lost to other processes on a
  * shared machine do not lower them; bandwidth is timed on the wall clock (best round).
  *
+ * GB_CPU_ISA=scalar|avx2|avx512 caps the ISA (as for the CPU engine's kernels).
+ *
  * Results are cached per machine in gb_cache_dir()/machine-<host>-<cpuhash>.json with the
  * measurement date; a cache whose CPU, thread count or format differs is remeasured. */
 #ifndef GB_BENCH_MACHINE_H

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend/cpu/opt.h"
 #include "bench/gpumon.h"
 #include "bench/hwinfo.h"
 #include "bench/machine.h"
@@ -30,7 +31,8 @@ static void print_json_4spaces(const char *text) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: genbench info [--json] [--measure | --no-measure] [--quick]\n"
+            "usage: genbench info [--json] [--measure | --no-measure | --fresh | --quick]\n"
+            "                     [--threads N]\n"
             "       genbench info --gpu-sample MS\n"
             "\n"
             "Shows the genbench version, CPU (model, cores, ISA features), memory, OS, compiler,\n"
@@ -46,21 +48,20 @@ static void usage(FILE *f) {
             "  --measure     measure again; the cache keeps the best value of each ceiling over\n"
             "                all measurements (delete the cache file to start over)\n"
             "  --no-measure  never measure: show cached ceilings, or none\n"
+            "  --fresh       measure now (full accuracy) and show only this measurement; the\n"
+            "                cache is neither used nor changed (for benchmark scripts)\n"
             "  --quick       quick low-accuracy measurement (~0.3 s), not cached\n"
+            "  --threads N   threads for the all-core numbers of --fresh / --quick\n"
+            "                (default: every CPU this process may use)\n"
             "  --gpu-sample MS  run the GPU monitor (50 ms interval) for MS milliseconds and\n"
             "                print its samples as JSON (benchmark_v2's gpu_metrics shape)\n"
             "  -h, --help    this help\n");
 }
 
-/* Which kernel family genbench's optimised CPU kernels pick on this CPU (the rule of
- * src/backend/cpu/opt.c: AVX-512 kernels need F/BW/VL + BF16, AVX2 kernels AVX2/FMA/F16C;
- * GB_CPU_ISA can force a lower one). */
-static const char *kernel_isa(unsigned isa) {
-    unsigned avx2 = GB_ISA_AVX2 | GB_ISA_FMA | GB_ISA_F16C;
-    unsigned avx512 = avx2 | GB_ISA_AVX512F | GB_ISA_AVX512BW | GB_ISA_AVX512VL | GB_ISA_AVX512BF16;
-    if ((isa & avx512) == avx512) return "avx512";
-    if ((isa & avx2) == avx2) return "avx2";
-    return "scalar";
+/* The kernel family genbench's optimised CPU kernels use on this CPU (their own choice,
+ * GB_CPU_ISA included). */
+static const char *kernel_isa(void) {
+    return gb_opt_isa_best()->name;
 }
 
 static void print_text(const gb_hwinfo *hw, const gb_machine_ceilings *c, int have_c,
@@ -72,7 +73,7 @@ static void print_text(const gb_hwinfo *hw, const gb_machine_ceilings *c, int ha
     printf("cores:      %d physical, %d logical online, %d usable by this process\n",
            hw->cpu_physical, hw->cpu_online, hw->cpu_logical);
     printf("isa:        %s\n", feats[0] ? feats : "(none detected)");
-    printf("kernels:    %s\n", kernel_isa(hw->isa));
+    printf("kernels:    %s\n", kernel_isa());
     printf("caches:     L1d %d KiB, L2 %d KiB, L3 %d KiB (as CPU 0 sees them)\n", hw->cache_l1d_kib,
            hw->cache_l2_kib, hw->cache_l3_kib);
     printf("memory:     %.1f GiB total, %.1f GiB available; transparent huge pages: %s\n",
@@ -100,6 +101,8 @@ static void print_text(const gb_hwinfo *hw, const gb_machine_ceilings *c, int ha
     }
     if (c->quick)
         printf("ceilings:   quick measurement %s (low accuracy, not cached)\n", c->measured_at);
+    else if (!c->from_cache && !cache_note[0])
+        printf("ceilings:   fresh measurement %s (not cached)\n", c->measured_at);
     else
         printf("ceilings:   measured %s (best of %d measurement%s)\n", c->measured_at, c->runs,
                c->runs == 1 ? "" : "s");
@@ -142,7 +145,7 @@ static int gpu_sample(int ms) {
 }
 
 int gb_cli_info(int argc, char **argv) {
-    int json = 0, measure = 0, no_measure = 0, quick = 0;
+    int json = 0, measure = 0, no_measure = 0, quick = 0, fresh = 0, threads = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--gpu-sample")) {
             char *end = NULL;
@@ -160,6 +163,17 @@ int gb_cli_info(int argc, char **argv) {
             no_measure = 1;
         } else if (!strcmp(argv[i], "--quick")) {
             quick = 1;
+        } else if (!strcmp(argv[i], "--fresh")) {
+            fresh = 1;
+        } else if (!strcmp(argv[i], "--threads")) {
+            char *end = NULL;
+            long n = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : -1;
+            if (i + 1 >= argc || *end || n < 1 || n > 1024) {
+                fprintf(stderr, "genbench info: --threads needs a number in [1, 1024]\n");
+                return 2;
+            }
+            threads = (int)n;
+            i++;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
@@ -169,10 +183,15 @@ int gb_cli_info(int argc, char **argv) {
             return 2;
         }
     }
-    if (no_measure && (measure || quick)) {
-        fprintf(stderr, "genbench info: --no-measure cannot be combined with --measure/--quick\n");
+    if (no_measure + measure + quick + fresh > 1) {
+        fprintf(stderr, "genbench info: choose one of --measure, --no-measure, --fresh, --quick\n");
         return 2;
     }
+    if (threads && !quick && !fresh) {
+        fprintf(stderr, "genbench info: --threads applies to --fresh or --quick only\n");
+        return 2;
+    }
+    int uncached = quick || fresh;
 
     gb_error err = {0};
     gb_hwinfo hw;
@@ -186,8 +205,8 @@ int gb_cli_info(int argc, char **argv) {
     char note[4200] = "";
     char path[4096] = "";
     if (gb_machine_cache_path(path, sizeof path, &err)) path[0] = 0;
-    if (quick) {
-        gb_machine_opts o = {.quick = 1};
+    if (uncached) {
+        gb_machine_opts o = {.quick = quick, .threads = threads};
         if (gb_machine_measure(&c, &o, &err)) {
             fprintf(stderr, "genbench info: %s\n", err.msg);
             return 1;
@@ -208,7 +227,7 @@ int gb_cli_info(int argc, char **argv) {
         }
         have_c = 1;
     }
-    if (have_c && !quick && path[0]) snprintf(note, sizeof note, "cache: %s", path);
+    if (have_c && !uncached && path[0]) snprintf(note, sizeof note, "cache: %s", path);
 
     if (!json) {
         print_text(&hw, &c, have_c, note);
@@ -222,12 +241,12 @@ int gb_cli_info(int argc, char **argv) {
          cJSON_AddBoolToObject(cuda, "nvml", hw.nvml_loaded) &&
          cJSON_AddNumberToObject(cuda, "devices", hw.gpu_count) &&
          cJSON_AddBoolToObject(cuda, "available", hw.cuda_built && hw.gpu_count > 0);
-    ok = ok && cJSON_AddStringToObject(o, "kernels", kernel_isa(hw.isa)) &&
+    ok = ok && cJSON_AddStringToObject(o, "kernels", kernel_isa()) &&
          cJSON_AddStringToObject(o, "ceilings_cache", path);
     if (ok && have_c) {
         cJSON *cj = gb_machine_to_json(&c);
         ok = cj && cJSON_AddBoolToObject(cj, "from_cache", c.from_cache) &&
-             cJSON_AddBoolToObject(cj, "cached", !quick);
+             cJSON_AddBoolToObject(cj, "cached", !uncached);
         if (ok)
             cJSON_AddItemToObject(o, "ceilings", cj);
         else

@@ -17,7 +17,10 @@ grep -q "unknown option '--bogus'" "$GB_TEST_TMP/err" || fail "no message for --
 # Quick measurement (never cached).
 "$GB_BIN" info --json --quick >"$GB_TEST_TMP/quick.json"
 if ls "$XDG_CACHE_HOME"/genbench/machine-*.json >/dev/null 2>&1; then fail "quick result cached"; fi
-"$GB_BIN" info --quick >"$GB_TEST_TMP/quick.txt"
+"$GB_BIN" info --quick --threads 1 >"$GB_TEST_TMP/quick.txt"
+grep -q "1 threads" "$GB_TEST_TMP/quick.txt" || fail "--threads 1 not applied"
+if "$GB_BIN" info --threads 1 2>/dev/null; then fail "--threads without --fresh/--quick"; fi
+if "$GB_BIN" info --quick --measure 2>/dev/null; then fail "--quick with --measure"; fi
 grep -q "^cpu: " "$GB_TEST_TMP/quick.txt" || fail "text output lacks cpu line"
 grep -q "memory read" "$GB_TEST_TMP/quick.txt" || fail "text output lacks bandwidth"
 

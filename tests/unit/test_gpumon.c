@@ -108,6 +108,7 @@ int main(void) {
     CHECK(fabs(cJSON_GetArrayItem(jt, (int)n - 1)->valuedouble - (double)(t[n - 1] - t[0]) * 1e-9) <
           1e-9);
     CHECK_EQ_INT(get(g, "interval_ms")->valuedouble, 10);
+    CHECK(get(g, "memory_used_peak_mib")->valuedouble == 1000.0 + 10.0 * (double)(n - 1));
     cJSON_Delete(j);
     gb_gpumon_free(m);
 

@@ -19,6 +19,7 @@ static void check_kernels(void) {
     for (uint64_t i = 0; i < N; i++)
         w[i] = 3 * i + 1;
     uint64_t want = 3ull * N * (N - 1) / 2 + N;
+    CHECK_EQ_INT(gb_mk_read_scalar(w, sizeof w), want);
     if (isa & GB_ISA_AVX2) CHECK_EQ_INT(gb_mk_read_avx2(w, sizeof w), want);
     if (isa & GB_ISA_AVX512F) CHECK_EQ_INT(gb_mk_read_avx512(w, sizeof w), want);
 
@@ -26,6 +27,8 @@ static void check_kernels(void) {
      * lane: total = lanes * (sum_j j + ACC * 0.5 * iters), exact in float here. */
     long it = 1000;
     double per_lane = 66.0 + GB_MK_FP32_ACC * 0.5 * (double)it; /* 0+1+...+11 = 66 */
+    double got1 = gb_mk_fp32_scalar(it, 1.0f);
+    CHECK_MSG(got1 == per_lane, "fp32 scalar: expected %g, got %g", per_lane, got1);
     if ((isa & GB_ISA_AVX2) && (isa & GB_ISA_FMA)) {
         double got = gb_mk_fp32_avx2(it, 1.0f);
         CHECK_MSG(got == 8 * per_lane, "fp32 avx2: expected %g, got %g", 8 * per_lane, got);
@@ -40,21 +43,23 @@ static void check_kernels(void) {
         double got = gb_mk_bf16_avx512(it, 1.0f);
         CHECK_MSG(got == want16, "bf16 avx512: expected %g, got %g", want16, got);
     }
-    /* bf16 via AVX2: 6x16 GEMM step; A[k][r] = r+1, B[k][j] = bf16(j+1 + k%2). The sum of
-     * all outputs after `iters` steps is sum over steps of (sum_r A)(sum_j B). */
+    /* bf16 via AVX2 / scalar: 6x16 GEMM step; A[k][r] = r+1, B[k][j] = bf16(j+1 + k%2). The
+     * sum of all outputs after `iters` steps is sum over steps of (sum_r A)(sum_j B). */
+    static float a[GB_MK_GEMM_K * GB_MK_GEMM_ROWS];
+    static uint16_t b[GB_MK_GEMM_K * GB_MK_GEMM_COLS];
+    for (int k = 0; k < GB_MK_GEMM_K; k++) {
+        for (int r = 0; r < GB_MK_GEMM_ROWS; r++)
+            a[k * GB_MK_GEMM_ROWS + r] = (float)(r + 1);
+        for (int j = 0; j < GB_MK_GEMM_COLS; j++)
+            b[k * GB_MK_GEMM_COLS + j] = gb_f32_to_bf16((float)(j + 1 + k % 2));
+    }
+    long iters = 3 * GB_MK_GEMM_K + 5;
+    double want2 = 0;
+    for (long i = 0; i < iters; i++)
+        want2 += 21.0 * (136.0 + 16.0 * (double)((i % GB_MK_GEMM_K) % 2));
+    double gots = gb_mk_bf16_scalar(iters, a, b);
+    CHECK_MSG(gots == want2, "bf16 scalar: expected %g, got %g", want2, gots);
     if ((isa & GB_ISA_AVX2) && (isa & GB_ISA_FMA)) {
-        static float a[GB_MK_GEMM_K * GB_MK_GEMM_ROWS];
-        static uint16_t b[GB_MK_GEMM_K * GB_MK_GEMM_COLS];
-        for (int k = 0; k < GB_MK_GEMM_K; k++) {
-            for (int r = 0; r < GB_MK_GEMM_ROWS; r++)
-                a[k * GB_MK_GEMM_ROWS + r] = (float)(r + 1);
-            for (int j = 0; j < GB_MK_GEMM_COLS; j++)
-                b[k * GB_MK_GEMM_COLS + j] = gb_f32_to_bf16((float)(j + 1 + k % 2));
-        }
-        long iters = 3 * GB_MK_GEMM_K + 5;
-        double want2 = 0;
-        for (long i = 0; i < iters; i++)
-            want2 += 21.0 * (136.0 + 16.0 * (double)((i % GB_MK_GEMM_K) % 2));
         double got = gb_mk_bf16_avx2(iters, a, b);
         CHECK_MSG(got == want2, "bf16 avx2: expected %g, got %g", want2, got);
     }
@@ -99,6 +104,16 @@ int main(void) {
     else if ((isa & GB_ISA_AVX2) && (isa & GB_ISA_FMA))
         CHECK_STR(c.bf16_isa, "avx2");
     if (isa & GB_ISA_AVX512F) CHECK_STR(c.bw_isa, "avx512");
+
+    /* GB_CPU_ISA caps the kernels: the portable ones run on any CPU. */
+    setenv("GB_CPU_ISA", "scalar", 1);
+    gb_machine_ceilings cs;
+    CHECK_OK(gb_machine_measure(&cs, &o, &err), &err);
+    unsetenv("GB_CPU_ISA");
+    CHECK_STR(cs.bw_isa, "scalar");
+    CHECK_STR(cs.fp32_isa, "scalar");
+    CHECK_STR(cs.bf16_isa, "scalar");
+    CHECK(cs.read_bw_gbs_1t > 0.05 && cs.fp32_gflops_1t > 0.01 && cs.bf16_gflops_all > 0.01);
 
     cJSON *j = gb_machine_to_json(&c);
     static const char *keys[] = {"read_bw_gbs_1t",
@@ -179,6 +194,13 @@ int main(void) {
     CHECK_OK(gb_machine_save(&other, path, &err), &err);
     CHECK_EQ_INT(gb_machine_ceilings_cached(&got, &err), GB_ERR_NOT_FOUND);
     CHECK_MSG(strstr(err.msg, "another CPU") != NULL, "msg: %s", err.msg);
+
+    /* A cache measured with other kernels (GB_CPU_ISA) is stale too. */
+    gb_machine_ceilings low = saved;
+    snprintf(low.bf16_isa, sizeof low.bf16_isa, "%s",
+             strcmp(saved.bf16_isa, "scalar") ? "scalar" : "avx2");
+    CHECK_OK(gb_machine_save(&low, path, &err), &err);
+    CHECK_EQ_INT(gb_machine_ceilings_cached(&got, &err), GB_ERR_NOT_FOUND);
 
     /* Corrupt caches: each names the file and the problem. */
     snprintf(bad, sizeof bad, "%s/bad.json", dir);

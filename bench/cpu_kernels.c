@@ -1,0 +1,226 @@
+/* Kernel-level CPU benchmark: the optimised matmul at the Llama-3.2-1B shapes, next to the
+ * machine's ceilings measured in the same program (read bandwidth, FMA peak), interleaved
+ * rep by rep so a noisy neighbour affects both alike; medians are reported.
+ *
+ * GEMV (n = 1): each call reads a different copy of the weights from a set larger than the
+ * L3 cache, as decoding does (every weight comes from DRAM once per token).
+ * usage: bench_cpu_kernels [reps] [max_threads] [BF16|F16|F32|all] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/opt.h"
+#include "backend/cpu/threadpool.h"
+#include "util/clock.h"
+#include "util/dtype.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+/* CPU time of the calling thread: with one thread, compute-bound kernels timed this way are
+ * insensitive to other processes taking the core (caches and memory are still shared). */
+static int64_t cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static uint64_t xs = 88172645463325252ull;
+static uint32_t rnd(void) {
+    xs ^= xs << 13;
+    xs ^= xs >> 7;
+    xs ^= xs << 17;
+    return (uint32_t)xs;
+}
+
+/* ---- read bandwidth: sum 64-byte lines, split over threads ---- */
+typedef struct {
+    const uint8_t *buf;
+    size_t bytes;
+    volatile uint64_t sink[16];
+} rd_job;
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size_t n) {
+    __m256i a = _mm256_setzero_si256(), b = _mm256_setzero_si256();
+    for (size_t i = 0; i + 64 <= n; i += 64) {
+        a = _mm256_add_epi64(a, _mm256_load_si256((const __m256i *)(p + i)));
+        b = _mm256_add_epi64(b, _mm256_load_si256((const __m256i *)(p + i + 32)));
+    }
+    a = _mm256_add_epi64(a, b);
+    return (uint64_t)_mm256_extract_epi64(a, 0) ^ (uint64_t)_mm256_extract_epi64(a, 3);
+}
+#endif
+
+static void rd_task(void *ctx, int64_t b, int64_t e, int tid) {
+    rd_job *j = ctx;
+    const size_t blk = 1 << 20;
+    uint64_t s = 0;
+#if defined(__x86_64__)
+    s = read_avx2(j->buf + (size_t)b * blk, (size_t)(e - b) * blk);
+#endif
+    j->sink[tid] += s;
+}
+
+/* ---- FMA peak: 12 independent accumulators ---- */
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static float fma_loop(long iters) {
+    __m256 a[12];
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm256_set1_ps((float)i);
+    const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (long k = 0; k < iters; k++)
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+            a[i] = _mm256_fmadd_ps(a[i], m, c);
+    __m256 s = a[0];
+    for (int i = 1; i < 12; i++)
+        s = _mm256_add_ps(s, a[i]);
+    float out[8];
+    _mm256_storeu_ps(out, s);
+    return out[0];
+}
+#endif
+
+typedef struct {
+    long iters;
+    volatile float sink[16];
+} fma_job;
+static void fma_task(void *ctx, int tid, int nth) {
+    (void)nth;
+    fma_job *j = ctx;
+#if defined(__x86_64__)
+    j->sink[tid] = fma_loop(j->iters);
+#endif
+}
+
+int main(int argc, char **argv) {
+    int reps = argc > 1 ? atoi(argv[1]) : 7;
+    int maxth = argc > 2 ? atoi(argv[2]) : gb_cpu_count();
+    if (reps < 1) reps = 1;
+    gb_error err = {0};
+    gb_threadpool *pool = NULL;
+    if (gb_threadpool_create(maxth, &pool, &err)) return 1;
+    printf("isa: %s, threads up to %d, %d reps (medians)\n", gb_cpu_opt_isa()->name, maxth, reps);
+
+    /* ceilings */
+    const size_t rd_bytes = (size_t)1 << 30;
+    uint8_t *rbuf = aligned_alloc(64, rd_bytes);
+    memset(rbuf, 1, rd_bytes);
+    for (int th = 1; th <= maxth; th++) {
+        double bw[64], gf[64], gc[64] = {0};
+        for (int r = 0; r < reps && r < 64; r++) {
+            rd_job j = {.buf = rbuf, .bytes = rd_bytes};
+            int64_t t0 = gb_clock_ns();
+            gb_threadpool_for(pool, th, (int64_t)(rd_bytes >> 20), 8, rd_task, &j);
+            bw[r] = (double)rd_bytes / (double)(gb_clock_ns() - t0);
+            fma_job f = {.iters = 20000000};
+            t0 = gb_clock_ns();
+            int64_t c0 = cpu_ns();
+            gb_threadpool_run(pool, th, fma_task, &f);
+            gf[r] = (double)f.iters * 12 * 16 * th / (double)(gb_clock_ns() - t0);
+            if (th == 1) gc[r] = (double)f.iters * 12 * 16 / (double)(cpu_ns() - c0);
+        }
+        printf("ceiling  threads=%d  read %.1f GB/s   fp32 FMA (AVX2) %.1f GFLOP/s", th,
+               median(bw, reps), median(gf, reps));
+        if (th == 1) printf("  (%.1f per CPU-second)", median(gc, reps));
+        printf("\n");
+    }
+
+    /* GEMV at the 1B shapes, bf16 */
+    static const int64_t shapes[][2] = {
+        {2048, 2048}, {512, 2048}, {8192, 2048}, {2048, 8192}, {128256, 2048}};
+    const gb_dtype dts[] = {GB_BF16, GB_F16, GB_F32};
+    for (size_t di = 0; di < 3; di++) {
+        gb_dtype dt = dts[di];
+        if (argc > 3 && strcmp(argv[3], "all") && strcmp(argv[3], gb_dtype_st_name(dt))) continue;
+        size_t es = gb_dtype_size(dt);
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+            if (dt != GB_BF16 && si == 4) continue;
+            int64_t rows = shapes[si][0], cols = shapes[si][1];
+            size_t mbytes = (size_t)rows * (size_t)cols * es;
+            int copies = (int)((512u << 20) / mbytes);
+            if (copies < 1) copies = 1;
+            uint8_t *w = aligned_alloc(64, mbytes * (size_t)copies);
+            uint16_t *h = (uint16_t *)w;
+            for (size_t i = 0; i < mbytes * (size_t)copies / 2; i++)
+                h[i] = dt == GB_F32 ? (uint16_t)rnd() : (uint16_t)((rnd() & 0x83ff) | 0x3000);
+            if (dt == GB_F32) /* finite float32 values */
+                for (size_t i = 0; i < mbytes * (size_t)copies / 4; i++)
+                    ((float *)w)[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
+            float *x = malloc((size_t)cols * 128 * sizeof(float));
+            float *y = malloc((size_t)rows * 128 * sizeof(float));
+            for (int64_t i = 0; i < cols * 128; i++)
+                x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
+            for (int th = 1; th <= maxth; th++) {
+                double gb[64], rd[64];
+                int c = 0;
+                for (int r = 0; r < reps && r < 64; r++) {
+                    /* decode-like: one pass over all copies (each from DRAM) */
+                    int64_t t0 = gb_clock_ns();
+                    for (int k = 0; k < copies; k++) {
+                        gb_weight wt = {.dtype = dt,
+                                        .rows = rows,
+                                        .cols = cols,
+                                        .data = w + (size_t)k * mbytes};
+                        gb_cpu_opt_matmul(th, y, x, &wt, NULL, 1);
+                    }
+                    gb[r] = (double)mbytes * copies / (double)(gb_clock_ns() - t0);
+                    rd_job j = {.buf = rbuf, .bytes = rd_bytes};
+                    t0 = gb_clock_ns();
+                    gb_threadpool_for(pool, th, 512, 8, rd_task, &j);
+                    rd[r] = (double)(512 << 20) / (double)(gb_clock_ns() - t0);
+                    c++;
+                }
+                double g = median(gb, c), rr = median(rd, c);
+                printf("gemv %-4s %6ld x %-5ld threads=%d  %6.1f GB/s  (read loop %5.1f GB/s, "
+                       "%3.0f%%)\n",
+                       gb_dtype_st_name(dt), (long)rows, (long)cols, th, g, rr, 100.0 * g / rr);
+            }
+            /* GEMM, n = 128 and n = 8 (batch decode), on the first copy */
+            static const int ns[] = {8, 128};
+            for (int ni = 0; ni < 2; ni++) {
+                int n = ns[ni];
+                if (si == 4 && n == 128) continue;
+                for (int th = 1; th <= maxth; th++) {
+                    double gf[64], gc[64];
+                    gb_weight wt = {.dtype = dt, .rows = rows, .cols = cols, .data = w};
+                    gb_cpu_opt_matmul(th, y, x, &wt, NULL, n);
+                    for (int r = 0; r < reps && r < 64; r++) {
+                        int64_t t0 = gb_clock_ns(), c0 = cpu_ns();
+                        gb_cpu_opt_matmul(th, y, x, &wt, NULL, n);
+                        gf[r] = 2.0 * n * rows * cols / (double)(gb_clock_ns() - t0);
+                        gc[r] = 2.0 * n * rows * cols / (double)(cpu_ns() - c0);
+                    }
+                    if (th == 1)
+                        printf("gemm %-4s %4d x %6ld x %-5ld threads=%d  %6.1f GFLOP/s  (%.1f per "
+                               "CPU-second)\n",
+                               gb_dtype_st_name(dt), n, (long)rows, (long)cols, th,
+                               median(gf, reps), median(gc, reps));
+                    else
+                        printf("gemm %-4s %4d x %6ld x %-5ld threads=%d  %6.1f GFLOP/s\n",
+                               gb_dtype_st_name(dt), n, (long)rows, (long)cols, th,
+                               median(gf, reps));
+                }
+            }
+            free(x);
+            free(y);
+            free(w);
+        }
+    }
+    free(rbuf);
+    gb_threadpool_free(pool);
+    gb_cpu_opt_release();
+    return 0;
+}

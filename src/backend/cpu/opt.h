@@ -1,0 +1,81 @@
+/* The optimised ("kernelized") CPU kernel set: internal interface between the op table
+ * (opt.c) and the per-ISA kernel files (opt_scalar.c, opt_avx2.c, opt_avx512.c).
+ *
+ * Matmul layout: y[t, r] = sum_k W[r, k] * x[t, k] for token rows t < n and weight rows r,
+ * W row-major [rows, cols] in bf16/f16/f32, x and y float32. Each ISA packs x once per call
+ * (its own layout, see pack_x) so that the inner loop streams W rows with wide loads and
+ * reuses every loaded W vector for several token rows (register tiling). Accumulation is
+ * float32 in every path except the AVX-512 BF16 GEMM (n > 1, bf16 weights), which rounds x
+ * to bf16 and uses vdpbf16ps (float32 accumulation of bf16 products), like bf16 compute in
+ * PyTorch. */
+#ifndef GB_BACKEND_CPU_OPT_H
+#define GB_BACKEND_CPU_OPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "backend/backend.h"
+
+typedef struct gb_mm_args {
+    gb_dtype wdtype;
+    const void *w;  /* [rows, cols] */
+    int64_t cols;   /* = K */
+    const void *xp; /* packed x (pack_x output) */
+    const float *x; /* x[n, cols] unpacked (for the K tail) */
+    int n;
+    float *y; /* y[t * ldy + r] */
+    int64_t ldy;
+    const float *bias; /* [rows] or NULL */
+} gb_mm_args;
+
+typedef struct gb_opt_isa {
+    const char *name; /* "scalar", "avx2", "avx512" */
+    /* Bytes of the packed form of x[n, cols] for weights of dtype wd. */
+    size_t (*pack_bytes)(gb_dtype wd, int n, int64_t cols);
+    /* Packs rows [t0, t1) of x[n, cols] into xp. */
+    void (*pack_x)(void *xp, const float *x, gb_dtype wd, int n, int64_t cols, int t0, int t1);
+    /* y[:, r0:r1] for all n token rows (bias added when given). */
+    void (*mm_rows)(const gb_mm_args *a, int64_t r0, int64_t r1);
+    /* out[i] = act(g[i]) * u[i] */
+    void (*act_mul)(float *out, const float *g, const float *u, size_t count, gb_act_kind act);
+    /* y[i] = act(x[i]) */
+    void (*act)(float *y, const float *x, size_t count, gb_act_kind act);
+    float (*dot)(const float *a, const float *b, int n);
+    float (*sumsq)(const float *a, int n);
+    /* y[i] = y[i] * s + a * x[i] */
+    void (*scale_axpy)(float *y, float s, float a, const float *x, int n);
+    /* y[i] = x[i] * s * w[i] */
+    void (*scale_mul)(float *y, const float *x, float s, const float *w, int n);
+    /* y[i] = a[i] + c[i] */
+    void (*add)(float *y, const float *a, const float *c, size_t n);
+    /* p[i] = exp(s[i] - m); returns the sum of p */
+    float (*exp_sum)(float *p, const float *s, float m, int n);
+} gb_opt_isa;
+
+extern const gb_opt_isa gb_opt_isa_scalar;
+extern const gb_opt_isa gb_opt_isa_avx2;   /* needs avx2, fma, f16c */
+extern const gb_opt_isa gb_opt_isa_avx512; /* needs avx512f/bw/vl + avx512bf16 (+ avx2 set) */
+
+/* The best ISA this CPU runs, or the one named by the environment variable GB_CPU_ISA
+ * ("scalar", "avx2", "avx512") when the CPU supports it. */
+const gb_opt_isa *gb_opt_isa_best(void);
+/* The ISA named `name` if this CPU supports it, else NULL. */
+const gb_opt_isa *gb_opt_isa_find(const char *name);
+/* Selects the ISA the kernelized ops use (tests iterate over all); NULL = best. */
+void gb_cpu_opt_set_isa(const gb_opt_isa *isa);
+const gb_opt_isa *gb_cpu_opt_isa(void);
+
+/* The kernelized op table: a copy of `ref` (the reference CPU table: memory ops, embed,
+ * layernorm, eager attention and the fallbacks come from it) with the compute entries
+ * replaced by the optimised kernels and the fused entries filled in. The returned table is
+ * static and lives for the process. */
+const gb_backend_ops *gb_cpu_kernelized_ops(const gb_backend_ops *ref);
+/* Stops the kernel thread pool and frees the scratch buffers (call at backend destroy; the
+ * next kernelized op restarts them). */
+void gb_cpu_opt_release(void);
+
+/* Direct entry for benchmarks and tests: y = x . W^T (+bias) on `threads` threads
+ * (0 = all cores). */
+void gb_cpu_opt_matmul(int threads, float *y, const float *x, const gb_weight *w, const float *bias,
+                       int n);
+
+#endif
