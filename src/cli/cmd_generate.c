@@ -70,33 +70,6 @@ static int resolve_model(const char *id, char *dir, size_t cap, gb_error *err) {
     return 0;
 }
 
-static void json_str(FILE *f, const char *s, size_t n) {
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", f);
-        else if (c == '\t')
-            fputs("\\t", f);
-        else if (c == '\r')
-            fputs("\\r", f);
-        else if (c < 0x20 || c == 0x7F)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
-static void json_ids(FILE *f, const int32_t *ids, size_t n) {
-    fputc('[', f);
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%s%d", i ? ", " : "", ids[i]);
-    fputc(']', f);
-}
-
 int gb_cli_generate(int argc, char **argv) {
     const char *model_id = NULL, *prompt = NULL, *prompt_file = NULL, *dump = NULL;
     const char *compile = NULL, *device = NULL;
@@ -268,14 +241,14 @@ int gb_cli_generate(int argc, char **argv) {
         double itl = new_tokens > 1 ? (tm.last_ns - tm.first_ns) * 1e-9 / (new_tokens - 1) : 0.0;
         if (json) {
             printf("{\"prompt_ids\": ");
-            json_ids(stdout, ids, n_ids);
+            gb_cli_json_ids(stdout, ids, n_ids);
             printf(", \"generated_ids\": [");
             for (int b = 0; b < batch; b++) {
                 if (b) printf(", ");
-                json_ids(stdout, gen + (size_t)b * new_tokens, (size_t)new_tokens);
+                gb_cli_json_ids(stdout, gen + (size_t)b * new_tokens, (size_t)new_tokens);
             }
             printf("], \"text\": ");
-            json_str(stdout, out_text, out_len);
+            gb_cli_json_str(stdout, out_text, out_len);
             printf(", \"ttft_s\": %.9f, \"itl_s\": %.9f}\n", ttft, itl);
         } else {
             fwrite(out_text, 1, out_len, stdout);
