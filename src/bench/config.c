@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 #include "bench/pyjson.h"
 #include "util/error.h"
@@ -376,12 +377,31 @@ static bool has_suffix(const char *s, const char *suf) {
     return a >= b && !strcmp(s + a - b, suf);
 }
 
+/* Offset of the first invalid UTF-8 sequence, len when the text is valid. cJSON passes bytes
+ * through, so without this a bad name would reach the results file. */
+static size_t utf8_invalid_at(const char *s, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k =
+            utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
+        if (k <= 0) return i;
+        i += (size_t)k;
+    }
+    return len;
+}
+
 int gb_bench_config_read_file(const char *path, gb_bench_config **out, int *n, gb_error *err) {
     *out = NULL;
     *n = 0;
     char *text;
     size_t len;
     GB_TRY(gb_file_read_all(path, 64u << 20, &text, &len, err));
+    size_t bad = utf8_invalid_at(text, len);
+    if (bad < len) {
+        free(text);
+        return gb_error_set(err, GB_ERR_FORMAT, "%s: invalid UTF-8 at byte %zu", path, bad);
+    }
     int cap = 0, rc = GB_OK;
     char src[600];
     cJSON *root = has_suffix(path, ".jsonl") ? NULL : cJSON_ParseWithLength(text, len);

@@ -513,12 +513,13 @@ int gb_runner_run(const char *model_id, const gb_bench_config *configs, int n_co
         if (!m.have_mc) logf_(&x, GB_LOG_WARNING, "machine ceilings: %s", merr.msg);
     }
 
-    /* Model and tokenizer: once per model id. Errors are recorded in every config. */
+    /* Model and tokenizer: once per model id. Errors are recorded in every config, and
+     * logged there (one error line per failing config), so here only at debug level. */
     gb_error lerr;
     m.loc_rc = gb_hub_resolve(model_id, &m.loc, &lerr);
     if (m.loc_rc) {
         snprintf(m.loc_err, sizeof m.loc_err, "%s", lerr.msg);
-        logf_(&x, GB_LOG_ERROR, "%s", lerr.msg);
+        logf_(&x, GB_LOG_DEBUG, "%s", lerr.msg);
     } else {
         logf_(&x, GB_LOG_INFO, "model %s: %s", model_id, m.loc.dir);
         m.tok_rc = x.ops->tokenizer_load(m.loc.dir, &m.tok, &lerr);
@@ -527,7 +528,7 @@ int gb_runner_run(const char *model_id, const gb_bench_config *configs, int n_co
                                                &lerr);
         if (m.tok_rc) {
             snprintf(m.tok_err, sizeof m.tok_err, "tokenizer: %s", lerr.msg);
-            logf_(&x, GB_LOG_ERROR, "%s", m.tok_err);
+            logf_(&x, GB_LOG_DEBUG, "%s", m.tok_err);
         }
     }
 

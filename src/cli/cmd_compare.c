@@ -64,7 +64,8 @@ int gb_cli_compare(int argc, char **argv) {
         }
     }
     if (np != 2) {
-        fputs(k_usage, stderr);
+        fprintf(stderr, "genbench compare: expected two results files/directories A B "
+                        "(see --help)\n");
         return 2;
     }
     gb_error err;

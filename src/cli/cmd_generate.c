@@ -130,8 +130,7 @@ int gb_cli_generate(int argc, char **argv) {
             } else if (!strcmp(a, "--mmap")) {
                 o.use_mmap = 1;
             } else {
-                fprintf(stderr, "genbench generate: unknown option '%s'\n", a);
-                usage(stderr);
+                fprintf(stderr, "genbench generate: unknown option '%s' (see --help)\n", a);
                 return 2;
             }
         }
@@ -144,7 +143,7 @@ int gb_cli_generate(int argc, char **argv) {
         }
     }
     if (!model_id) {
-        usage(stderr);
+        fprintf(stderr, "genbench generate: --model is required (see --help)\n");
         return 2;
     }
     if (prompt && prompt_file) {
@@ -199,7 +198,12 @@ int gb_cli_generate(int argc, char **argv) {
         }
     }
     if (!rc) rc = gb_tokenizer_load(dir, &tok, &err);
-    if (!rc) rc = gb_tokenizer_encode(tok, text, text_len, true, seq, &ids, &n_ids, &err);
+    if (!rc) {
+        rc = gb_tokenizer_encode(tok, text, text_len, true, seq, &ids, &n_ids, &err);
+        if (rc) /* e.g. invalid UTF-8: say which text */
+            gb_error_prefix(&err, "%s", prompt ? "--prompt" : prompt_file ? prompt_file
+                                                                            : "prompt.txt");
+    }
     if (!rc && n_ids == 0) rc = gb_error_set(&err, GB_ERR_INVALID, "the prompt has no tokens");
     if (!rc && (int)n_ids < seq)
         fprintf(stderr, "genbench generate: the prompt has %zu tokens (fewer than -s %d)\n", n_ids,

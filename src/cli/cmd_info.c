@@ -178,8 +178,7 @@ int gb_cli_info(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else {
-            fprintf(stderr, "genbench info: unknown option '%s'\n", argv[i]);
-            usage(stderr);
+            fprintf(stderr, "genbench info: unknown option '%s' (see --help)\n", argv[i]);
             return 2;
         }
     }

@@ -105,8 +105,7 @@ int gb_cli_init_model(int argc, char **argv) {
             }
             have_shard = 1;
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "genbench init-model: unknown option '%s'\n", a);
-            usage(stderr);
+            fprintf(stderr, "genbench init-model: unknown option '%s' (see --help)\n", a);
             return 2;
         } else if (out) {
             fprintf(stderr, "genbench init-model: more than one OUTDIR ('%s', '%s')\n", out, a);
@@ -116,14 +115,15 @@ int gb_cli_init_model(int argc, char **argv) {
         }
     }
     if (!!preset == !!config || !out) {
-        fprintf(stderr, "genbench init-model: give exactly one of --preset/--config, and OUTDIR\n");
-        usage(stderr);
+        fprintf(stderr,
+                "genbench init-model: give exactly one of --preset/--config, and OUTDIR "
+                "(see --help)\n");
         return 2;
     }
 
     gb_error err = {0};
     gb_preset p = {0};
-    char *tok_dir = NULL;
+    char *tok_dir = NULL, *tokenizer_json = NULL;
     int rc = GB_OK;
     if (preset) {
         rc = gb_preset_load(preset, &p, &err);
@@ -140,6 +140,10 @@ int gb_cli_init_model(int argc, char **argv) {
                               "tokenizer '%s': no such bundled tokenizer or directory (bundled: "
                               "gpt2, llama2, llama3, qwen3)",
                               tokenizer);
+        else if (!gb_is_file(tokenizer_json = gb_strdup_printf("%s/tokenizer.json", tok_dir)))
+            rc = gb_error_set(&err, GB_ERR_NOT_FOUND, "tokenizer '%s': %s is missing", tokenizer,
+                              tokenizer_json);
+        free(tokenizer_json);
     }
     gb_model_config cfg;
     if (!rc)

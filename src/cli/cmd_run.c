@@ -240,6 +240,10 @@ int gb_cli_run(int argc, char **argv) {
         } else if (IS("--level", "--level")) {
             VAL();
             if (parse_int(flag, val, &level)) return 2;
+            if (level < 0 || level > 4) {
+                fprintf(stderr, "genbench run: --level must be 0-4, got %d\n", level);
+                return 2;
+            }
             level_set = true;
         } else if (IS("--config-file", "--config-file")) {
             VAL();

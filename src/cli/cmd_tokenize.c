@@ -249,6 +249,13 @@ static int parse_ids(const char *s, int32_t **ids, size_t *n) {
     return 0;
 }
 
+/* Index of the first id outside [0, vocab), n when all are valid. */
+static size_t first_out_of_range(const int32_t *ids, size_t n, int32_t vocab) {
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= vocab) return i;
+    return n;
+}
+
 int gb_cli_tokenize(int argc, char **argv) {
     const char *model = NULL, *file = NULL, *text = NULL, *decode = NULL, *jsonl = NULL;
     bool special = true, json = false, skip_special = false;
@@ -264,8 +271,12 @@ int gb_cli_tokenize(int argc, char **argv) {
             decode = argv[++i];
         else if (!strcmp(a, "--jsonl") && has_val)
             jsonl = argv[++i];
-        else if (!strcmp(a, "--max-length") && has_val)
-            max_len = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(a, "--max-length") && has_val) {
+            char *end;
+            errno = 0;
+            max_len = strtol(argv[++i], &end, 10);
+            if (end == argv[i] || *end || errno) max_len = -1; /* refused below */
+        }
         else if (!strcmp(a, "--bench") && has_val)
             bench = strtol(argv[++i], NULL, 10);
         else if (!strcmp(a, "--no-special-tokens"))
@@ -280,15 +291,20 @@ int gb_cli_tokenize(int argc, char **argv) {
         } else if ((a[0] != '-' || !strcmp(a, "-")) && !text)
             text = a;
         else {
-            fprintf(stderr, "genbench tokenize: unexpected argument '%s'\n", a);
-            usage(stderr);
+            fprintf(stderr, "genbench tokenize: unexpected argument '%s' (see --help)\n", a);
             return 2;
         }
     }
     int inputs = (text != NULL) + (file != NULL) + (decode != NULL) + (jsonl != NULL);
     if (bench < 0) inputs = 0;
-    if (!model || inputs != 1 || max_len < 0 || max_len > INT32_MAX) {
-        usage(stderr);
+    if (max_len < 0 || max_len > INT32_MAX) {
+        fprintf(stderr, "genbench tokenize: --max-length must be an integer in 0..%d\n",
+                INT32_MAX);
+        return 2;
+    }
+    if (!model || inputs != 1) {
+        fprintf(stderr, "genbench tokenize: give --model and exactly one of TEXT, --file, -, "
+                        "--decode (see --help)\n");
         return 2;
     }
     gb_error err;
@@ -330,9 +346,16 @@ int gb_cli_tokenize(int argc, char **argv) {
         size_t n;
         char *s;
         size_t sl;
+        int32_t vocab = gb_tokenizer_vocab_size(t);
+        size_t bad = 0;
         if (parse_ids(decode, &ids, &n)) {
-            fprintf(stderr, "genbench: --decode takes ids like 1,2,3\n");
+            fprintf(stderr, "genbench: --decode '%s': expected ids like 1,2,3\n", decode);
             status = 2;
+        } else if ((bad = first_out_of_range(ids, n, vocab)) < n) {
+            fprintf(stderr, "genbench: --decode: id %d is out of range (vocabulary of %d)\n",
+                    (int)ids[bad], (int)vocab);
+            status = 2;
+            free(ids);
         } else if (gb_tokenizer_decode(t, ids, n, skip_special, &s, &sl, &err)) {
             fprintf(stderr, "genbench: %s\n", err.msg);
             status = 1;
