@@ -4,6 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Messages are one line: they often quote names and values from the input file, which may
+ * hold newlines or other control characters (raw in a JSON string, or in a safetensors
+ * header); those are shown as '?'. */
+static void one_line(char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
 int gb_error_set(gb_error *err, int code, const char *fmt, ...) {
     if (!err) return code;
     err->code = code;
@@ -11,6 +19,7 @@ int gb_error_set(gb_error *err, int code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    one_line(err->msg);
     return code;
 }
 
@@ -30,6 +39,7 @@ int gb_error_prefix(gb_error *err, const char *fmt, ...) {
     if (no > room) no = room;
     memcpy(err->msg + np + 2, old, no);
     err->msg[np + 2 + no] = '\0';
+    one_line(err->msg);
     return err->code;
 }
 
