@@ -16,11 +16,11 @@
 typedef struct cb_req {
     const int32_t *prompt;
     int prompt_len;
-    int len;       /* positions in the cache */
-    int generated; /* tokens produced so far */
-    int32_t last;  /* the newest token (input of the next decode step) */
-    int need;      /* blocks for the whole request */
-    int n_blocks;  /* blocks held */
+    int len;        /* positions in the cache */
+    int generated;  /* tokens produced so far */
+    int32_t last;   /* the newest token (input of the next decode step) */
+    int need;       /* blocks for the whole request */
+    int n_blocks;   /* blocks held */
     int32_t *table; /* [max_blocks] */
     int state;      /* 0 waiting, 1 running, 2 done */
     int fresh;      /* admitted this step (prefilled, no decode yet) */

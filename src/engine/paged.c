@@ -46,8 +46,8 @@ int gb_paged_init(gb_model *m, gb_paged *pg, int block_size, int n_blocks, int m
         gb_paged_free(m, pg);
         return gb_error_set(err, GB_ERR_NOMEM, "paged cache: out of memory");
     }
-    size_t pool = (size_t)n_blocks * block_size * m->cfg.num_kv_heads * m->cfg.head_dim *
-                  sizeof(float);
+    size_t pool =
+        (size_t)n_blocks * block_size * m->cfg.num_kv_heads * m->cfg.head_dim * sizeof(float);
     int rc = 0;
     for (int l = 0; l < L && !rc; l++) {
         rc = be->ops->alloc(be, pool, (void **)&pg->k[l], err);

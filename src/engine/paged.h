@@ -9,11 +9,11 @@
 #include "engine/model.h"
 
 struct gb_paged {
-    int block_size; /* positions per block */
-    int n_blocks;   /* blocks in each pool */
-    int max_blocks; /* block-table width: most blocks one sequence can hold */
-    int max_seqs;   /* most sequences in one forward call */
-    float **k, **v; /* [num_layers] pools */
+    int block_size;    /* positions per block */
+    int n_blocks;      /* blocks in each pool */
+    int max_blocks;    /* block-table width: most blocks one sequence can hold */
+    int max_seqs;      /* most sequences in one forward call */
+    float **k, **v;    /* [num_layers] pools */
     int32_t *free_ids; /* host stack of free block ids; n_free on it */
     int n_free;
     size_t bytes; /* K + V pool bytes of all layers */
