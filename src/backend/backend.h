@@ -64,8 +64,8 @@ typedef enum gb_act_kind { GB_BACT_SILU = 0, GB_BACT_GELU_TANH } gb_act_kind;
  * [i * block_size, (i + 1) * block_size). Row r = s * n_tokens + t of q/k/v/out is the
  * token at position pos[s] + t. block_tables and pos are backend memory (int32). */
 typedef struct gb_paged_args {
-    int batch;    /* sequences in the call */
-    int n_tokens; /* new tokens per sequence (prefill: its prompt, decode: 1) */
+    int batch;                   /* sequences in the call */
+    int n_tokens;                /* new tokens per sequence (prefill: its prompt, decode: 1) */
     const int32_t *pos;          /* [batch] position of each sequence's first new token */
     const int32_t *block_tables; /* [batch, max_blocks] pool block ids */
     int max_blocks, block_size;

@@ -65,7 +65,7 @@ struct gb_model {
     size_t weight_bytes_resident; /* held in memory (host or device) */
     gb_kv_cache kv;
     size_t kv_bytes_last;
-    gb_workspace ws; /* static mode: kept between calls */
+    gb_workspace ws;    /* static mode: kept between calls */
     uint64_t graph_key; /* CUDA graph of the decode step: buffers it was captured with (0 = none) */
     gb_paged *paged;    /* set during gb_generate_cb: gb_forward uses it instead of kv */
 };
