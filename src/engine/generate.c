@@ -57,10 +57,12 @@ static uint64_t graph_key(const gb_model *m, const gb_workspace *ws, int batch) 
 #define GB_MIX(v) (h = (h ^ (uint64_t)(uintptr_t)(v)) * 1099511628211ull)
     GB_MIX(batch);
     GB_MIX(m->kv.cap);
-    for (int l = 0; l < m->cfg.num_layers; l++) GB_MIX(m->kv.k[l]), GB_MIX(m->kv.v[l]);
-    const void *bufs[] = {ws->x,    ws->xn, ws->q,      ws->k,   ws->v,    ws->att,  ws->proj,
+    for (int l = 0; l < m->cfg.num_layers; l++)
+        GB_MIX(m->kv.k[l]), GB_MIX(m->kv.v[l]);
+    const void *bufs[] = {ws->x,    ws->xn, ws->q,    ws->k,      ws->v,   ws->att,  ws->proj,
                           ws->gate, ws->up, ws->last, ws->logits, ws->ids, ws->next, ws->scratch};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) GB_MIX(bufs[i]);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        GB_MIX(bufs[i]);
 #undef GB_MIX
     return h ? h : 1;
 }
@@ -75,8 +77,11 @@ static int decode_step_graph(gb_model *m, gb_workspace *ws, int batch, int32_t *
         const int len = m->kv.len;
         GB_TRY(be->ops->graph_begin(be, err));
         int rc = be->ops->copy(be, ws->ids, ws->next, (size_t)batch * sizeof(int32_t), err);
+        gb_trace_fn trace = m->opts.trace; /* op/layer slices sync: not while capturing */
+        m->opts.trace = NULL;
         if (!rc) rc = gb_forward(m, ws, batch, 1, GB_LOGITS_LAST, err);
         if (!rc) be->ops->argmax(be, ws->next, ws->logits, batch, m->cfg.vocab_size);
+        m->opts.trace = trace;
         int rc2 = be->ops->graph_end(be, rc ? NULL : err);
         GB_TRY(rc ? rc : rc2);
         m->kv.len = len; /* captured, not run */
@@ -159,8 +164,8 @@ int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_e
     const int graph = stat && m->opts.cuda_graph && m->be->ops->graph_launch;
     for (int step = 1; !rc && step < N; step++) {
         t_step = gb_clock_ns();
-        rc = graph ? decode_step_graph(m, ws, batch, ids, err)
-                   : decode_step(m, ws, batch, ids, err);
+        rc =
+            graph ? decode_step_graph(m, ws, batch, ids, err) : decode_step(m, ws, batch, ids, err);
         if (rc) break;
         int64_t t = gb_clock_ns();
         if (m->opts.trace) m->opts.trace(m->opts.trace_user, "decode step", t_step, t, 0);
