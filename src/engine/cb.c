@@ -3,9 +3,11 @@
  * Policy (see gb_generate_cb in engine.h): FIFO admission while the running count stays
  * within max_batch and the pool can hold the request's whole length on top of what the
  * running requests may still claim ("reserved" blocks), so a running request always finds
- * a free block and nothing is preempted. Per step: prefill of each newly admitted request
- * (its own forward call, batch 1), then one batched decode step of the requests admitted
- * earlier (rows = running requests), then the finished requests give their blocks back. */
+ * a free block and nothing is preempted. Per step: prefill of the newly admitted requests
+ * (one forward call per run of consecutive admissions with the same prompt length, each
+ * request a sequence of its own over its own blocks: a run of one is a request's own call),
+ * then one batched decode step of the requests admitted earlier (rows = running requests),
+ * then the finished requests give their blocks back. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,23 +67,32 @@ typedef struct cb_run {
     int32_t *step_ids;
 } cb_run;
 
-static int prefill(cb_run *x, int i, int32_t *out_ids, gb_error *err) {
+/* Prefill of the k requests x->rows[0..k), all with prompt length T: one forward call. */
+static int prefill(cb_run *x, int k, int T, int32_t *out_ids, gb_error *err) {
     gb_model *m = x->m;
-    cb_req *r = &x->req[i];
     gb_workspace *ws = &x->ws;
-    const int T = r->prompt_len, N = x->p->new_tokens;
-    int32_t zero = 0;
-    GB_TRY(gb_paged_set_call(m, &x->pg, 1, T, &zero, r->table, err));
-    GB_TRY(m->be->ops->upload(m->be, ws->ids, r->prompt, (size_t)T * sizeof(int32_t), err));
-    GB_TRY(gb_forward(m, ws, 1, T, GB_LOGITS_LAST, err));
-    m->be->ops->argmax(m->be, ws->next, ws->logits, 1, m->cfg.vocab_size);
-    GB_TRY(m->be->ops->download(m->be, &r->last, ws->next, sizeof(int32_t), err));
-    if (i == 0 && x->p->last_logits)
-        GB_TRY(m->be->ops->download(m->be, x->p->last_logits, ws->logits,
-                                    (size_t)m->cfg.vocab_size * sizeof(float), err));
-    r->len = T;
-    r->generated = 1;
-    out_ids[(size_t)i * N] = r->last;
+    const int mb = x->pg.max_blocks, N = x->p->new_tokens, V = m->cfg.vocab_size;
+    for (int j = 0; j < k; j++) {
+        cb_req *r = &x->req[x->rows[j]];
+        memcpy(x->tables + (size_t)j * mb, r->table, (size_t)mb * sizeof(int32_t));
+        x->pos[j] = 0;
+        GB_TRY(m->be->ops->upload(m->be, ws->ids + (size_t)j * T, r->prompt,
+                                  (size_t)T * sizeof(int32_t), err));
+    }
+    GB_TRY(gb_paged_set_call(m, &x->pg, k, T, x->pos, x->tables, err));
+    GB_TRY(gb_forward(m, ws, k, T, GB_LOGITS_LAST, err));
+    m->be->ops->argmax(m->be, ws->next, ws->logits, k, V);
+    GB_TRY(m->be->ops->download(m->be, x->ids, ws->next, (size_t)k * sizeof(int32_t), err));
+    for (int j = 0; j < k; j++) {
+        cb_req *r = &x->req[x->rows[j]];
+        if (x->rows[j] == 0 && x->p->last_logits)
+            GB_TRY(m->be->ops->download(m->be, x->p->last_logits, ws->logits + (size_t)j * V,
+                                        (size_t)V * sizeof(float), err));
+        r->last = x->ids[j];
+        r->len = T;
+        r->generated = 1;
+        out_ids[(size_t)x->rows[j] * N] = r->last;
+    }
     return 0;
 }
 
@@ -118,8 +129,8 @@ static int schedule(cb_run *x, int max_batch, int32_t *out_ids, gb_error *err) {
     int next_wait = 0, running = 0, done = 0, reserved = 0, rc = 0;
     for (int step = 0; done < B; step++) {
         const int64_t t0 = gb_clock_ns();
-        /* admission (FIFO), then each admitted request's prefill */
-        int admitted = 0;
+        /* admission (FIFO), prefilled in runs of equal prompt length */
+        int admitted = 0, k = 0;
         while (next_wait < B && running < max_batch) {
             cb_req *r = &x->req[next_wait];
             if (x->pg.n_free - reserved < r->need) break;
@@ -130,8 +141,13 @@ static int schedule(cb_run *x, int max_batch, int32_t *out_ids, gb_error *err) {
             next_wait++;
             admitted = 1;
             grow(&x->pg, r, r->prompt_len, &reserved);
-            if ((rc = prefill(x, (int)(r - x->req), out_ids, err))) return rc;
+            if (k && x->req[x->rows[k - 1]].prompt_len != r->prompt_len) {
+                if ((rc = prefill(x, k, x->req[x->rows[0]].prompt_len, out_ids, err))) return rc;
+                k = 0;
+            }
+            x->rows[k++] = (int)(r - x->req);
         }
+        if (k && (rc = prefill(x, k, x->req[x->rows[0]].prompt_len, out_ids, err))) return rc;
         const int64_t t1 = gb_clock_ns();
         if (admitted && m->opts.trace) m->opts.trace(m->opts.trace_user, "prefill", t0, t1, 0);
         /* one decode step of the requests admitted before this step */
@@ -145,7 +161,7 @@ static int schedule(cb_run *x, int max_batch, int32_t *out_ids, gb_error *err) {
         /* the step's tokens in request order; finished requests free their blocks */
         /* every running request produced exactly one token this step (prefill or decode):
          * the ones finished earlier were retired at the end of their last step */
-        int k = 0;
+        k = 0;
         for (int i = 0; i < B; i++) {
             cb_req *r = &x->req[i];
             if (r->state != 1) continue;
@@ -226,9 +242,9 @@ int gb_generate_cb(gb_model *m, const gb_generate_params *p, const gb_cb_options
         x.req[i].need = need;
         x.req[i].table = all_tables + (size_t)i * need;
     }
-    /* rows: a prefill (prompt_len) or a decode step (max_batch) */
+    /* rows: a prefill (max_batch prompts) or a decode step (max_batch) */
     if (!rc) rc = gb_paged_init(m, &x.pg, bs, n_blocks, need, max_batch, err);
-    if (!rc) rc = gb_workspace_init(m, &x.ws, T > max_batch ? T : max_batch, max_batch, err);
+    if (!rc) rc = gb_workspace_init(m, &x.ws, max_batch * T, max_batch, err);
     if (!rc) {
         m->paged = &x.pg;
         rc = schedule(&x, max_batch, out_ids, err);

@@ -92,8 +92,9 @@ typedef struct gb_cb_options {
  * [batch, new_tokens]) but scheduled as continuous batching. Each step: admit waiting
  * requests in FIFO order while the running count stays <= max_batch and the pool has the
  * blocks for the request's whole length (prompt + new - 1 positions) besides those the
- * running requests may still claim, so no request is ever preempted; each admitted request
- * is prefilled by its own forward call (giving its first token); the requests admitted
+ * running requests may still claim, so no request is ever preempted; the requests admitted
+ * in a step are prefilled together (one forward call, each request a sequence of its own
+ * over its own blocks; its first token); the requests admitted
  * before this step run one decode step together (one batched forward, attention through
  * each one's block table). Blocks are taken as a request grows and freed when it finishes.
  * on_token fires once per step with the ids of every request that produced a token in it,
