@@ -5,8 +5,8 @@
  * - block boundaries: a 37-token prompt + 20 new tokens over 16-position blocks;
  * - scheduling: pools too small to admit everyone at once, and a max-batch limit, still give
  *   every request gb_generate's tokens; the on_token steps follow the documented policy;
- * - the paged attention kernel against the contiguous-cache reference attention, with
- *   scrambled block tables and a sliding window;
+ * - the paged attention kernels (reference and kernelized) against the contiguous-cache
+ *   reference attention, with scrambled block tables and a sliding window;
  * - bad arguments fail with a message. */
 #include "engine_fixture.h"
 
@@ -292,6 +292,21 @@ static void kernel_case(int window) {
         if (fabs((double)o1[i] - o2[i]) > worst) worst = fabs((double)o1[i] - o2[i]);
     CHECK_MSG(worst < 1e-5, "paged attention (window %d): max |diff| %.3g vs contiguous sdpa",
               window, worst);
+    /* the kernelized table's paged attention (threaded, online softmax by block runs) */
+    gb_backend *kb;
+    gb_backend_options ko = {.kernelize = 1, .threads = 2};
+    if (gb_backend_cpu_create(&ko, &kb, &err) == 0) {
+        CHECK(kb->ops->attention_paged != NULL && kb->ops->kv_write_paged != NULL);
+        memset(o2, 0, sizeof(float) * S * T * qw);
+        kb->ops->attention_paged(kb, o2, q, kp, vp, &pa);
+        worst = 0;
+        for (int i = 0; i < S * T * qw; i++)
+            if (fabs((double)o1[i] - o2[i]) > worst) worst = fabs((double)o1[i] - o2[i]);
+        CHECK_MSG(worst < 1e-5,
+                  "kernelized paged attention (window %d): max |diff| %.3g vs contiguous sdpa",
+                  window, worst);
+        gb_backend_free(kb);
+    }
     /* the pools hold every position at its table's block */
     int bad = 0;
     for (int s = 0; s < S; s++)
