@@ -63,7 +63,7 @@ typedef struct cb_run {
     int32_t *tables; /* host [max_batch, max_blocks] */
     int32_t *pos;    /* host [max_batch] */
     int32_t *ids;    /* host [max_batch] */
-    int *rows;       /* request index of each decode row */
+    int *rows;       /* request index of each sequence of a call */
     int32_t *step_ids;
 } cb_run;
 
@@ -158,9 +158,9 @@ static int schedule(cb_run *x, int max_batch, int32_t *out_ids, gb_error *err) {
         if (n && (rc = decode(x, n, out_ids, &reserved, err))) return rc;
         const int64_t t = gb_clock_ns();
         if (n && m->opts.trace) m->opts.trace(m->opts.trace_user, "decode step", t1, t, 0);
-        /* the step's tokens in request order; finished requests free their blocks */
-        /* every running request produced exactly one token this step (prefill or decode):
-         * the ones finished earlier were retired at the end of their last step */
+        /* the step's tokens in request order: every running request produced exactly one
+         * (prefill or decode; the finished ones were retired at the end of their last step);
+         * the requests that reach new_tokens free their blocks */
         k = 0;
         for (int i = 0; i < B; i++) {
             cb_req *r = &x->req[i];
