@@ -245,6 +245,13 @@ static double get_rel_t0(const gb_gpumon *m, size_t i, int64_t t0) {
     return (double)(m->t_ns[i] - t0) * 1e-9;
 }
 
+static double peak_mib(const gb_gpumon *m, size_t n) {
+    double p = 0;
+    for (size_t i = 0; i < n; i++)
+        if (m->mem[i] > p) p = m->mem[i];
+    return p;
+}
+
 cJSON *gb_gpumon_to_json(const gb_gpumon *m, int64_t t0_ns) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
@@ -259,6 +266,7 @@ cJSON *gb_gpumon_to_json(const gb_gpumon *m, int64_t t0_ns) {
     cJSON *g = bad ? NULL : cJSON_AddObjectToObject(o, "genbench");
     bad = bad || !g || add_array(g, "timestamps_since_t0", n, get_rel_t0, m, t0_ns) ||
           add_array(g, "memory_used_mib", n, get_mem_mib, m, t0_ns) ||
+          !cJSON_AddNumberToObject(g, "memory_used_peak_mib", peak_mib(m, n)) ||
           !cJSON_AddNumberToObject(g, "interval_ms", m ? m->interval_ms : 0) ||
           !cJSON_AddStringToObject(g, "gpu_name", m ? m->gpu_name : "");
     if (bad) {

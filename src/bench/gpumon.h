@@ -72,7 +72,8 @@ const char *gb_gpumon_gpu_name(const gb_gpumon *m);  /* "" when inert */
  *   utilization: [%], memory_used: [GB = 2^30 bytes], timestamps: [s since sample 0],
  *   timestamp_0: Unix epoch s of sample 0 (0.0 when no samples), monitoring_status,
  *   genbench: timestamps_since_t0: [s since t0_ns on CLOCK_MONOTONIC, the token clock],
- *   memory_used_mib: [MiB], interval_ms, gpu_name.
+ *   memory_used_mib: [MiB], memory_used_peak_mib (device-wide, max of the samples; 0 when
+ *   none), interval_ms, gpu_name.
  * Non-success results have empty lists and timestamp_0 = 0.0, as in benchmark_v2.
  * Returns NULL only on out-of-memory. */
 cJSON *gb_gpumon_to_json(const gb_gpumon *m, int64_t t0_ns);

@@ -90,7 +90,10 @@ void gb_isa_names(unsigned flags, char *buf, int bufsize) {
         if (!(flags & isa_names[i].bit)) continue;
         int n = snprintf(buf + used, (size_t)bufsize - used, "%s%s", used ? " " : "",
                          isa_names[i].name);
-        if (n < 0 || used + (size_t)n >= (size_t)bufsize) break;
+        if (n < 0 || used + (size_t)n >= (size_t)bufsize) {
+            buf[used] = 0; /* drop the partial name */
+            break;
+        }
         used += (size_t)n;
     }
 }
@@ -140,7 +143,7 @@ static int read_int_file(const char *path, long *v) {
 /* Physical cores = distinct (package, core) pairs among online CPUs in sysfs. */
 static int count_physical_cores(int online) {
     enum { MAXC = 4096 };
-    static long keys[MAXC];
+    long keys[MAXC]; /* 32 KiB on the stack: no shared state between threads */
     int nkeys = 0;
     char path[256];
     for (int cpu = 0; cpu < MAXC && nkeys < MAXC; cpu++) {
@@ -160,6 +163,50 @@ static int count_physical_cores(int online) {
         if (!dup) keys[nkeys++] = key;
     }
     return nkeys > 0 ? nkeys : online;
+}
+
+/* Cache sizes of CPU 0 from sysfs (cache/indexN: level, type, size like "32K"). */
+static void cache_sizes(gb_hwinfo *hw) {
+    char path[128], type[32], size[32];
+    for (int i = 0; i < 16; i++) {
+        long level;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+        if (read_int_file(path, &level)) break;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        int ok = fscanf(f, "%31s", type) == 1;
+        fclose(f);
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        f = fopen(path, "r");
+        if (!f) continue;
+        ok = ok && fscanf(f, "%31s", size) == 1;
+        fclose(f);
+        if (!ok || !strcmp(type, "Instruction")) continue;
+        char *end;
+        long kib = strtol(size, &end, 10);
+        if (*end == 'M') kib *= 1024;
+        if (kib <= 0 || kib > (1L << 30)) continue;
+        if (level == 1) hw->cache_l1d_kib = (int)kib;
+        if (level == 2) hw->cache_l2_kib = (int)kib;
+        if (level == 3) hw->cache_l3_kib = (int)kib;
+    }
+}
+
+/* "always [madvise] never" -> "madvise". */
+static void thp_mode(char *out, size_t cap) {
+    out[0] = 0;
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!f) return;
+    char line[128];
+    if (fgets(line, sizeof line, f)) {
+        char *a = strchr(line, '['), *b = a ? strchr(a, ']') : NULL;
+        if (a && b && (size_t)(b - a - 1) < cap) {
+            memcpy(out, a + 1, (size_t)(b - a - 1));
+            out[b - a - 1] = 0;
+        }
+    }
+    fclose(f);
 }
 
 static void os_release(char *out, size_t cap) {
@@ -209,6 +256,8 @@ int gb_hwinfo_collect(gb_hwinfo *hw, gb_error *err) {
     if (hw->cpu_logical <= 0) hw->cpu_logical = hw->cpu_online;
     hw->cpu_physical = count_physical_cores(hw->cpu_online);
     hw->isa = gb_isa_flags();
+    cache_sizes(hw);
+    thp_mode(hw->thp, sizeof hw->thp);
 
     char v[128];
     if (read_kv("/proc/meminfo", "MemTotal", v, sizeof v) == 0)
@@ -289,6 +338,10 @@ cJSON *gb_hwinfo_to_json(const gb_hwinfo *hw) {
     for (size_t i = 0; feat && i < sizeof isa_names / sizeof isa_names[0]; i++)
         if (hw->isa & isa_names[i].bit)
             cJSON_AddItemToArray(feat, cJSON_CreateString(isa_names[i].name));
+    cJSON_AddNumberToObject(o, "cache_l1d_kib", hw->cache_l1d_kib);
+    cJSON_AddNumberToObject(o, "cache_l2_kib", hw->cache_l2_kib);
+    cJSON_AddNumberToObject(o, "cache_l3_kib", hw->cache_l3_kib);
+    cJSON_AddItemToObject(o, "transparent_hugepages", str_or_null(hw->thp));
     cJSON_AddItemToObject(o, "os", str_or_null(hw->os));
     cJSON_AddStringToObject(o, "kernel", hw->kernel);
     cJSON_AddStringToObject(o, "machine", hw->machine);

@@ -45,6 +45,9 @@ typedef struct gb_hwinfo {
     int cpu_online;      /* logical CPUs online in the machine */
     int cpu_physical;    /* physical cores (distinct core ids); = cpu_online if unknown */
     unsigned isa;        /* gb_isa_flags() */
+    int cache_l1d_kib;   /* per-core L1 data cache (sysfs, CPU 0); 0 if unknown */
+    int cache_l2_kib;    /* L2 of CPU 0 */
+    int cache_l3_kib;    /* L3 that CPU 0 sees (shared by its core complex) */
     /* memory */
     int64_t memory_total_mb;     /* MemTotal / 2^20 bytes */
     int64_t memory_available_mb; /* MemAvailable at collection time */
@@ -54,6 +57,7 @@ typedef struct gb_hwinfo {
     char machine[72];  /* uname machine, e.g. "x86_64" */
     char hostname[72]; /* uname nodename */
     char compiler[96]; /* compiler that built genbench, e.g. "gcc 12.2.0" */
+    char thp[16];      /* transparent huge pages mode: "always", "madvise", "never", "" */
     char genbench_version[32];
     /* CUDA / GPU */
     int cuda_built;               /* 1 when this genbench was built with the CUDA backend */
@@ -75,9 +79,10 @@ int gb_hwinfo_collect(gb_hwinfo *out, gb_error *err);
  * gpu_memory_total_mb, cuda_version, cpu_count, memory_total_mb (GPU keys are null when there
  * is no GPU, as in benchmark_v2). Keys added by genbench: genbench_version, cpu_name,
  * cpu_vendor, cpu_physical_cores, cpu_usable (affinity mask), cpu_features (array of strings),
- * os, kernel, machine, hostname, compiler, cuda_built, nvml_available, gpu_count,
- * gpu_driver_version, cuda_driver_version. cpu_count = online CPUs. python_version/torch_version
- * have no meaning here and are omitted. Returns NULL only on out-of-memory. */
+ * cache_l1d_kib, cache_l2_kib, cache_l3_kib, transparent_hugepages, os, kernel, machine, hostname,
+ * compiler, cuda_built, nvml_available, gpu_count, gpu_driver_version, cuda_driver_version.
+ * cpu_count = online CPUs. python_version/torch_version have no meaning here and are omitted.
+ * Returns NULL only on out-of-memory. */
 cJSON *gb_hwinfo_to_json(const gb_hwinfo *hw);
 
 /* Adds the object above to parent under key "hardware_info". Returns 0 or GB_ERR_NOMEM. */

@@ -23,6 +23,10 @@
 #define GB_MK_GEMM_COLS 16
 #define GB_MK_GEMM_K 64 /* k steps in the L1-resident panels (A: 64x6 fp32, B: 64x16 bf16) */
 
+uint64_t gb_mk_read_scalar(const void *p, size_t bytes);
+double gb_mk_fp32_scalar(long iters, float seed);
+double gb_mk_bf16_scalar(long iters, const float *a, const uint16_t *b);
+
 uint64_t gb_mk_read_avx512(const void *p, size_t bytes);
 double gb_mk_fp32_avx512(long iters, float seed);
 double gb_mk_bf16_avx512(long iters, float seed);

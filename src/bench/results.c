@@ -23,6 +23,9 @@ void gb_bench_entry_free(gb_bench_entry *e) {
         gb_bench_iter_free(&e->iters[i]);
     free(e->iters);
     free(e->error);
+    free(e->warmup_e2e);
+    e->warmup_e2e = NULL;
+    e->n_warmup = 0;
     cJSON_Delete(e->hardware_info);
     e->iters = NULL;
     e->error = NULL;
@@ -280,6 +283,13 @@ static void write_entry(gb_jw *w, const gb_bench_results *r, const gb_bench_entr
         gb_jw_null(w);
     }
     gb_jw_kdouble(w, "load_seconds", e->load_seconds);
+    gb_jw_key(w, "warmup");
+    gb_jw_obj_begin(w);
+    gb_jw_kdouble(w, "validation_e2e_latency", e->cold_e2e);
+    gb_jw_kdouble(w, "validation_time_to_first_token", e->cold_ttft);
+    gb_jw_key(w, "warmup_e2e_latency");
+    gb_jw_double_array(w, e->warmup_e2e, (size_t)e->n_warmup);
+    gb_jw_obj_end(w);
     gb_jw_kstr(w, "profile_trace", e->profile_path[0] ? e->profile_path : NULL);
     gb_jw_obj_end(w);
     gb_jw_obj_end(w);

@@ -59,6 +59,9 @@ typedef struct gb_bench_entry {
     char architecture[64];
     int64_t num_params;
     double load_seconds;
+    double cold_e2e, cold_ttft; /* the validation run (first generation after loading) */
+    double *warmup_e2e;         /* e2e of each warm-up run */
+    int n_warmup;
     size_t weight_bytes, kv_bytes, peak_device_bytes;
     int64_t peak_rss_bytes;
     bool have_efficiency;

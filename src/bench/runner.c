@@ -352,13 +352,29 @@ static int run_config(run_ctx *x, model_ctx *m, gb_bench_entry *e, gb_error *err
     logf_(x, GB_LOG_DEBUG, "model loaded in %.2f s", e->load_seconds);
 
     /* One validation run, then warm-up, then timed runs. */
+    /* Their e2e/TTFT are kept (genbench.warmup) to show cold start and warm-up convergence. */
     progress(x, "validation", 0, 1);
-    if ((rc = time_generate(x, &s, c, N, NULL, NULL, err)) != 0) goto done;
+    gb_bench_iter tmp;
+    memset(&tmp, 0, sizeof tmp);
+    rc = time_generate(x, &s, c, N, &tmp, NULL, err);
+    e->cold_e2e = tmp.e2e;
+    e->cold_ttft = tmp.ttft;
+    gb_bench_iter_free(&tmp);
+    if (rc) goto done;
     progress(x, "validation", 1, 1);
     logf_(x, GB_LOG_INFO, "Warming up with %d iterations...", c->warmup_iterations);
+    e->warmup_e2e = malloc(((size_t)c->warmup_iterations + 1) * sizeof *e->warmup_e2e);
+    if (!e->warmup_e2e) {
+        rc = gb_error_set(err, GB_ERR_NOMEM, "out of memory");
+        goto done;
+    }
     for (int i = 0; i < c->warmup_iterations; i++) {
         progress(x, "warmup", i, c->warmup_iterations);
-        if ((rc = time_generate(x, &s, c, N, NULL, NULL, err)) != 0) goto done;
+        rc = time_generate(x, &s, c, N, &tmp, NULL, err);
+        e->warmup_e2e[i] = tmp.e2e;
+        gb_bench_iter_free(&tmp);
+        if (rc) goto done;
+        e->n_warmup = i + 1;
     }
     progress(x, "warmup", c->warmup_iterations, c->warmup_iterations);
     logf_(x, GB_LOG_INFO, "Benchmarking with %d iterations.", c->measurement_iterations);

@@ -6,7 +6,9 @@
  *
  * Hidden, for the differential test: --jsonl (F | -) reads one JSON string per line and prints
  * one object per line: {"ids", "ids_with_special", "decoded", "decoded_skip_special"} (decodes of
- * ids_with_special), the layout of tests/data/refs/tokenizer_refs.json. */
+ * ids_with_special), the layout of tests/data/refs/tokenizer_refs.json.
+ * Hidden, for bench/tokenizer.sh: --bench REPS with --file F prints one JSON object with the
+ * load time and the best of REPS encodes of the whole file (add_special on). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "tokenizer/tokenizer.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/fileio.h"
 #include "util/paths.h"
@@ -257,7 +260,7 @@ static int parse_ids(const char *s, int32_t **ids, size_t *n) {
 int gb_cli_tokenize(int argc, char **argv) {
     const char *model = NULL, *file = NULL, *text = NULL, *decode = NULL, *jsonl = NULL;
     bool special = true, json = false, skip_special = false;
-    long max_len = 0;
+    long max_len = 0, bench = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
@@ -271,6 +274,8 @@ int gb_cli_tokenize(int argc, char **argv) {
             jsonl = argv[++i];
         else if (!strcmp(a, "--max-length") && has_val)
             max_len = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(a, "--bench") && has_val)
+            bench = strtol(argv[++i], NULL, 10);
         else if (!strcmp(a, "--no-special-tokens"))
             special = false;
         else if (!strcmp(a, "--skip-special-tokens"))
@@ -289,6 +294,7 @@ int gb_cli_tokenize(int argc, char **argv) {
         }
     }
     int inputs = (text != NULL) + (file != NULL) + (decode != NULL) + (jsonl != NULL);
+    if (bench < 0) inputs = 0;
     if (!model || inputs != 1 || max_len < 0 || max_len > INT32_MAX) {
         usage(stderr);
         return 2;
@@ -296,16 +302,38 @@ int gb_cli_tokenize(int argc, char **argv) {
     gb_error err;
     char *dir = NULL;
     gb_tokenizer *t = NULL;
+    int64_t t0 = gb_clock_ns();
     if (resolve_tokenizer_dir(model, &dir, &err) || gb_tokenizer_load(dir, &t, &err)) {
         fprintf(stderr, "genbench: %s\n", err.msg);
         free(dir);
         return 1;
     }
+    double load_s = (double)(gb_clock_ns() - t0) * 1e-9;
     free(dir);
     int status = 0;
     char *data = NULL;
     size_t len = 0;
-    if (decode) {
+    if (bench > 0 && file) {
+        status = 1;
+        if (read_input(file, &data, &len, &err) == 0) {
+            double best = 1e30;
+            size_t n = 0;
+            status = 0;
+            for (long r = 0; r < bench && !status; r++) {
+                int32_t *ids;
+                int64_t a = gb_clock_ns();
+                status = gb_tokenizer_encode(t, data, len, true, 0, &ids, &n, &err);
+                double dt = (double)(gb_clock_ns() - a) * 1e-9;
+                if (dt < best) best = dt;
+                if (!status) free(ids);
+            }
+            if (!status)
+                printf("{\"load_s\": %.4f, \"bytes\": %zu, \"tokens\": %zu, \"encode_s\": %.4f, "
+                       "\"mb_per_s\": %.2f}\n",
+                       load_s, len, n, best, (double)len / best / 1e6);
+        }
+        if (status) fprintf(stderr, "genbench: %s\n", err.msg);
+    } else if (decode) {
         int32_t *ids;
         size_t n;
         char *s;

@@ -27,7 +27,9 @@ typedef struct gb_engine_options {
     int static_cache;  /* a compile mode is set: KV cache preallocated, decode planned once */
     int cuda_graph;    /* reduce-overhead / max-autotune: capture the decode step (CUDA) */
     int threads;       /* CPU threads, 0 = all cores */
-    int use_mmap;      /* CPU: use weights in place from the mapping (else load into RAM) */
+    int use_mmap;      /* CPU: use weights in place from the mapping when the stored dtype is
+                          the compute dtype; else (default) copy them once into RAM, dropping
+                          the mapping's pages as they are copied */
     gb_trace_fn trace; /* NULL: no tracing */
     void *trace_user;
 } gb_engine_options;
@@ -53,7 +55,8 @@ typedef struct gb_model_memory {
 } gb_model_memory;
 void gb_model_get_memory(const gb_model *m, gb_model_memory *mem);
 
-/* Logits of every position of one sequence (no cache kept): logits[n, vocab]. */
+/* Logits of every position of one sequence: logits[n, vocab]. Uses a private cache and
+ * drops any cache a previous generation kept (a static cache is rebuilt on the next call). */
 int gb_model_forward_all(gb_model *m, const int32_t *ids, int n, float *logits, gb_error *err);
 
 /* Called once per generation step when the new ids [batch] are on the host; t_ns is the
@@ -70,7 +73,11 @@ typedef struct gb_generate_params {
     float *last_logits; /* optional out: logits of the last prompt position of row 0 [vocab] */
 } gb_generate_params;
 
-/* Greedy generation; out_ids receives [batch, new_tokens]. */
+/* Greedy generation; out_ids receives [batch, new_tokens]. One prefill over all prompt
+ * rows, then one decode step per token; on_token fires right after each step's ids reach
+ * the host. Static cache (opts.static_cache): cache and buffers sized for prompt + new and
+ * kept on the model for the next call of the same shape. Dynamic: the cache grows and
+ * everything is freed at the end. Token ids outside [0, vocab) are refused. */
 int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_error *err);
 
 #endif

@@ -4,10 +4,12 @@
  * the output head on the rows whose logits are wanted. Fused entries of a kernelized
  * table replace the matching sequence of plain ops when present. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/model.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 /* ---- workspace ---- */
@@ -148,6 +150,27 @@ int gb_kv_reserve(gb_model *m, int need, gb_error *err) {
     return rc;
 }
 
+/* ---- tracing (profiling only; free when opts.trace is NULL) ---- */
+
+/* Consecutive slices on one track: tr_next closes the open slice and opens the next. On an
+ * asynchronous backend each boundary syncs, so slices hold the device work. */
+typedef struct tracer {
+    gb_model *m;
+    int track, open;
+    int64_t t0;
+    char name[32]; /* of the open slice */
+} tracer;
+
+static void tr_next(tracer *t, const char *next) {
+    if (!t->m->opts.trace) return;
+    t->m->be->ops->sync(t->m->be, NULL);
+    int64_t now = gb_clock_ns();
+    if (t->open) t->m->opts.trace(t->m->opts.trace_user, t->name, t->t0, now, t->track);
+    t->open = next != NULL;
+    if (next) snprintf(t->name, sizeof t->name, "%s", next);
+    t->t0 = now;
+}
+
 /* ---- forward ---- */
 
 int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits_mode mode,
@@ -186,12 +209,19 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
     rk.n_heads = nkv;
     GB_TRY(gb_workspace_scratch(m, ws, &aa, err));
 
+    tracer ops = {.m = m, .track = 2}, layer = {.m = m, .track = 1};
+    tr_next(&ops, "embed");
+
     /* token (+ learned position) embeddings: x [n, H] */
     op->embed(be, ws->x, &m->embed, ws->ids, n, gpt2 ? &m->pos_embed : NULL, T, m->kv.len);
 
     for (int l = 0; l < c->num_layers; l++) {
         const gb_layer *L = &m->layers[l];
         float *kc = m->kv.k[l], *vc = m->kv.v[l];
+        char lname[32];
+        snprintf(lname, sizeof lname, "layer %d", l);
+        tr_next(&layer, lname);
+        tr_next(&ops, "norm+qkv");
 
         /* self-attention: q [n, nh*hd], k/v [n, nkv*hd] from the normalised input */
         if (gpt2) {
@@ -213,6 +243,7 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
             op->rmsnorm(be, ws->q, ws->q, L->q_norm, n * nh, hd, eps);
             op->rmsnorm(be, ws->k, ws->k, L->k_norm, n * nkv, hd, eps);
         }
+        tr_next(&ops, gpt2 ? "kv_write" : "rope+kv_write");
         if (gpt2) {
             op->kv_write(be, kc, vc, ws->k, ws->v, &aa);
         } else if (op->rope_kv_write) {
@@ -222,8 +253,11 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
             op->rope(be, ws->k, &rk);
             op->kv_write(be, kc, vc, ws->k, ws->v, &aa);
         }
+        tr_next(&ops, "attention");
         op->attention(be, m->opts.attn, ws->att, ws->q, kc, vc, &aa, ws->scratch);
+        tr_next(&ops, "o_proj");
         op->matmul(be, ws->proj, ws->att, &L->wo, L->bo, n);
+        tr_next(&ops, "mlp");
 
         /* residual, then MLP on the normalised stream: xn [n, H] */
         if (gpt2) {
@@ -251,6 +285,9 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
         op->add(be, ws->x, ws->x, ws->proj, (size_t)n * H);
     }
 
+    tr_next(&layer, NULL);
+    tr_next(&ops, "norm+lm_head");
+
     /* final norm and output head on the wanted rows: logits [logit_rows, V] */
     float *rows = ws->x;
     if (mode == GB_LOGITS_LAST) {
@@ -264,6 +301,7 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
     else
         op->rmsnorm(be, rows, rows, m->final_norm_w, logit_rows, H, eps);
     op->matmul(be, ws->logits, rows, m->lm_head, NULL, logit_rows);
+    tr_next(&ops, NULL);
     m->kv.len += T;
     return 0;
 }

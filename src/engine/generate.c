@@ -92,6 +92,7 @@ int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_e
         rc = stat ? plan_static(m, batch, T, T + N, err)
                   : gb_workspace_init(m, ws, batch * T, batch, err);
 
+    int64_t t_step = gb_clock_ns();
     /* prefill: the whole prompt in one pass, logits of each sequence's last position */
     if (!rc)
         rc = m->be->ops->upload(m->be, ws->ids, p->prompt_ids, (size_t)batch * T * sizeof(int32_t),
@@ -105,6 +106,7 @@ int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_e
         if (p->last_logits)
             rc = m->be->ops->download(m->be, p->last_logits, ws->logits,
                                       (size_t)m->cfg.vocab_size * sizeof(float), err);
+        if (m->opts.trace) m->opts.trace(m->opts.trace_user, "prefill", t_step, t, 0);
         if (p->on_token) p->on_token(p->user, 0, ids, batch, t);
     }
     if (!rc && !stat && N > 1) { /* decode buffers: batch rows; the prefill ones go */
@@ -117,9 +119,11 @@ int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_e
 
     /* decode: one token per sequence per step */
     for (int step = 1; !rc && step < N; step++) {
+        t_step = gb_clock_ns();
         rc = decode_step(m, ws, batch, ids, err);
         if (rc) break;
         int64_t t = gb_clock_ns();
+        if (m->opts.trace) m->opts.trace(m->opts.trace_user, "decode step", t_step, t, 0);
         for (int s = 0; s < batch; s++)
             out_ids[(size_t)s * N + step] = ids[s];
         if (p->on_token) p->on_token(p->user, step, ids, batch, t);

@@ -50,6 +50,20 @@ static void count_matrix(gb_model *m, const gb_weight *w, int read_per_step) {
     if (read_per_step) m->weight_bytes_step += b;
 }
 
+/* Tensor data as an element-aligned pointer: safetensors only pads the header optionally,
+ * so data may sit at an odd offset; then it is copied to *tmp (freed by the caller). */
+static const void *aligned_data(const gb_tensor_view *tv, void **tmp, gb_error *err) {
+    *tmp = NULL;
+    if ((uintptr_t)tv->data % gb_dtype_size(tv->dtype) == 0) return tv->data;
+    *tmp = malloc(tv->nbytes ? tv->nbytes : 1);
+    if (!*tmp) {
+        gb_error_set(err, GB_ERR_NOMEM, "out of memory for tensor '%s'", tv->name);
+        return NULL;
+    }
+    memcpy(*tmp, tv->data, tv->nbytes);
+    return *tmp;
+}
+
 /* A matrix [out, in] from tensor `name` ([in, out] when transpose). */
 static int load_matrix(loader *ld, const char *name, gb_weight *w, int transpose, int per_step,
                        gb_error *err) {
@@ -57,9 +71,27 @@ static int load_matrix(loader *ld, const char *name, gb_weight *w, int transpose
     const gb_tensor_view *tv = find(ld, name);
     int64_t rows = transpose ? tv->shape[1] : tv->shape[0];
     int64_t cols = transpose ? tv->shape[0] : tv->shape[1];
-    int rc = m->be->ops->weight_load(m->be, w, tv->data, tv->dtype, rows, cols, m->opts.dtype,
-                                     transpose, err);
-    if (rc) return gb_error_prefix(err, "%s: tensor '%s'", tv->file, name);
+    void *tmp;
+    const void *src = aligned_data(tv, &tmp, err);
+    if (!src) return GB_ERR_NOMEM;
+    int rc = m->be->ops->weight_load(m->be, w, src, tv->dtype, rows, cols, m->opts.dtype, transpose,
+                                     err);
+    if (rc) {
+        free(tmp);
+        return gb_error_prefix(err, "%s: tensor '%s'", tv->file, name);
+    }
+    if (tmp && !w->owned) { /* kept in place, i.e. in tmp: give it memory of its own */
+        size_t bytes = (size_t)rows * (size_t)cols * gb_dtype_size(w->dtype);
+        void *own = NULL;
+        rc = m->be->ops->alloc(m->be, bytes, &own, err);
+        if (!rc) rc = m->be->ops->upload(m->be, own, tmp, bytes, err);
+        if (!rc)
+            w->data = w->owned = own;
+        else if (own)
+            m->be->ops->free(m->be, own);
+    }
+    free(tmp);
+    if (rc) return rc;
     if (w->owned || m->opts.device != GB_DEVICE_CPU)
         release_pages(tv->data, tv->nbytes);
     else
@@ -74,9 +106,15 @@ static int load_vector_part(loader *ld, const char *name, int64_t offset, int64_
     gb_model *m = ld->m;
     const gb_tensor_view *tv = find(ld, name);
     float *host = malloc((size_t)count * sizeof(float));
-    if (!host) return gb_error_set(err, GB_ERR_NOMEM, "out of memory for tensor '%s'", name);
-    gb_convert_to_f32(host, (const char *)tv->data + (size_t)offset * gb_dtype_size(tv->dtype),
+    void *tmp;
+    const void *src = host ? aligned_data(tv, &tmp, err) : NULL;
+    if (!src) {
+        free(host);
+        return gb_error_set(err, GB_ERR_NOMEM, "out of memory for tensor '%s'", name);
+    }
+    gb_convert_to_f32(host, (const char *)src + (size_t)offset * gb_dtype_size(tv->dtype),
                       tv->dtype, (size_t)count);
+    free(tmp);
     int rc = m->be->ops->alloc(m->be, (size_t)count * sizeof(float), (void **)out, err);
     if (!rc) rc = m->be->ops->upload(m->be, *out, host, (size_t)count * sizeof(float), err);
     free(host);

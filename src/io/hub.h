@@ -7,8 +7,14 @@
  *     models--org--name/refs/<revision> (a file holding the commit) and
  *     models--org--name/snapshots/<commit>/. The revision defaults to "main"; a 40-hex
  *     revision names a snapshot directly.
- * Downloading missing models is not implemented: a missing model fails with
- * GB_ERR_NOT_FOUND and a message listing every place searched. */
+ * A Hugging Face id missing from the cache is downloaded into it (unless HF_HUB_OFFLINE is
+ * set to anything but 0) from $HF_ENDPOINT (default https://huggingface.co), with
+ * "Authorization: Bearer $HF_TOKEN" when set: GET /api/models/<id>/revision/<rev> gives the
+ * commit and file list; the files genbench needs (config.json, generation_config.json,
+ * tokenizer files, *.safetensors and their index) are fetched from /<id>/resolve/<commit>/
+ * into snapshots/<commit>/ as plain files (temporary name + rename), then refs/<rev> is
+ * written. A model that cannot be found or fetched fails with GB_ERR_NOT_FOUND and a
+ * message listing the places searched and the download error. */
 #ifndef GB_IO_HUB_H
 #define GB_IO_HUB_H
 

@@ -390,7 +390,7 @@ static int shard_name_ok(const char *s) {
 static int open_index(gb_weights *w, const char *dir, const char *index_path, gb_error *err) {
     char *text = NULL;
     size_t len = 0;
-    GB_TRY(gb_file_read_all(index_path, 0, &text, &len, err));
+    GB_TRY(gb_file_read_all(index_path, GB_ST_MAX_HEADER, &text, &len, err));
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     if (!root) return gb_error_set(err, GB_ERR_FORMAT, "%s: not valid JSON", index_path);

@@ -316,9 +316,10 @@ static int parse_obj(const cJSON *root, const char *src, gb_model_config *c, gb_
         if (sw)
             return gb_error_set(err, GB_ERR_UNSUPPORTED,
                                 "%s: key 'use_sliding_window': true is not supported", src);
-    } else if (!gpt2) {
+    } else if (ai->arch == GB_ARCH_LLAMA || ai->arch == GB_ARCH_QWEN3) {
+        /* transformers' Mistral has no bias keys; Qwen3's MLP has no bias. */
         GB_TRY(get_bool(root, "attention_bias", &c->attention_bias, src, err));
-        GB_TRY(get_bool(root, "mlp_bias", &c->mlp_bias, src, err));
+        if (ai->arch == GB_ARCH_LLAMA) GB_TRY(get_bool(root, "mlp_bias", &c->mlp_bias, src, err));
     }
     if (ai->arch == GB_ARCH_QWEN3) {
         c->qk_norm = true;

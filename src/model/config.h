@@ -44,8 +44,9 @@ typedef struct gb_model_config {
     float rope_high_freq_factor;  /* llama3 */
     int rope_original_max_pos;    /* llama3: original_max_position_embeddings */
     bool tie_word_embeddings;
-    bool attention_bias;    /* q/k/v bias (qwen2 always; llama's attention_bias key) */
-    bool mlp_bias;          /* llama's mlp_bias key */
+    bool attention_bias;    /* q/k/v bias (qwen2 always); llama's and qwen3's attention_bias
+                               key, which also adds o_proj.bias as in transformers */
+    bool mlp_bias;          /* llama's mlp_bias key: gate/up/down biases */
     bool qk_norm;           /* qwen3 */
     gb_act act;             /* hidden_act / activation_function */
     int sliding_window;     /* 0 = none (mistral's sliding_window; ignored when >= context) */

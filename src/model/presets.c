@@ -4,9 +4,13 @@
 #include "model/presets.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model/random.h"
 #include "util/error.h"
@@ -137,6 +141,34 @@ int gb_preset_load(const char *preset, gb_preset *p, gb_error *err) {
     return rc;
 }
 
+/* Removes <models>/<preset>.tmp-<pid>-<n> directories left by creators that were killed
+ * (their pid no longer exists); live creators' directories are left alone. */
+static void remove_stale(const char *models, const char *preset) {
+    DIR *d = opendir(models);
+    if (!d) return;
+    size_t pl = strlen(preset);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, preset, pl) || strncmp(e->d_name + pl, ".tmp-", 5)) continue;
+        long pid = strtol(e->d_name + pl + 5, NULL, 10);
+        if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char *dir = gb_strdup_printf("%s/%s", models, e->d_name);
+        DIR *sub = dir ? opendir(dir) : NULL;
+        struct dirent *f;
+        while (sub && (f = readdir(sub))) {
+            if (!strcmp(f->d_name, ".") || !strcmp(f->d_name, "..")) continue;
+            char *fp = gb_strdup_printf("%s/%s", dir, f->d_name);
+            if (fp) unlink(fp);
+            free(fp);
+        }
+        if (sub) closedir(sub);
+        if (dir) rmdir(dir);
+        free(dir);
+    }
+    closedir(d);
+}
+
 int gb_preset_ensure(const char *preset, char *dir_out, size_t dir_cap, gb_error *err) {
     int i = 0;
     while (NAMES[i] && strcmp(NAMES[i], preset))
@@ -156,6 +188,9 @@ int gb_preset_ensure(const char *preset, char *dir_out, size_t dir_cap, gb_error
     /* The directory appears by an atomic rename of a complete one, so its presence means
      * it is complete; concurrent creators race on the rename and the losers reuse it. */
     if (!gb_is_file(marker)) {
+        char *models = gb_strdup_printf("%s/models", gb_cache_dir());
+        if (models) remove_stale(models, preset);
+        free(models);
         gb_preset p;
         rc = gb_preset_load(preset, &p, err);
         if (rc) goto done;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tokenizer/tok_internal.h"
+#include "tokenizer/tok_json_fast.h"
 #include "util/error.h"
 
 static inline size_t merge_slot(uint64_t key, size_t mask) {
@@ -87,6 +88,66 @@ static int parse_vocab(const cJSON *vocab, tok_bpe *b, gb_error *err) {
     return 0;
 }
 
+typedef struct {
+    size_t off, len;
+    int32_t id;
+} vocab_entry;
+
+typedef struct {
+    vocab_entry *v;
+    size_t n, cap;
+} vocab_list;
+
+static int collect_entry(void *ctx, size_t off, size_t len, int32_t id) {
+    vocab_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 1024;
+        vocab_entry *v = realloc(l->v, cap * sizeof *v);
+        if (!v) return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = (vocab_entry){off, len, id};
+    return 0;
+}
+
+/* model.vocab decoded by the fast scanner (see tok_json_fast.h). */
+static int parse_vocab_fast(const tok_span *span, tok_bpe *b, gb_error *err) {
+    tok_buf keys = {0};
+    vocab_list l = {0};
+    int rc = 0;
+    if (tok_buf_reserve(&keys, span->n) || tok_fast_vocab(span, collect_entry, &l, &keys)) {
+        rc = gb_error_set(err, GB_ERR_FORMAT, "model.vocab: unexpected JSON");
+        goto done;
+    }
+    int32_t max_id = -1;
+    for (size_t i = 0; i < l.n; i++)
+        if (l.v[i].id > max_id) max_id = l.v[i].id;
+    b->arena = keys.p ? keys.p : malloc(1);
+    keys.p = NULL;
+    b->arena_len = keys.n;
+    b->n_ids = max_id + 1;
+    b->id_tok = calloc((size_t)b->n_ids + 1, sizeof *b->id_tok);
+    b->id_len = calloc((size_t)b->n_ids + 1, sizeof *b->id_len);
+    if (!b->arena || !b->id_tok || !b->id_len || tok_map_init(&b->vocab, l.n)) {
+        rc = gb_error_set(err, GB_ERR_NOMEM, "out of memory loading the vocabulary");
+        goto done;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        const char *s = b->arena + l.v[i].off;
+        if (tok_map_put(&b->vocab, s, l.v[i].len, l.v[i].id)) {
+            rc = gb_error_set(err, GB_ERR_NOMEM, "out of memory loading the vocabulary");
+            goto done;
+        }
+        b->id_tok[l.v[i].id] = s;
+        b->id_len[l.v[i].id] = (uint32_t)l.v[i].len;
+    }
+done:
+    tok_buf_free(&keys);
+    free(l.v);
+    return rc;
+}
+
 static int add_merge(tok_bpe *b, const char *l, size_t ln, const char *r, size_t rn, uint32_t rank,
                      size_t *count, char **scratch, size_t *scap, gb_error *err) {
     int32_t a = vocab_get(b, l, ln), c = vocab_get(b, r, rn);
@@ -119,6 +180,46 @@ static int add_merge(tok_bpe *b, const char *l, size_t ln, const char *r, size_t
     /* a repeated pair keeps the later rank, as the HashMap built by `tokenizers` does */
     b->merges[i] = (tok_merge){key, rank, m};
     return 0;
+}
+
+typedef struct {
+    tok_bpe *b;
+    uint32_t rank;
+    size_t count, scap;
+    char *scratch;
+    gb_error *err;
+} merge_ctx;
+
+static int merge_cb(void *ctx, const char *l, size_t ln, const char *r, size_t rn) {
+    merge_ctx *m = ctx;
+    if (add_merge(m->b, l, ln, r, rn, m->rank, &m->count, &m->scratch, &m->scap, m->err)) return -1;
+    m->rank++;
+    return 0;
+}
+
+static int alloc_merges(tok_bpe *b, size_t n, gb_error *err) {
+    size_t cap = 16;
+    while (cap < n * 2)
+        cap *= 2;
+    b->merges = malloc(cap * sizeof *b->merges);
+    if (!b->merges) return gb_error_set(err, GB_ERR_NOMEM, "out of memory loading merges");
+    for (size_t i = 0; i < cap; i++)
+        b->merges[i].key = UINT64_MAX;
+    b->merges_cap = cap;
+    return 0;
+}
+
+static int parse_merges_fast(const tok_span *span, tok_bpe *b, gb_error *err) {
+    /* upper bound of the count: one merge per '"' pair at least */
+    size_t quotes = 0;
+    for (size_t i = 0; i < span->n; i++)
+        quotes += span->p[i] == '"';
+    GB_TRY(alloc_merges(b, quotes / 2 + 1, err));
+    merge_ctx m = {.b = b, .err = err};
+    int rc = tok_fast_merges(span, merge_cb, &m);
+    free(m.scratch);
+    if (rc && !err->msg[0]) gb_error_set(err, GB_ERR_FORMAT, "model.merges: unexpected JSON");
+    return rc ? (err->code ? err->code : GB_ERR_FORMAT) : 0;
 }
 
 static int parse_merges(const cJSON *merges, tok_bpe *b, gb_error *err) {
@@ -163,7 +264,7 @@ static int parse_merges(const cJSON *merges, tok_bpe *b, gb_error *err) {
     return rc;
 }
 
-int tok_bpe_parse(const cJSON *model, tok_bpe *b, gb_error *err) {
+int tok_bpe_parse(const cJSON *model, const tok_fast *fast, tok_bpe *b, gb_error *err) {
     memset(b, 0, sizeof *b);
     if (!cJSON_IsObject(model)) return gb_error_set(err, GB_ERR_FORMAT, "'model' is not an object");
     const char *type, *unk, *prefix, *suffix;
@@ -189,8 +290,15 @@ int tok_bpe_parse(const cJSON *model, tok_bpe *b, gb_error *err) {
     b->unk_token = unk ? dup_opt(unk, &ulen) : NULL;
     b->prefix = dup_opt(prefix, &b->prefix_len);
     b->suffix = dup_opt(suffix, &b->suffix_len);
-    if ((rc = parse_vocab(tok_json_get(model, "vocab"), b, err)) ||
-        (rc = parse_merges(tok_json_get(model, "merges"), b, err))) {
+    if (fast && fast->vocab.p)
+        rc = parse_vocab_fast(&fast->vocab, b, err);
+    else
+        rc = parse_vocab(tok_json_get(model, "vocab"), b, err);
+    if (!rc && fast && fast->merges.p)
+        rc = parse_merges_fast(&fast->merges, b, err);
+    else if (!rc)
+        rc = parse_merges(tok_json_get(model, "merges"), b, err);
+    if (rc) {
         tok_bpe_free(b);
         return rc;
     }

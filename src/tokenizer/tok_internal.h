@@ -56,7 +56,8 @@ bool tok_is_word_char(uint32_t c);
 /* ---- string -> id hash map (tok_text.c) ---- */
 typedef struct {
     const char *s; /* not owned */
-    uint32_t len;
+    uint32_t len;  /* low 24 bits: byte length; high 8 bits: hash tag (skips most mismatches
+                      without touching the key) */
     int32_t id;
 } tok_map_entry;
 
@@ -179,7 +180,10 @@ typedef struct {
     bool byte_fallback, fuse_unk, ignore_merges;
 } tok_bpe;
 
-int tok_bpe_parse(const struct cJSON *model, tok_bpe *b, gb_error *err);
+struct tok_fast;
+/* fast: vocab/merges spans decoded without cJSON (NULL: take them from model). */
+int tok_bpe_parse(const struct cJSON *model, const struct tok_fast *fast, tok_bpe *b,
+                  gb_error *err);
 /* Appends the ids of one word (pre-tokenized piece). */
 int tok_bpe_encode_word(const tok_bpe *b, const char *w, size_t n, tok_ids *out, gb_error *err);
 void tok_bpe_free(tok_bpe *b);

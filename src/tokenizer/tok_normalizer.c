@@ -7,6 +7,7 @@
 #include <utf8proc.h>
 
 #include "tokenizer/tok_internal.h"
+#include "tokenizer/tok_unicode9.h"
 #include "util/error.h"
 
 enum nz_kind { NZ_UNICODE, NZ_PREPEND, NZ_REPLACE, NZ_LOWER, NZ_STRIP, NZ_STRIP_ACCENTS, NZ_SEQ };
@@ -81,8 +82,8 @@ int tok_normalizer_parse(const cJSON *j, tok_normalizer **out, gb_error *err) {
         nz->kind = NZ_STRIP_ACCENTS;
     } else if (!strcmp(type, "Strip")) {
         nz->kind = NZ_STRIP;
-        if (!(rc = tok_json_bool(j, "left", true, &nz->left, err)))
-            rc = tok_json_bool(j, "right", true, &nz->right, err);
+        if (!(rc = tok_json_bool(j, "strip_left", true, &nz->left, err)))
+            rc = tok_json_bool(j, "strip_right", true, &nz->right, err);
     } else if (!strcmp(type, "Sequence")) {
         nz->kind = NZ_SEQ;
         const cJSON *arr = tok_json_get(j, "normalizers");
@@ -111,19 +112,60 @@ int tok_normalizer_parse(const cJSON *j, tok_normalizer **out, gb_error *err) {
     return 0;
 }
 
+static int map_utf8proc(const char *s, size_t n, int opts, tok_buf *out, gb_error *err) {
+    if (n == 0) return 0;
+    utf8proc_uint8_t *dst = NULL;
+    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &dst,
+                                      (utf8proc_option_t)opts);
+    if (r < 0) return gb_error_set(err, GB_ERR_INTERNAL, "utf8proc: %s", utf8proc_errmsg(r));
+    int rc = tok_buf_put(out, dst, (size_t)r);
+    free(dst);
+    return rc ? gb_error_set(err, GB_ERR_NOMEM, "out of memory") : 0;
+}
+
+static bool hf_norm_unknown(uint32_t c) {
+    return c == 0x11A7 ||
+           tok_in_ranges(tok_hf_norm_unknown,
+                         (int)(sizeof tok_hf_norm_unknown / sizeof tok_hf_norm_unknown[0]), c);
+}
+
+/* `tokenizers`' NFC/NFD/NFKC/NFKD use Unicode 9 tables: a code point it does not know is a
+ * starter that neither decomposes nor composes, so the text is normalized in pieces around
+ * such code points (tok_unicode9.h), which are copied unchanged. U+11A7 (the T-jamo base) is
+ * handled the same way to avoid a utf8proc 2.8 bug: it composes an LV syllable with U+11A7 and
+ * drops the U+11A7, although U+11A7 is not a trailing consonant. */
 static int apply_unicode(const tok_normalizer *nz, tok_buf *s, gb_error *err) {
     size_t i = 0;
     while (i < s->n && !(s->p[i] & 0x80))
         i++;
     if (i == s->n) return 0; /* ASCII is invariant under all four forms */
-    utf8proc_uint8_t *dst = NULL;
-    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s->p, (utf8proc_ssize_t)s->n, &dst,
-                                      (utf8proc_option_t)nz->uc_opts);
-    if (r < 0) return gb_error_set(err, GB_ERR_INTERNAL, "utf8proc: %s", utf8proc_errmsg(r));
-    s->n = 0;
-    int rc = tok_buf_put(s, dst, (size_t)r);
-    free(dst);
-    return rc;
+    tok_buf out = {0};
+    size_t seg = 0;
+    int rc = 0;
+    while (i < s->n && !rc) {
+        if (!(s->p[i] & 0x80)) {
+            i++;
+            continue;
+        }
+        size_t adv;
+        uint32_t c = tok_utf8_decode(s->p + i, &adv);
+        if (hf_norm_unknown(c)) {
+            rc = map_utf8proc(s->p + seg, i - seg, nz->uc_opts, &out, err);
+            if (!rc && tok_buf_put(&out, s->p + i, adv))
+                rc = gb_error_set(err, GB_ERR_NOMEM, "out of memory");
+            seg = i + adv;
+        }
+        i += adv;
+    }
+    if (!rc) rc = map_utf8proc(s->p + seg, s->n - seg, nz->uc_opts, &out, err);
+    if (!rc && !out.p && tok_buf_reserve(&out, 0)) rc = gb_error_set(err, GB_ERR_NOMEM, "oom");
+    if (rc) {
+        tok_buf_free(&out);
+        return rc;
+    }
+    tok_buf_free(s);
+    *s = out;
+    return 0;
 }
 
 static int apply_replace(const tok_normalizer *nz, tok_match_ctx *mc, tok_buf *s, gb_error *err) {
@@ -151,6 +193,44 @@ static int apply_replace(const tok_normalizer *nz, tok_match_ctx *mc, tok_buf *s
     return 0;
 }
 
+/* Lowercase as Rust's char::to_lowercase (what `tokenizers` uses): its tables are Unicode 17,
+ * utf8proc 2.8's are 15. These are all the code points where the two differ (found by comparing
+ * every code point with ICU's toLowerCase, which matches `tokenizers`' Lowercase everywhere),
+ * except U+0130, whose full lowercase is two characters (handled by the caller). */
+static uint32_t lower_cp(uint32_t c) {
+    if (c >= 0x10D50 && c <= 0x10D65) return c + 0x20; /* Garay (16.0) */
+    if (c >= 0x16EA0 && c <= 0x16EB8) return c + 0x1B; /* Beria Erfe (17.0) */
+    switch (c) {
+    case 0x1C89:
+        return 0x1C8A;
+    case 0xA7CB:
+        return 0x0264;
+    case 0xA7CC:
+        return 0xA7CD;
+    case 0xA7CE:
+        return 0xA7CF;
+    case 0xA7D2:
+        return 0xA7D3;
+    case 0xA7D4:
+        return 0xA7D5;
+    case 0xA7DA:
+        return 0xA7DB;
+    case 0xA7DC:
+        return 0x019B;
+    default:
+        return (uint32_t)utf8proc_tolower((utf8proc_int32_t)c);
+    }
+}
+
+/* A combining mark as `tokenizers`' StripAccents sees it (Unicode 9 tables). */
+static bool is_mark(uint32_t c) {
+    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+    if (k != UTF8PROC_CATEGORY_MN && k != UTF8PROC_CATEGORY_MC && k != UTF8PROC_CATEGORY_ME)
+        return false;
+    return !tok_in_ranges(tok_hf_not_marks,
+                          (int)(sizeof tok_hf_not_marks / sizeof tok_hf_not_marks[0]), c);
+}
+
 static int apply_chars(const tok_normalizer *nz, tok_buf *s) {
     tok_buf out = {0};
     int rc = tok_buf_reserve(&out, s->n);
@@ -161,9 +241,9 @@ static int apply_chars(const tok_normalizer *nz, tok_buf *s) {
             if (c == 0x130) { /* Rust's full lowercase of U+0130 is "i\u0307" */
                 rc = tok_buf_put(&out, "i\xCC\x87", 3);
             } else {
-                rc = tok_buf_put_cp(&out, (uint32_t)utf8proc_tolower((utf8proc_int32_t)c));
+                rc = tok_buf_put_cp(&out, lower_cp(c));
             }
-        } else if (utf8proc_category((utf8proc_int32_t)c) != UTF8PROC_CATEGORY_MN) {
+        } else if (!is_mark(c)) { /* StripAccents drops every combining mark (Mn, Mc, Me) */
             rc = tok_buf_put(&out, s->p + i, adv);
         }
         i += adv;

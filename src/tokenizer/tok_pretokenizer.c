@@ -306,9 +306,17 @@ static int pattern_segs(const tok_pattern *p, tok_match_ctx *mc, const char *s, 
     return 0;
 }
 
-/* Rust char::is_numeric: general categories Nd, Nl, No. */
+/* Rust char::is_numeric (general categories Nd, Nl, No) as `tokenizers` sees it: Rust's tables
+ * are Unicode 17, utf8proc 2.8's are 15. These ranges are all the numbers added since (found by
+ * comparing every code point with ICU's \p{N}, Unicode 17). */
 static bool is_numeric(uint32_t c) {
     if (c < 0x80) return c >= '0' && c <= '9';
+    static const uint32_t newer[][2] = {{0x10D40, 0x10D49}, {0x116D0, 0x116E3}, {0x11BF0, 0x11BF9},
+                                        {0x11DE0, 0x11DE9}, {0x16130, 0x16139}, {0x16D70, 0x16D79},
+                                        {0x16FF4, 0x16FF6}, {0x1CCF0, 0x1CCF9}, {0x1E5F1, 0x1E5FA}};
+    if (c >= 0x10D40)
+        for (size_t i = 0; i < sizeof newer / sizeof newer[0]; i++)
+            if (c >= newer[i][0] && c <= newer[i][1]) return true;
     utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
     return k == UTF8PROC_CATEGORY_ND || k == UTF8PROC_CATEGORY_NL || k == UTF8PROC_CATEGORY_NO;
 }

@@ -1,8 +1,9 @@
 /* Patterns of tokenizer.json (Split, Replace): Oniguruma-syntax regexes run through PCRE2 with
  * JIT, or plain literals.
  *
- * Two things keep PCRE2 identical to the Oniguruma engine `tokenizers` uses:
+ * Three things keep PCRE2 identical to the Oniguruma engine `tokenizers` uses:
  *  - `\s` is rewritten to [\t-\r \x{85}\p{Z}]: PCRE2's \s (with UCP) also matches U+180E.
+ *  - `\p{L}` / `\p{N}` get the letters and numbers newer than PCRE2's Unicode 14 tables.
  *  - the subject is validated once by the caller, and every match passes PCRE2_NO_UTF_CHECK;
  *    otherwise each call re-validates the rest of the subject and splitting goes quadratic. */
 #define _GNU_SOURCE /* memmem */
@@ -15,21 +16,78 @@
 
 #define WS_SET "\\t-\\r \\x{85}\\p{Z}"
 
+/* Letters and numbers that Oniguruma in `tokenizers` knows and PCRE2 10.42 (Unicode 14) does
+ * not: every code point where the two engines disagree on \p{L} / \p{N} (found by classifying
+ * all code points with both; see tests/e2e/tokenizer_diff.js). Added to \p{L} and \p{N}. */
+#define NEWER_L                                                                                    \
+    "\\x{1c89}-\\x{1c8a}\\x{a7cb}-\\x{a7cd}\\x{a7da}-\\x{a7dc}"                                    \
+    "\\x{105c0}-\\x{105f3}\\x{10d4a}-\\x{10d65}\\x{10d6f}-\\x{10d85}"                              \
+    "\\x{10ec2}-\\x{10ec4}\\x{1123f}-\\x{11240}\\x{11380}-\\x{11389}"                              \
+    "\\x{1138b}\\x{1138e}\\x{11390}-\\x{113b5}\\x{113b7}\\x{113d1}"                                \
+    "\\x{113d3}\\x{11bc0}-\\x{11be0}\\x{11f02}\\x{11f04}-\\x{11f10}"                               \
+    "\\x{11f12}-\\x{11f33}\\x{1342f}\\x{13441}-\\x{13446}"                                         \
+    "\\x{13460}-\\x{143fa}\\x{16100}-\\x{1611d}\\x{16d40}-\\x{16d6c}"                              \
+    "\\x{18cff}\\x{1b132}\\x{1b155}\\x{1df25}-\\x{1df2a}"                                          \
+    "\\x{1e030}-\\x{1e06d}\\x{1e4d0}-\\x{1e4eb}\\x{1e5d0}-\\x{1e5ed}"                              \
+    "\\x{1e5f0}\\x{2b739}\\x{2ebf0}-\\x{2ee5d}\\x{31350}-\\x{323af}"
+#define NEWER_N                                                                                    \
+    "\\x{10d40}-\\x{10d49}\\x{116d0}-\\x{116e3}\\x{11bf0}-\\x{11bf9}"                              \
+    "\\x{11f50}-\\x{11f59}\\x{16130}-\\x{16139}\\x{16d70}-\\x{16d79}"                              \
+    "\\x{1ccf0}-\\x{1ccf9}\\x{1d2c0}-\\x{1d2d3}\\x{1e4f0}-\\x{1e4f9}"                              \
+    "\\x{1e5f1}-\\x{1e5fa}"
+
+/* The decimal digits among them (all but the Kaktovik numerals U+1D2C0..U+1D2D3), for \d. */
+#define NEWER_ND                                                                                   \
+    "\\x{10d40}-\\x{10d49}\\x{116d0}-\\x{116e3}\\x{11bf0}-\\x{11bf9}"                              \
+    "\\x{11f50}-\\x{11f59}\\x{16130}-\\x{16139}\\x{16d70}-\\x{16d79}"                              \
+    "\\x{1ccf0}-\\x{1ccf9}\\x{1e4f0}-\\x{1e4f9}\\x{1e5f1}-\\x{1e5fa}"
+
+static void put(char **o, const char *s) {
+    size_t k = strlen(s);
+    memcpy(*o, s, k);
+    *o += k;
+}
+
+/* Rewrites \s, \S, \d, \D, \p{L} and \p{N} (also \pL, \pN) to the sets Oniguruma uses. */
 static char *rewrite_pattern(const char *pat) {
     size_t n = strlen(pat);
-    char *out = malloc(n * 24 + 1), *o = out;
+    char *out = malloc(n * (sizeof NEWER_L + 16) + 1), *o = out;
     if (!out) return NULL;
     int in_class = 0;
     for (size_t i = 0; i < n; i++) {
         char c = pat[i];
         if (c == '\\' && i + 1 < n) {
             char d = pat[i + 1];
+            const char *prop = NULL;
+            size_t plen = 0;
+            if (d == 'p' && i + 2 < n && (pat[i + 2] == 'L' || pat[i + 2] == 'N')) {
+                prop = pat[i + 2] == 'L' ? "\\p{L}" NEWER_L : "\\p{N}" NEWER_N;
+                plen = 3;
+            } else if (d == 'p' && i + 4 < n && pat[i + 2] == '{' && pat[i + 4] == '}' &&
+                       (pat[i + 3] == 'L' || pat[i + 3] == 'N')) {
+                prop = pat[i + 3] == 'L' ? "\\p{L}" NEWER_L : "\\p{N}" NEWER_N;
+                plen = 5;
+            }
+            if (prop) {
+                if (!in_class) put(&o, "[");
+                put(&o, prop);
+                if (!in_class) put(&o, "]");
+                i += plen - 1;
+                continue;
+            }
+            if (d == 'd') { /* Oniguruma's \d is Unicode Nd, like PCRE2's with UCP */
+                put(&o, in_class ? "\\p{Nd}" NEWER_ND : "[\\p{Nd}" NEWER_ND "]");
+                i++;
+                continue;
+            }
+            if (d == 'D' && !in_class) {
+                put(&o, "[^\\p{Nd}" NEWER_ND "]");
+                i++;
+                continue;
+            }
             if (d == 's' || d == 'S') {
-                const char *rep = in_class ? (d == 's' ? WS_SET : "\\S")
-                                           : (d == 's' ? "[" WS_SET "]" : "[^" WS_SET "]");
-                size_t k = strlen(rep);
-                memcpy(o, rep, k);
-                o += k;
+                put(&o, in_class ? (d == 's' ? WS_SET : "\\S")
+                                 : (d == 's' ? "[" WS_SET "]" : "[^" WS_SET "]"));
             } else {
                 *o++ = c;
                 *o++ = d;

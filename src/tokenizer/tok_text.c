@@ -234,34 +234,46 @@ static int map_grow(tok_map *m) {
     tok_map bigger;
     if (tok_map_init(&bigger, m->cap)) return GB_ERR_NOMEM;
     for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].s) tok_map_put(&bigger, m->slots[i].s, m->slots[i].len, m->slots[i].id);
+        if (m->slots[i].s)
+            tok_map_put(&bigger, m->slots[i].s, m->slots[i].len & 0xFFFFFF, m->slots[i].id);
     free(m->slots);
     *m = bigger;
     return 0;
 }
 
+#define TOK_MAP_MAX_LEN 0xFFFFFF
+
+static inline uint32_t len_tag(uint64_t h, size_t len) {
+    return (uint32_t)len | (uint32_t)(h >> 56) << 24;
+}
+
 int tok_map_put(tok_map *m, const char *s, size_t len, int32_t id) {
+    if (len > TOK_MAP_MAX_LEN) return GB_ERR_UNSUPPORTED;
     if ((m->n + 1) * 2 > m->cap) GB_TRY(map_grow(m));
-    size_t mask = m->cap - 1, i = tok_hash_bytes(s, len) & mask;
+    uint64_t h = tok_hash_bytes(s, len);
+    uint32_t lt = len_tag(h, len);
+    size_t mask = m->cap - 1, i = h & mask;
     while (m->slots[i].s) {
-        if (m->slots[i].len == len && memcmp(m->slots[i].s, s, len) == 0) {
+        if (m->slots[i].len == lt && memcmp(m->slots[i].s, s, len) == 0) {
             m->slots[i].id = id;
             return 0;
         }
         i = (i + 1) & mask;
     }
     m->slots[i].s = s;
-    m->slots[i].len = (uint32_t)len;
+    m->slots[i].len = lt;
     m->slots[i].id = id;
     m->n++;
     return 0;
 }
 
 int32_t tok_map_get(const tok_map *m, const char *s, size_t len) {
-    if (!m->cap) return -1;
-    size_t mask = m->cap - 1, i = tok_hash_bytes(s, len) & mask;
+    if (!m->cap || len > TOK_MAP_MAX_LEN) return -1;
+    uint64_t h = tok_hash_bytes(s, len);
+    uint32_t lt = len_tag(h, len);
+    size_t mask = m->cap - 1, i = h & mask;
     while (m->slots[i].s) {
-        if (m->slots[i].len == len && memcmp(m->slots[i].s, s, len) == 0) return m->slots[i].id;
+        if (m->slots[i].len == lt && memcmp(m->slots[i].s, s, len) == 0) return m->slots[i].id;
         i = (i + 1) & mask;
     }
     return -1;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tokenizer/tok_internal.h"
+#include "tokenizer/tok_json_fast.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/fileio.h"
@@ -62,25 +63,29 @@ static int token_field(const cJSON *obj, const char *key, char **dst, gb_error *
     return 0;
 }
 
+static int parse_json(const char *path, const char *data, size_t len, cJSON **out, gb_error *err) {
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(data, len, &end, false);
+    if (!j || !cJSON_IsObject(j)) {
+        size_t at = end && end >= data && end <= data + len ? (size_t)(end - data) : 0;
+        cJSON_Delete(j);
+        if (!at)
+            return gb_error_set(err, GB_ERR_FORMAT, "%s: malformed JSON (not an object)", path);
+        return gb_error_set(err, GB_ERR_FORMAT, "%s: malformed JSON near byte %zu", path, at);
+    }
+    *out = j;
+    return 0;
+}
+
 static int read_json(const char *path, bool optional, cJSON **out, gb_error *err) {
     *out = NULL;
     if (optional && !gb_is_file(path)) return 0;
     char *data;
     size_t len;
     GB_TRY(gb_file_read_all(path, 0, &data, &len, err));
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(data, len, &end, false);
-    if (!j || !cJSON_IsObject(j)) {
-        size_t at = end && end >= data && end <= data + len ? (size_t)(end - data) : 0;
-        free(data);
-        cJSON_Delete(j);
-        if (!at)
-            return gb_error_set(err, GB_ERR_FORMAT, "%s: malformed JSON (not an object)", path);
-        return gb_error_set(err, GB_ERR_FORMAT, "%s: malformed JSON near byte %zu", path, at);
-    }
+    int rc = parse_json(path, data, len, out, err);
     free(data);
-    *out = j;
-    return 0;
+    return rc;
 }
 
 static int load_config(const char *dir, tok_config *c, gb_error *err) {
@@ -192,7 +197,32 @@ static int apply_llama_override(gb_tokenizer *t, const tok_config *c, int32_t bo
     return tok_postproc_template(c->add_bos ? bos : -1, c->add_eos ? eos : -1, &t->post, err);
 }
 
+/* Ids of added tokens as `tokenizers` assigns them when it loads the file (AddedVocabulary::
+ * add_tokens): a content seen before keeps its id, a content in the model vocab takes the vocab
+ * id, anything else gets the next id after the vocab and earlier added tokens. The ids written
+ * in the file agree with this for files `tokenizers` saved itself. */
+static int assign_added_ids(gb_tokenizer *t) {
+    tok_map seen;
+    if (tok_map_init(&seen, t->added.n + 1)) return GB_ERR_NOMEM;
+    int64_t vocab_n = (int64_t)t->bpe.vocab.n, max_id = -1;
+    for (size_t i = 0; i < t->added.n; i++) {
+        tok_added_token *a = &t->added.v[i];
+        int32_t id = tok_map_get(&seen, a->content, a->len);
+        if (id < 0) id = tok_map_get(&t->bpe.vocab, a->content, a->len);
+        if (id < 0) id = (int32_t)(max_id < 0 ? vocab_n : max_id >= vocab_n ? max_id + 1 : vocab_n);
+        a->id = id;
+        if (id > max_id) max_id = id;
+        if (tok_map_put(&seen, a->content, a->len, id)) {
+            tok_map_free(&seen);
+            return GB_ERR_NOMEM;
+        }
+    }
+    tok_map_free(&seen);
+    return 0;
+}
+
 static int build_indexes(gb_tokenizer *t, gb_error *err) {
+    if (assign_added_ids(t)) return gb_error_set(err, GB_ERR_NOMEM, "out of memory");
     int32_t n = t->bpe.n_ids;
     for (size_t i = 0; i < t->added.n; i++)
         if (t->added.v[i].id + 1 > n) n = t->added.v[i].id + 1;
@@ -212,12 +242,13 @@ static int build_indexes(gb_tokenizer *t, gb_error *err) {
     return 0;
 }
 
-static int load_components(gb_tokenizer *t, const cJSON *j, const tok_config *c, gb_error *err) {
+static int load_components(gb_tokenizer *t, const cJSON *j, const tok_fast *fast,
+                           const tok_config *c, gb_error *err) {
     GB_TRY(tok_normalizer_parse(tok_json_get(j, "normalizer"), &t->normalizer, err));
     GB_TRY(tok_pretokenizer_parse(tok_json_get(j, "pre_tokenizer"), &t->pretok, err));
     GB_TRY(tok_postproc_parse(tok_json_get(j, "post_processor"), &t->post, err));
     GB_TRY(tok_decoder_parse(tok_json_get(j, "decoder"), &t->decoder, err));
-    GB_TRY(tok_bpe_parse(tok_json_get(j, "model"), &t->bpe, err));
+    GB_TRY(tok_bpe_parse(tok_json_get(j, "model"), fast, &t->bpe, err));
     bool llama = is_llama_class(c->tokenizer_class) && !tok_pretokenizer_uses_bytelevel(t->pretok);
     if (llama) {
         /* normalizers go away before added tokens are normalized */
@@ -245,17 +276,40 @@ int gb_tokenizer_load(const char *dir, gb_tokenizer **out, gb_error *err) {
         config_free(&cfg);
         return gb_error_set(err, GB_ERR_NOMEM, "out of memory");
     }
-    cJSON *j = NULL;
-    int rc = read_json(path, false, &j, err);
+    char *data = NULL;
+    size_t len = 0;
+    int rc = gb_file_read_all(path, 0, &data, &len, err);
     gb_tokenizer *t = NULL;
-    if (!rc) {
-        t = calloc(1, sizeof *t);
-        if (!t)
-            rc = gb_error_set(err, GB_ERR_NOMEM, "out of memory");
-        else if ((rc = load_components(t, j, &cfg, err)) != 0)
-            gb_error_prefix(err, "%s", path);
+    /* first the fast path (vocab/merges without cJSON), then, on any failure, plain cJSON on
+     * the whole file, which also writes the definitive error message */
+    for (int attempt = 0; attempt < 2 && !rc; attempt++) {
+        tok_fast fast;
+        cJSON *j = NULL;
+        bool use_fast = attempt == 0;
+        if (use_fast && tok_fast_locate(data, len, &fast)) {
+            tok_fast_free(&fast);
+            continue;
+        }
+        rc = use_fast ? parse_json(path, fast.rest.p, fast.rest.n, &j, err)
+                      : parse_json(path, data, len, &j, err);
+        if (!rc) {
+            t = calloc(1, sizeof *t);
+            if (!t)
+                rc = gb_error_set(err, GB_ERR_NOMEM, "out of memory");
+            else if ((rc = load_components(t, j, use_fast ? &fast : NULL, &cfg, err)) != 0)
+                gb_error_prefix(err, "%s", path);
+        }
+        cJSON_Delete(j);
+        if (use_fast) tok_fast_free(&fast);
+        if (!rc) break;
+        gb_tokenizer_free(t);
+        t = NULL;
+        if (use_fast && rc != GB_ERR_NOMEM) {
+            gb_error_clear(err);
+            rc = 0; /* retry with cJSON */
+        }
     }
-    cJSON_Delete(j);
+    free(data);
     free(path);
     config_free(&cfg);
     if (rc) {

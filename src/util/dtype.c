@@ -74,29 +74,44 @@ uint16_t gb_f32_to_f16(float f) {
     return (uint16_t)(sign | r);
 }
 
+/* Element loads go through memcpy: safetensors does not promise aligned tensor data, and a
+ * misaligned uint16_t dereference is undefined behaviour (compilers emit a plain load). */
+static inline uint16_t load_u16(const unsigned char *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
 void gb_convert_to_f32(float *dst, const void *src, gb_dtype st, size_t n) {
-    const uint16_t *h = src;
+    const unsigned char *b = src;
     switch (st) {
     case GB_F32: memcpy(dst, src, n * 4); break;
     case GB_BF16:
-        for (size_t i = 0; i < n; i++) dst[i] = gb_bf16_to_f32(h[i]);
+        for (size_t i = 0; i < n; i++) dst[i] = gb_bf16_to_f32(load_u16(b + 2 * i));
         break;
     case GB_F16:
-        for (size_t i = 0; i < n; i++) dst[i] = gb_f16_to_f32(h[i]);
+        for (size_t i = 0; i < n; i++) dst[i] = gb_f16_to_f32(load_u16(b + 2 * i));
         break;
     default: break;
     }
 }
 
 void gb_convert_from_f32(void *dst, gb_dtype dt, const float *src, size_t n) {
-    uint16_t *h = dst;
+    unsigned char *b = dst;
+    uint16_t h;
     switch (dt) {
     case GB_F32: memcpy(dst, src, n * 4); break;
     case GB_BF16:
-        for (size_t i = 0; i < n; i++) h[i] = gb_f32_to_bf16(src[i]);
+        for (size_t i = 0; i < n; i++) {
+            h = gb_f32_to_bf16(src[i]);
+            memcpy(b + 2 * i, &h, 2);
+        }
         break;
     case GB_F16:
-        for (size_t i = 0; i < n; i++) h[i] = gb_f32_to_f16(src[i]);
+        for (size_t i = 0; i < n; i++) {
+            h = gb_f32_to_f16(src[i]);
+            memcpy(b + 2 * i, &h, 2);
+        }
         break;
     default: break;
     }

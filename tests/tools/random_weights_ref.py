@@ -6,6 +6,11 @@ so the C tests do not compare genbench against itself.
 usage: random_weights_ref.py CONFIG.json SEED
 prints one line per tensor, in checkpoint order: NAME FNV1A64 (16 lowercase hex digits of
 the FNV-1a 64 hash of the tensor's little-endian bf16 bytes).
+
+usage: random_weights_ref.py --check-refs REFS_DIR FIXTURES_DIR [MAX_ELEMENTS]
+checks the oracle itself against the reference files made outside genbench: for every
+fixture model, the tensor list (names, shapes, order) and the hashes of all tensors of at
+most MAX_ELEMENTS (default 20000) elements; exits 1 on any difference.
 Meant for tiny configs (it runs about a million elements per second)."""
 import json
 import math
@@ -127,7 +132,41 @@ def tensor_hash(name, shape, kind, fan_in, seed):
     return h
 
 
+def check_refs(refs_dir, fixtures_dir, max_elems):
+    import os
+
+    bad = checked = 0
+    for name in sorted(os.listdir(fixtures_dir)):
+        with open(os.path.join(fixtures_dir, name, "config.json"), encoding="utf-8") as f:
+            cfg = json.load(f)
+        with open(os.path.join(fixtures_dir, name, "fixture.json"), encoding="utf-8") as f:
+            seed = json.load(f).get("seed") or 0
+        with open(os.path.join(refs_dir, name + ".ref.json"), encoding="utf-8") as f:
+            ref = json.load(f)["tensors"]
+        ours = tensor_list(cfg)
+        if [(t[0], t[1]) for t in ours] != [(t["name"], t["shape"]) for t in ref]:
+            print("%s: tensor list differs from the reference" % name)
+            bad += 1
+            continue
+        for (tname, shape, kind, fan_in), r in zip(ours, ref):
+            n = 1
+            for d in shape:
+                n *= d
+            if n > max_elems:
+                continue
+            got = "%016x" % tensor_hash(tname, shape, kind, fan_in, seed)
+            checked += 1
+            if got != r["fnv1a64"]:
+                print("%s: %s: expected %s, got %s" % (name, tname, r["fnv1a64"], got))
+                bad += 1
+    print("oracle vs references: %d tensors checked, %d differences" % (checked, bad))
+    return 1 if bad or not checked else 0
+
+
 def main():
+    if len(sys.argv) >= 4 and sys.argv[1] == "--check-refs":
+        limit = int(sys.argv[4]) if len(sys.argv) > 4 else 20000
+        sys.exit(check_refs(sys.argv[2], sys.argv[3], limit))
     if len(sys.argv) != 3:
         raise SystemExit(__doc__)
     with open(sys.argv[1], encoding="utf-8") as f:

@@ -244,6 +244,18 @@ static void test_defaults(void) {
     CHECK_EQ_INT(c.intermediate_size, 40);
     CHECK_EQ_INT(c.head_dim, 8);
 
+    /* bias keys: llama reads both, qwen3 attention_bias only, mistral none (as transformers) */
+    CHECK_OK(parse("{\"model_type\": \"llama\", \"attention_bias\": true, \"mlp_bias\": true}", &c,
+                   &err),
+             &err);
+    CHECK(c.attention_bias && c.mlp_bias);
+    CHECK_OK(parse("{\"model_type\": \"mistral\", \"attention_bias\": true}", &c, &err), &err);
+    CHECK(!c.attention_bias);
+    CHECK_OK(parse("{\"model_type\": \"qwen3\", \"attention_bias\": true, \"mlp_bias\": true}", &c,
+                   &err),
+             &err);
+    CHECK(c.attention_bias && !c.mlp_bias);
+
     /* eos lists: first id; dtype spellings */
     CHECK_OK(parse("{\"model_type\": \"llama\", \"eos_token_id\": [128001, 128009],"
                    " \"torch_dtype\": \"float16\", \"pad_token_id\": 0}",
@@ -394,6 +406,41 @@ static void test_files(void) {
     free(gen);
 }
 
+/* Single-byte corruptions of a real config: parsed or refused with a message, never a crash
+ * (run under ASan/UBSan in CI). */
+static void test_mutations(void) {
+    char *text = NULL;
+    size_t len = 0;
+    gb_error err = {0};
+    CHECK_OK(
+        gb_file_read_all("../data/fixture-models/tiny-llama3/config.json", 0, &text, &len, &err),
+        &err);
+    if (!text) return;
+    static const char repl[] = {'"', '{', '}', '[', ']', ',', ':', '-', '0', '9', 'x', 'e', ' '};
+    char *buf = malloc(len + 1);
+    int unnamed = 0, ok = 0, refused = 0;
+    for (size_t pos = 0; pos < len; pos++)
+        for (size_t r = 0; r < sizeof repl; r++) {
+            memcpy(buf, text, len + 1);
+            buf[pos] = repl[r];
+            gb_model_config c;
+            gb_error e = {0};
+            int rc = gb_model_config_parse(buf, len, "mut.json", &c, &e);
+            if (rc == 0) {
+                ok++;
+                CHECK(c.hidden_size > 0 && c.num_heads > 0 && c.num_kv_heads > 0 &&
+                      c.head_dim > 0 && c.num_heads % c.num_kv_heads == 0);
+            } else {
+                refused++;
+                unnamed += strstr(e.msg, "mut.json") == NULL;
+            }
+        }
+    CHECK_EQ_INT(unnamed, 0);
+    CHECK(ok > 0 && refused > 0);
+    free(buf);
+    free(text);
+}
+
 int main(void) {
     g_dir = gb_strdup_printf("%s/config_%ld", gb_test_tmp(), (long)getpid());
     gb_error err = {0};
@@ -404,6 +451,7 @@ int main(void) {
     test_rope();
     test_refusals();
     test_files();
+    test_mutations();
     rmdir(g_dir);
     free(g_dir);
     TEST_MAIN_END();

@@ -66,6 +66,18 @@ static char *write_model(const char *tag, int cfg_inter, int w_inter, const char
     return dir;
 }
 
+typedef struct trace_count {
+    int slices[4], bad;
+} trace_count;
+
+static void on_trace(void *user, const char *name, int64_t t0, int64_t t1, int track) {
+    trace_count *tc = user;
+    if (track < 0 || track > 3 || t1 < t0 || !name || !name[0])
+        tc->bad++;
+    else
+        tc->slices[track]++;
+}
+
 static void expect_fail(const char *dir, const char *needle, int code) {
     gb_engine_options o;
     gb_engine_options_default(&o);
@@ -102,6 +114,37 @@ int main(void) {
             prompt[1] = 2;
             p.new_tokens = 0;
             CHECK(gb_generate(m, &p, out, &err) == GB_ERR_INVALID);
+            gb_model_free(m);
+        }
+        /* The writer above does not pad the header, so tensor data sits at odd offsets:
+         * in-place (mmap) loading must copy such tensors and give the same tokens. */
+        int32_t ref_out[4], mm_out[4], prompt[3] = {1, 2, 3};
+        gb_generate_params gp = {
+            .prompt_ids = prompt, .batch = 1, .prompt_len = 3, .new_tokens = 4};
+        for (int mm = 0; mm < 2; mm++) {
+            o.use_mmap = mm;
+            CHECK_OK(gb_model_load(dir, &o, &m, &err), &err);
+            if (m) CHECK_OK(gb_generate(m, &gp, mm ? mm_out : ref_out, &err), &err);
+            gb_model_free(m);
+            m = NULL;
+        }
+        CHECK(memcmp(ref_out, mm_out, sizeof ref_out) == 0);
+        o.use_mmap = 0;
+
+        /* tracing: one step slice per token, one layer slice per layer and step, op slices */
+        trace_count tc = {{0}, 0};
+        o.trace = on_trace;
+        o.trace_user = &tc;
+        CHECK_OK(gb_model_load(dir, &o, &m, &err), &err);
+        if (m) {
+            int32_t prompt[3] = {1, 2, 3}, out[4];
+            gb_generate_params p = {
+                .prompt_ids = prompt, .batch = 1, .prompt_len = 3, .new_tokens = 4};
+            CHECK_OK(gb_generate(m, &p, out, &err), &err);
+            CHECK_EQ_INT(tc.bad, 0);
+            CHECK_EQ_INT(tc.slices[0], 4);
+            CHECK_EQ_INT(tc.slices[1], 4 * 1);
+            CHECK_EQ_INT(tc.slices[2], 4 * (2 + 5 * 1));
             gb_model_free(m);
         }
     }

@@ -38,6 +38,7 @@ int main(void) {
 
     snprintf(p, sizeof p, "%s/cache", root);
     setenv("HF_HUB_CACHE", p, 1);
+    setenv("HF_HUB_OFFLINE", "1", 1); /* no download attempts here (run_download.sh does) */
     CHECK_STR(gb_hub_cache_dir(), p);
     gb_model_location loc;
     CHECK_OK(gb_hub_resolve("org/tiny-model", &loc, &err), &err);
@@ -55,8 +56,16 @@ int main(void) {
     CHECK(gb_hub_resolve("org/tiny-model@nope", &loc, &err) == GB_ERR_NOT_FOUND);
     CHECK(strstr(err.msg, "refs/nope") != NULL);
     CHECK(gb_hub_resolve("org/other", &loc, &err) == GB_ERR_NOT_FOUND);
-    CHECK_MSG(strstr(err.msg, "models--org--other") && strstr(err.msg, "HF_HUB_CACHE"), "%s",
+    CHECK_MSG(strstr(err.msg, "models--org--other") && strstr(err.msg, "HF_HUB_CACHE") &&
+                  strstr(err.msg, "HF_HUB_OFFLINE"),
+              "%s", err.msg);
+    /* Online, a download that fails (nothing listens on port 9) is reported too. */
+    setenv("HF_HUB_OFFLINE", "0", 1);
+    setenv("HF_ENDPOINT", "http://127.0.0.1:9", 1);
+    CHECK(gb_hub_resolve("org/other", &loc, &err) == GB_ERR_NOT_FOUND);
+    CHECK_MSG(strstr(err.msg, "models--org--other") && strstr(err.msg, "download from"), "%s",
               err.msg);
+    setenv("HF_HUB_OFFLINE", "1", 1);
     CHECK(gb_hub_resolve("org/tiny-model@", &loc, &err) == GB_ERR_INVALID);
     CHECK(gb_hub_resolve("not-an-id", &loc, &err) == GB_ERR_NOT_FOUND);
     CHECK(gb_hub_resolve("", &loc, &err) == GB_ERR_INVALID);

@@ -276,6 +276,17 @@ static void check_chunking(void) {
 static void check_preset_cache(const char *tmp) {
     char *cache = gb_strdup_printf("%s/xdg", tmp);
     setenv("XDG_CACHE_HOME", cache, 1);
+    /* A temporary directory of a creator that died (a reaped child's pid) is cleaned up. */
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    char *stale = gb_strdup_printf("%s/genbench/models/tiny-qwen2.tmp-%ld-0", cache, (long)dead);
+    gb_error e0 = {0};
+    CHECK_OK(gb_mkdir_p(stale, &e0), &e0);
+    char *junk = gb_strdup_printf("%s/model.safetensors", stale);
+    CHECK_OK(gb_file_write_atomic(junk, "x", 1, &e0), &e0);
+    free(junk);
+    free(stale);
     enum { NPROC = 3 };
     pid_t kids[NPROC];
     for (int i = 0; i < NPROC; i++) {
@@ -389,6 +400,11 @@ int main(void) {
                                      "tiny-mistral", "tiny-llama2-h128", "tiny-gpt2"};
     for (int i = 0; i < 6; i++)
         check_fixture(fixtures[i], tmp);
+    /* The same with direct I/O (normally only for shards of 64 MB and more). */
+    setenv("GENBENCH_DIRECT_IO_MIN_BYTES", "0", 1);
+    check_fixture("tiny-mistral", tmp);
+    check_fixture("tiny-qwen3", tmp);
+    unsetenv("GENBENCH_DIRECT_IO_MIN_BYTES");
     check_oracle("mqa-llama-seed7", MQA_LLAMA, 7, 30000, tmp);
     check_oracle("qwen2-seed123", QWEN2_SMALL, 123, 0, tmp);
     check_oracle("qwen3-seed-max", QWEN3_SMALL, 18446744073709551615ULL, 0, tmp);

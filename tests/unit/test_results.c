@@ -309,6 +309,7 @@ int main(void) {
 
     /* A missing model: every config fails with the searched places, and the file is saved. */
     o.num_tokens_to_profile = 0;
+    setenv("HF_HUB_OFFLINE", "1", 1);
     CHECK_OK(gb_runner_run("nobody/nothing", c, 1, &o, &r, &failed, &err), &err);
     CHECK_EQ_INT(failed, 1);
     CHECK(r.n_entries == 1 && r.entries[0].error &&

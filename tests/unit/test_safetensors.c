@@ -241,7 +241,8 @@ static void test_mutations(void) {
         for (size_t r = 0; r < sizeof repl; r++) {
             memcpy(bad, good, total);
             bad[pos] = repl[r];
-            FILE *f = fopen(p, "wb");
+            /* same size every time: rewrite in place (no truncation, cheap on any fs) */
+            FILE *f = fopen(p, "r+b");
             fwrite(bad, 1, total, f);
             fclose(f);
             gb_safetensors *st = NULL;

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include "backend/cpu/cpu_ref.h"
+#include "backend/cpu/opt.h"
 #include "util/error.h"
 
 /* Large buffers are 2 MiB aligned so transparent huge pages can back them. */
@@ -118,6 +119,8 @@ void gb_cpu_weight_free(gb_backend *b, gb_weight *w) {
 }
 
 void gb_cpu_destroy(gb_backend *b) {
+    /* the optimised set's thread pool and scratch restart on the next kernelized op */
+    if (b->ops != &gb_cpu_ref_ops) gb_cpu_opt_release();
     free(b->impl);
     free(b);
 }
