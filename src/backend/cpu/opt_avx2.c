@@ -74,6 +74,9 @@ GB_AI void load_w_f32(const void *w, int64_t off, __m256 *a, __m256 *b) {
 /* Micro-kernel: rows r..r+MR-1, tokens t0..t0+NR-1, k in [k0, k1) (multiples of 16);
  * adds the partial dot products into y. */
 #define GB_UNROLL _Pragma("GCC unroll 8")
+/* Keeps a loaded vector in a register: without it GCC folds the load into every FMA that
+ * uses it, and Zen 3 issues FMAs with a memory operand at half the register-form rate. */
+#define GB_IN_REG(v) __asm__("" : "+x"(v))
 
 #define GB_MK(DT, MR, NR)                                                                          \
     static void mk_##DT##_##MR##_##NR(const void *w, int64_t K, int64_t r, const float *xp,        \
@@ -90,6 +93,8 @@ GB_AI void load_w_f32(const void *w, int64_t off, __m256 *a, __m256 *b) {
             GB_UNROLL for (int j = 0; j < NR; j++) {                                               \
                 __m256 xa = _mm256_loadu_ps(xr + j * ldx + k);                                     \
                 __m256 xb = _mm256_loadu_ps(xr + j * ldx + k + 8);                                 \
+                GB_IN_REG(xa);                                                                     \
+                GB_IN_REG(xb);                                                                     \
                 GB_UNROLL for (int i = 0; i < MR; i++) {                                           \
                     acc[i][j] = _mm256_fmadd_ps(wa[i], xa, acc[i][j]);                             \
                     acc[i][j] = _mm256_fmadd_ps(wb[i], xb, acc[i][j]);                             \
