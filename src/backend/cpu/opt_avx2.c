@@ -241,6 +241,27 @@ GB_PK(6)
 typedef void (*pk_fn)(const float *, int, const float *, int64_t, float *);
 static const pk_fn pk_table[7] = {NULL, pk_1, pk_2, pk_3, pk_4, pk_5, pk_6};
 
+/* Asks for the next panel's weights (16 rows x GB_PKC values, 16 short row segments the
+ * hardware prefetcher does not follow) while the current panel is being computed. */
+static void prefetch_next_panel(const gb_mm_args *a, int64_t r0, int64_t r1, int64_t r,
+                                int64_t kb) {
+    const int64_t K = a->cols;
+    int64_t nr = r + GB_PMR, nk = kb;
+    if (nr >= r1) {
+        nr = r0;
+        nk = kb + GB_PKC;
+        if (nk >= K) return;
+    }
+    size_t es = gb_dtype_size(a->wdtype);
+    int64_t kc = K - nk < GB_PKC ? K - nk : GB_PKC;
+    int64_t rend = nr + GB_PMR < r1 ? nr + GB_PMR : r1;
+    for (int64_t i = nr; i < rend; i++) {
+        const char *p = (const char *)a->w + (size_t)(i * K + nk) * es;
+        for (int64_t off = 0; off < kc * (int64_t)es; off += 64)
+            _mm_prefetch(p + off, _MM_HINT_T1);
+    }
+}
+
 static void mm_rows_panel(const gb_mm_args *a, int64_t r0, int64_t r1) {
     const int64_t K = a->cols, ldy = a->ldy;
     const int n = a->n;
@@ -251,6 +272,7 @@ static void mm_rows_panel(const gb_mm_args *a, int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; r += GB_PMR) {
             int nr = r1 - r < GB_PMR ? (int)(r1 - r) : GB_PMR;
             pack_panel(a->wdtype, a->w, K, r, nr, kb, kc, wp);
+            prefetch_next_panel(a, r0, r1, r, kb);
             for (int t0 = 0; t0 < n; t0 += 6) {
                 int nt = n - t0 < 6 ? n - t0 : 6;
                 pk_table[nt](wp, kc, a->x + (int64_t)t0 * K + kb, K, part);
