@@ -131,6 +131,21 @@ typedef struct gb_backend_ops {
     /* resid += x; y = rmsnorm(resid) * w */
     void (*add_rmsnorm)(gb_backend *b, float *resid, const float *x, float *y, const float *w,
                         int n, int dim, float eps);
+
+    /* ---- device-resident decode (CUDA); NULL on backends without graphs ---- */
+    /* pos >= 0: from now on every op that takes pos0 (embed, rope, kv_write, attention,
+     * rope_kv_write) reads it from device memory set to pos, ignoring its argument's pos0, so
+     * a captured decode step replays correctly at later positions; pos < 0: back to the
+     * arguments' pos0. Stream-ordered with the other ops. */
+    void (*set_pos)(gb_backend *b, int pos);
+    /* Records the ops issued between graph_begin and graph_end (nothing runs) into a graph,
+     * replacing any previous one; graph_launch replays it. Buffers used while capturing must
+     * stay allocated and in place for as long as the graph is replayed. */
+    int (*graph_begin)(gb_backend *b, gb_error *err);
+    int (*graph_end)(gb_backend *b, gb_error *err);
+    int (*graph_launch)(gb_backend *b, gb_error *err);
+    /* Device bytes held now through alloc/weight_load, and the peak since creation. */
+    void (*memory_stats)(gb_backend *b, size_t *in_use, size_t *peak);
 } gb_backend_ops;
 
 struct gb_backend {

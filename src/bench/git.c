@@ -180,7 +180,7 @@ static unsigned char *inflate_mem(const unsigned char *in, size_t n, size_t limi
     }
     z.next_in = (unsigned char *)in;
     z.avail_in = (uInt)n;
-    int zr;
+    int zr = Z_STREAM_ERROR;
     do {
         if (z.total_out == cap) {
             if (cap >= limit) break;

@@ -476,6 +476,15 @@ int gb_runner_run(const char *model_id, const gb_bench_config *configs, int n_co
     strftime(out->timestamp, sizeof out->timestamp, "%Y%m%d_%H%M%S", &lt);
     out->path = gb_bench_results_path(o->output_dir ? o->output_dir : "benchmark_results", model_id,
                                       out->timestamp);
+    /* Two runs of one model within a second would share the timestamped name: never
+     * overwrite an earlier results file, number the later one instead. */
+    for (int k = 2; out->path && gb_is_file(out->path) && k < 1000; k++) {
+        char stamp[sizeof out->timestamp + 16];
+        snprintf(stamp, sizeof stamp, "%s-%d", out->timestamp, k);
+        free(out->path);
+        out->path = gb_bench_results_path(o->output_dir ? o->output_dir : "benchmark_results",
+                                          model_id, stamp);
+    }
     if (!out->model_id || !out->path) {
         rc = gb_error_set(err, GB_ERR_NOMEM, "out of memory");
         goto end;

@@ -1,14 +1,14 @@
 /* genbench generate: print a greedy continuation of a prompt.
  *
- *   genbench generate --model DIR|random:PRESET [--prompt TEXT | --prompt-file F]
+ *   genbench generate --model DIR|random:PRESET|ORG/NAME [--prompt TEXT | --prompt-file F]
  *       [-s N] [-n N] [-b N] [--dtype D] [--attn A] [--kernelize] [--compile MODE]
  *       [--device cpu|cuda[:N]] [--threads N] [--mmap] [--json] [--dump-logits FILE]
  *
- * The prompt (default: the benchmark prompt, data/prompt.txt) is tokenized with the
- * tokenizer's special-token rules and truncated to -s tokens, repeated -b times, and -n
- * tokens are generated greedily (end-of-sequence does not stop generation). The text goes to
- * stdout (--json: one object with prompt_ids, generated_ids, text, ttft_s, itl_s); timing
- * and notes go to stderr. */
+ * --model takes what `genbench run` takes (io/hub.h). The prompt (default: the benchmark
+ * prompt, data/prompt.txt) is tokenized with the tokenizer's special-token rules, truncated
+ * to -s tokens and repeated -b times; -n tokens are generated greedily (end-of-sequence does
+ * not stop generation). The text goes to stdout (--json: one object with prompt_ids,
+ * generated_ids, text, ttft_s, itl_s); timing and notes go to stderr. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +17,7 @@
 #include "backend/backend.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
-#include "model/presets.h"
+#include "io/hub.h"
 #include "tokenizer/tokenizer.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -25,15 +25,15 @@
 #include "util/paths.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: genbench generate --model DIR|random:PRESET [--prompt TEXT | --prompt-file F]\n"
-            "         [-s|--sequence-length N] [-n|--max-new-tokens N] [-b|--batch-size N]\n"
-            "         [--dtype bfloat16|float16|float32] [--attn eager|sdpa|flash_attention_2]\n"
-            "         [--kernelize] [--compile none|default|reduce-overhead|max-autotune|\n"
-            "          max-autotune-no-cudagraphs] [--device cpu|cuda[:N]] [--threads N]\n"
-            "         [--mmap] [--json] [--dump-logits FILE]\n"
-            "defaults: the benchmark prompt, -s 128 -n 32 -b 1, bfloat16, sdpa, uncompiled,\n"
-            "cuda when a GPU is usable else cpu; --mmap uses weights in place from the file.\n");
+    fprintf(f, "usage: genbench generate --model DIR|random:PRESET|ORG/NAME [--prompt TEXT | "
+               "--prompt-file F]\n"
+               "         [-s|--sequence-length N] [-n|--max-new-tokens N] [-b|--batch-size N]\n"
+               "         [--dtype bfloat16|float16|float32] [--attn eager|sdpa|flash_attention_2]\n"
+               "         [--kernelize] [--compile none|default|reduce-overhead|max-autotune|\n"
+               "          max-autotune-no-cudagraphs] [--device cpu|cuda[:N]] [--threads N]\n"
+               "         [--mmap] [--json] [--dump-logits FILE]\n"
+               "defaults: the benchmark prompt, -s 128 -n 32 -b 1, bfloat16, sdpa, uncompiled,\n"
+               "cuda when a GPU is usable else cpu; --mmap uses weights in place from the file.\n");
 }
 
 typedef struct timing {
@@ -61,45 +61,13 @@ static int parse_int(const char *flag, const char *v, int lo, int *out) {
     return 0;
 }
 
-/* model id -> directory: random:<preset> (built once into the cache) or a local directory. */
+/* model id -> directory: random:<preset>, a local directory, or a Hugging Face id in the
+ * local hub cache (io/hub.h). */
 static int resolve_model(const char *id, char *dir, size_t cap, gb_error *err) {
-    if (!strncmp(id, "random:", 7)) return gb_preset_ensure(id + 7, dir, cap, err);
-    char *cfg = gb_strdup_printf("%s/config.json", id);
-    int ok = cfg && gb_is_file(cfg);
-    free(cfg);
-    if (!ok)
-        return gb_error_set(err, GB_ERR_NOT_FOUND,
-                            "%s: not a model directory (no config.json) and not random:<preset>",
-                            id);
-    snprintf(dir, cap, "%s", id);
+    gb_model_location loc;
+    GB_TRY(gb_hub_resolve(id, &loc, err));
+    snprintf(dir, cap, "%s", loc.dir);
     return 0;
-}
-
-static void json_str(FILE *f, const char *s, size_t n) {
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", f);
-        else if (c == '\t')
-            fputs("\\t", f);
-        else if (c == '\r')
-            fputs("\\r", f);
-        else if (c < 0x20 || c == 0x7F)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
-static void json_ids(FILE *f, const int32_t *ids, size_t n) {
-    fputc('[', f);
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%s%d", i ? ", " : "", ids[i]);
-    fputc(']', f);
 }
 
 int gb_cli_generate(int argc, char **argv) {
@@ -273,14 +241,14 @@ int gb_cli_generate(int argc, char **argv) {
         double itl = new_tokens > 1 ? (tm.last_ns - tm.first_ns) * 1e-9 / (new_tokens - 1) : 0.0;
         if (json) {
             printf("{\"prompt_ids\": ");
-            json_ids(stdout, ids, n_ids);
+            gb_cli_json_ids(stdout, ids, n_ids);
             printf(", \"generated_ids\": [");
             for (int b = 0; b < batch; b++) {
                 if (b) printf(", ");
-                json_ids(stdout, gen + (size_t)b * new_tokens, (size_t)new_tokens);
+                gb_cli_json_ids(stdout, gen + (size_t)b * new_tokens, (size_t)new_tokens);
             }
             printf("], \"text\": ");
-            json_str(stdout, out_text, out_len);
+            gb_cli_json_str(stdout, out_text, out_len);
             printf(", \"ttft_s\": %.9f, \"itl_s\": %.9f}\n", ttft, itl);
         } else {
             fwrite(out_text, 1, out_len, stdout);

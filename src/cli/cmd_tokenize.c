@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "io/hub.h"
+#include "model/presets.h"
 #include "tokenizer/tokenizer.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -27,10 +29,11 @@ static void usage(FILE *f) {
                "       genbench tokenize --model DIR|NAME --decode ID,ID,... "
                "[--skip-special-tokens] [--json]\n"
                "DIR holds tokenizer.json (+ tokenizer_config.json); NAME is a bundled tokenizer\n"
-               "(gpt2, llama2, llama3, qwen3).\n");
+               "(gpt2, llama2, llama3, qwen3), random:<preset> or a Hugging Face model id.\n");
 }
 
-/* Where the tokenizer of --model lives. Kept separate so model-id resolution can replace it. */
+/* Where the tokenizer of --model lives: a directory, a bundled tokenizer name, random:<preset>
+ * or a Hugging Face model id. */
 static int resolve_tokenizer_dir(const char *model, char **dir, gb_error *err) {
     char *p = gb_strdup_printf("%s/tokenizer.json", model);
     int ok = p && gb_is_file(p);
@@ -50,35 +53,24 @@ static int resolve_tokenizer_dir(const char *model, char **dir, gb_error *err) {
         }
         free(b);
     }
-    return gb_error_set(err, GB_ERR_NOT_FOUND,
-                        "%s: no tokenizer.json there and no bundled tokenizer of that name", model);
-}
-
-static void json_str(FILE *f, const char *s, size_t n) {
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", f);
-        else if (c == '\t')
-            fputs("\\t", f);
-        else if (c == '\r')
-            fputs("\\r", f);
-        else if (c < 0x20 || c == 0x7F)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
+    /* random:<preset> needs only the preset's bundled tokenizer, not its weights. */
+    if (!strncmp(model, "random:", 7)) {
+        gb_preset pr;
+        GB_TRY(gb_preset_load(model + 7, &pr, err));
+        *dir = gb_strdup_printf("%s", pr.tokenizer_dir);
+        gb_preset_free(&pr);
+        return *dir ? 0 : gb_error_set(err, GB_ERR_NOMEM, "out of memory");
     }
-    fputc('"', f);
-}
-
-static void json_ids(FILE *f, const int32_t *ids, size_t n) {
-    fputc('[', f);
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%s%d", i ? ", " : "", ids[i]);
-    fputc(']', f);
+    /* Any other model id: a Hugging Face id in the local cache (or downloaded). */
+    gb_model_location loc;
+    if (strchr(model, '/')) {
+        GB_TRY(gb_hub_resolve(model, &loc, err)); /* its message lists the places searched */
+        *dir = gb_strdup_printf("%s", loc.dir);
+        return *dir ? 0 : gb_error_set(err, GB_ERR_NOMEM, "out of memory");
+    }
+    return gb_error_set(
+        err, GB_ERR_NOT_FOUND,
+        "%s: no tokenizer.json there, no bundled tokenizer and no model of that name", model);
 }
 
 static int hexval(char c) {
@@ -205,17 +197,17 @@ static int run_jsonl(const gb_tokenizer *t, const char *data, size_t len) {
                 gb_tokenizer_decode(t, b, nb, false, &s1, &sl1, &err) ||
                 gb_tokenizer_decode(t, b, nb, true, &s2, &sl2, &err)) {
                 printf("{\"error\": ");
-                json_str(stdout, err.msg, strlen(err.msg));
+                gb_cli_json_str(stdout, err.msg, strlen(err.msg));
                 printf("}\n");
             } else {
                 printf("{\"ids\": ");
-                json_ids(stdout, a, na);
+                gb_cli_json_ids(stdout, a, na);
                 printf(", \"ids_with_special\": ");
-                json_ids(stdout, b, nb);
+                gb_cli_json_ids(stdout, b, nb);
                 printf(", \"decoded\": ");
-                json_str(stdout, s1, sl1);
+                gb_cli_json_str(stdout, s1, sl1);
                 printf(", \"decoded_skip_special\": ");
-                json_str(stdout, s2, sl2);
+                gb_cli_json_str(stdout, s2, sl2);
                 printf("}\n");
             }
             free(a);
@@ -348,7 +340,7 @@ int gb_cli_tokenize(int argc, char **argv) {
         } else {
             if (json) {
                 printf("{\"text\": ");
-                json_str(stdout, s, sl);
+                gb_cli_json_str(stdout, s, sl);
                 printf("}\n");
             } else {
                 fwrite(s, 1, sl, stdout);
@@ -378,7 +370,7 @@ int gb_cli_tokenize(int argc, char **argv) {
         } else {
             printf(json ? "{\"ids\": " : "ids: ");
             if (json)
-                json_ids(stdout, ids, n);
+                gb_cli_json_ids(stdout, ids, n);
             else
                 for (size_t i = 0; i < n; i++)
                     printf("%s%d", i ? " " : "", ids[i]);
@@ -386,7 +378,7 @@ int gb_cli_tokenize(int argc, char **argv) {
             for (size_t i = 0; i < n; i++) {
                 const char *tk = gb_tokenizer_id_to_token(t, ids[i]);
                 if (i) fputs(json ? ", " : " ", stdout);
-                json_str(stdout, tk ? tk : "", tk ? strlen(tk) : 0);
+                gb_cli_json_str(stdout, tk ? tk : "", tk ? strlen(tk) : 0);
             }
             printf(json ? "]}\n" : "\n");
         }

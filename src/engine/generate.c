@@ -49,6 +49,49 @@ static int decode_step(gb_model *m, gb_workspace *ws, int batch, int32_t *host_i
     return pick_next(m, ws, batch, host_ids, err);
 }
 
+/* CUDA graphs (compile reduce-overhead / max-autotune): the decode step is captured once and
+ * replayed. The backend reads positions from device memory (set_pos), so one capture serves
+ * every step, and later generations too while the cache and buffers stay the same. */
+static uint64_t graph_key(const gb_model *m, const gb_workspace *ws, int batch) {
+    uint64_t h = 1469598103934665603ull;
+#define GB_MIX(v) (h = (h ^ (uint64_t)(uintptr_t)(v)) * 1099511628211ull)
+    GB_MIX(batch);
+    GB_MIX(m->kv.cap);
+    for (int l = 0; l < m->cfg.num_layers; l++)
+        GB_MIX(m->kv.k[l]), GB_MIX(m->kv.v[l]);
+    const void *bufs[] = {ws->x,    ws->xn, ws->q,    ws->k,      ws->v,   ws->att,  ws->proj,
+                          ws->gate, ws->up, ws->last, ws->logits, ws->ids, ws->next, ws->scratch};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        GB_MIX(bufs[i]);
+#undef GB_MIX
+    return h ? h : 1;
+}
+
+static int decode_step_graph(gb_model *m, gb_workspace *ws, int batch, int32_t *host_ids,
+                             gb_error *err) {
+    gb_backend *be = m->be;
+    const uint64_t key = graph_key(m, ws, batch);
+    be->ops->set_pos(be, m->kv.len);
+    if (m->graph_key != key) {
+        m->graph_key = 0;
+        const int len = m->kv.len;
+        GB_TRY(be->ops->graph_begin(be, err));
+        int rc = be->ops->copy(be, ws->ids, ws->next, (size_t)batch * sizeof(int32_t), err);
+        gb_trace_fn trace = m->opts.trace; /* op/layer slices sync: not while capturing */
+        m->opts.trace = NULL;
+        if (!rc) rc = gb_forward(m, ws, batch, 1, GB_LOGITS_LAST, err);
+        if (!rc) be->ops->argmax(be, ws->next, ws->logits, batch, m->cfg.vocab_size);
+        m->opts.trace = trace;
+        int rc2 = be->ops->graph_end(be, rc ? NULL : err);
+        GB_TRY(rc ? rc : rc2);
+        m->kv.len = len; /* captured, not run */
+        m->graph_key = key;
+    }
+    GB_TRY(be->ops->graph_launch(be, err));
+    m->kv.len += 1;
+    return be->ops->download(be, host_ids, ws->next, (size_t)batch * sizeof(int32_t), err);
+}
+
 /* Static mode: the model's workspace, (re)planned when a larger shape comes, with attention
  * scratch for both the prefill and the last decode step. */
 static int plan_static(gb_model *m, int batch, int prompt_len, int cap, gb_error *err) {
@@ -118,9 +161,11 @@ int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_e
     }
 
     /* decode: one token per sequence per step */
+    const int graph = stat && m->opts.cuda_graph && m->be->ops->graph_launch;
     for (int step = 1; !rc && step < N; step++) {
         t_step = gb_clock_ns();
-        rc = decode_step(m, ws, batch, ids, err);
+        rc =
+            graph ? decode_step_graph(m, ws, batch, ids, err) : decode_step(m, ws, batch, ids, err);
         if (rc) break;
         int64_t t = gb_clock_ns();
         if (m->opts.trace) m->opts.trace(m->opts.trace_user, "decode step", t_step, t, 0);
@@ -129,6 +174,7 @@ int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_e
         if (p->on_token) p->on_token(p->user, step, ids, batch, t);
     }
 
+    if (graph) m->be->ops->set_pos(m->be, -1);
     m->kv_bytes_last = m->kv.bytes;
     if (!stat) {
         gb_workspace_free(m, &dyn);

@@ -22,6 +22,8 @@ void gb_model_get_memory(const gb_model *m, gb_model_memory *mem) {
     memset(mem, 0, sizeof *mem);
     mem->weight_bytes = m->weight_bytes_step;
     mem->kv_bytes = m->kv_bytes_last ? m->kv_bytes_last : m->kv.bytes;
+    if (m->be && m->be->ops->memory_stats)
+        m->be->ops->memory_stats(m->be, NULL, &mem->peak_device_bytes);
     mem->weight_resident_bytes = m->weight_bytes_resident;
 }
 

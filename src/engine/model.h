@@ -63,6 +63,7 @@ struct gb_model {
     gb_kv_cache kv;
     size_t kv_bytes_last;
     gb_workspace ws; /* static mode: kept between calls */
+    uint64_t graph_key; /* CUDA graph of the decode step: buffers it was captured with (0 = none) */
 };
 
 /* Rotary inverse frequencies exactly as transformers computes them in float32 (default,

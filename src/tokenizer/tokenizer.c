@@ -322,10 +322,64 @@ int gb_tokenizer_load(const char *dir, gb_tokenizer **out, gb_error *err) {
 
 /* Normalizes one plain segment, splits normalized added tokens out of it, pre-tokenizes and
  * runs BPE on every piece. */
+/* Per-call cache of BPE results for short words: long texts repeat words, and merging is most
+ * of the encode time. Keys and ids live in growable buffers addressed by offset. */
+#define WCACHE_SLOTS 8192
+#define WCACHE_MAX_WORD 48
+
+typedef struct {
+    uint64_t hash;
+    uint32_t key_off, key_len, ids_off, ids_n; /* key_len 0 = empty slot */
+} wcache_slot;
+
+typedef struct {
+    wcache_slot *slots; /* NULL: cache off */
+    size_t used;
+    tok_buf keys;
+    tok_ids ids;
+} wcache;
+
+static void wcache_free(wcache *c) {
+    free(c->slots);
+    tok_buf_free(&c->keys);
+    tok_ids_free(&c->ids);
+}
+
+/* Encodes one word, through the cache when it is on. */
+static int encode_word(const gb_tokenizer *t, wcache *c, const char *w, size_t n, tok_ids *out,
+                       gb_error *err) {
+    if (!c->slots || n > WCACHE_MAX_WORD) return tok_bpe_encode_word(&t->bpe, w, n, out, err);
+    uint64_t h = tok_hash_bytes(w, n);
+    size_t i = h & (WCACHE_SLOTS - 1);
+    while (c->slots[i].key_len) {
+        const wcache_slot *e = &c->slots[i];
+        if (e->hash == h && e->key_len == n && !memcmp(c->keys.p + e->key_off, w, n)) {
+            for (uint32_t k = 0; k < e->ids_n; k++)
+                if (tok_ids_push(out, c->ids.v[e->ids_off + k]))
+                    return gb_error_set(err, GB_ERR_NOMEM, "out of memory");
+            return 0;
+        }
+        i = (i + 1) & (WCACHE_SLOTS - 1);
+    }
+    size_t before = out->n;
+    GB_TRY(tok_bpe_encode_word(&t->bpe, w, n, out, err));
+    if (c->used * 2 >= WCACHE_SLOTS) return 0; /* full: stop caching */
+    wcache_slot e = {h, (uint32_t)c->keys.n, (uint32_t)n, (uint32_t)c->ids.n,
+                     (uint32_t)(out->n - before)};
+    if (tok_buf_put(&c->keys, w, n)) return gb_error_set(err, GB_ERR_NOMEM, "out of memory");
+    for (size_t k = before; k < out->n; k++)
+        if (tok_ids_push(&c->ids, out->v[k]))
+            return gb_error_set(err, GB_ERR_NOMEM, "out of memory");
+    c->slots[i] = e;
+    c->used++;
+    return 0;
+}
+
 typedef struct {
     tok_match_ctx mc;
     tok_buf seg;
     tok_pieces ps, tmp;
+    wcache cache;
 } enc_state;
 
 static int encode_segment(const gb_tokenizer *t, enc_state *st, const char *s, size_t n,
@@ -348,8 +402,8 @@ static int encode_segment(const gb_tokenizer *t, enc_state *st, const char *s, s
         if (rc) break;
         if ((rc = tok_pretokenizer_apply(t->pretok, &st->mc, &st->ps, &st->tmp, err))) break;
         for (size_t k = 0; k < st->ps.n && !rc; k++)
-            rc = tok_bpe_encode_word(&t->bpe, st->ps.text.p + st->ps.v[k].off, st->ps.v[k].len, ids,
-                                     err);
+            rc = encode_word(t, &st->cache, st->ps.text.p + st->ps.v[k].off, st->ps.v[k].len, ids,
+                             err);
     }
     free(sp);
     if (rc == GB_ERR_NOMEM && !err->msg[0]) gb_error_set(err, rc, "out of memory");
@@ -374,6 +428,8 @@ int gb_tokenizer_encode(const gb_tokenizer *t, const char *text, size_t len, boo
     enc_state st = {0};
     tok_ids ids = {0};
     int rc = 0;
+    if (len >= 4096 && !(st.cache.slots = calloc(WCACHE_SLOTS, sizeof *st.cache.slots)))
+        rc = gb_error_set(err, GB_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < nsp && !rc; i++) {
         if (sp[i].tok >= 0)
             rc = tok_ids_push(&ids, t->added.v[sp[i].tok].id);
@@ -386,6 +442,7 @@ int gb_tokenizer_encode(const gb_tokenizer *t, const char *text, size_t len, boo
     tok_buf_free(&st.seg);
     tok_pieces_free(&st.ps);
     tok_pieces_free(&st.tmp);
+    wcache_free(&st.cache);
     if (!rc && max_len > 0) {
         /* right truncation keeps room for the special tokens added afterwards */
         size_t extra = add_special ? tok_postproc_added(t->post) : 0;

@@ -206,6 +206,12 @@ function gen(seed, count) {
         out.push(JSON.stringify(s));
     }
     out.push(JSON.stringify(''), JSON.stringify(' '), JSON.stringify('\u0000'));
+    // long texts (> 4 KB: genbench's per-call word cache is on) with many repeated words
+    for (let i = 0; i < 3; i++) {
+        let s = '';
+        while (s.length < 6000) s += chunk() + pick(seps) + pick(WORDS) + ' ' + pick(WORDS) + pick(seps);
+        out.push(JSON.stringify(s));
+    }
     return out.join('\n') + '\n';
 }
 

@@ -157,7 +157,7 @@ static inline gb_model *fx_load(const char *dir, const fx_case *c) {
 
 /* Generation of `batch` copies of the prompt: last logits, greedy tokens, identical rows. */
 static inline void fx_check_generate(gb_model *m, const fx_case *c, const fx_ref *r, int batch,
-                              int new_tokens, double tol, int check_tokens) {
+                                     int new_tokens, double tol, int check_tokens) {
     int32_t *prompt = malloc(sizeof(int32_t) * 128 * batch);
     for (int b = 0; b < batch; b++)
         memcpy(prompt + b * 128, r->prompt, sizeof r->prompt);
@@ -192,6 +192,25 @@ static inline void fx_check_generate(gb_model *m, const fx_case *c, const fx_ref
                       "%s: batch row %d differs from row 0", fx_desc(c), b);
     }
     free(prompt), free(out), free(last);
+}
+
+/* A real batch: two different prompts in one call give what each gives alone. */
+static inline void fx_check_mixed_batch(gb_model *m, const fx_case *c, const fx_ref *r) {
+    enum { T = 40, N = 6 };
+    int32_t prompts[2 * T], out2[2 * N], out1[N];
+    for (int t = 0; t < T; t++) {
+        prompts[t] = r->prompt[t];
+        prompts[T + t] = r->prompt[127 - t];
+    }
+    gb_error err;
+    gb_generate_params p = {.prompt_ids = prompts, .batch = 2, .prompt_len = T, .new_tokens = N};
+    CHECK_OK(gb_generate(m, &p, out2, &err), &err);
+    p.prompt_ids = prompts + T;
+    p.batch = 1;
+    CHECK_OK(gb_generate(m, &p, out1, &err), &err);
+    CHECK_MSG(memcmp(out1, out2 + N, sizeof out1) == 0,
+              "%s: batch row 1 [%d %d %d ...] differs from the same prompt alone [%d %d %d ...]",
+              fx_desc(c), out2[N], out2[N + 1], out2[N + 2], out1[0], out1[1], out1[2]);
 }
 
 /* All-position logits: top-8 ids wherever the reference separates them by > 1e-3, and the
@@ -289,6 +308,8 @@ static inline int fx_run(const char *name) {
                     fx_check_top8(m, &c, &r, npos);
                 }
                 if (attn == 0 && kern == 0 && stat == 0) fx_check_memory(m, GB_F32);
+                if ((attn == 1 && !kern && !stat) || (attn == 2 && kern && stat))
+                    fx_check_mixed_batch(m, &c, &r);
                 gb_model_free(m);
             }
 

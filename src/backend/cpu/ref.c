@@ -27,10 +27,11 @@ static float dot_f32(const float *x, const float *w, int64_t k) {
     float acc[8] = {0}, tail = 0.0f;
     int64_t j = 0;
     for (; j + 8 <= k; j += 8)
-        for (int u = 0; u < 8; u++) acc[u] += x[j + u] * w[j + u];
-    for (; j < k; j++) tail += x[j] * w[j];
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) +
-           tail;
+        for (int u = 0; u < 8; u++)
+            acc[u] += x[j + u] * w[j + u];
+    for (; j < k; j++)
+        tail += x[j] * w[j];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
 }
 
 enum { MATMUL_CHUNK = 512 };
@@ -43,14 +44,16 @@ void gb_ref_matmul(gb_backend *b, float *y, const float *x, const gb_weight *w, 
     int64_t out = w->rows, in = w->cols;
     float buf[MATMUL_CHUNK];
     for (int64_t r = 0; r < out; r++) {
-        for (int i = 0; i < n; i++) y[(size_t)i * out + r] = bias ? bias[r] : 0.0f;
+        for (int i = 0; i < n; i++)
+            y[(size_t)i * out + r] = bias ? bias[r] : 0.0f;
         for (int64_t k0 = 0; k0 < in; k0 += MATMUL_CHUNK) {
             int64_t kk = in - k0 < MATMUL_CHUNK ? in - k0 : MATMUL_CHUNK;
             const float *wr = buf;
             if (w->dtype == GB_F32) {
                 wr = (const float *)w->data + r * in + k0;
             } else {
-                for (int64_t j = 0; j < kk; j++) buf[j] = gb_weight_at(w, r, k0 + j);
+                for (int64_t j = 0; j < kk; j++)
+                    buf[j] = gb_weight_at(w, r, k0 + j);
             }
             for (int i = 0; i < n; i++)
                 y[(size_t)i * out + r] += dot_f32(x + (size_t)i * in + k0, wr, kk);

@@ -1,0 +1,574 @@
+/* Causal attention over the float32 KV cache ([batch, cap, n_kv_heads, head_dim]).
+ *
+ * eager: score matrix [batch, heads, tokens, cap] in scratch, softmax, then P.V (three kernels).
+ * sdpa:  one warp per query row, online softmax over blocks of 32 keys (a lane scores one key;
+ *        each lane accumulates head_dim/32 output dims), no stored scores.
+ * flash: prefill: a block of 4 warps takes 16 queries of one head and walks 32-key tiles of K
+ *        and V staged in shared memory (tiled online softmax); decode (one new token): the
+ *        key range is split across blocks (split-KV), one block per (sequence, KV head,
+ *        split) scores the whole GQA group from shared memory, writes its partial (max, sum,
+ *        output) to scratch, and the last block of the group merges them (counter in
+ *        st->d_done); groups wider than 8 heads or head_dim % 4 != 0 use one warp per
+ *        (head, split) and a separate merge kernel.
+ * In every kernel query t of sequence b sits at position p = pos0 + t and sees keys
+ * [lo, p] with lo = p - window + 1 for sliding windows, else 0. pos0 comes from device memory
+ * in graph mode (gb_cuda_dpos), so grids are sized by cap, not by the current length. */
+#include "backend/cuda/cuda_internal.h"
+
+#include <math.h>
+
+#define GB_MAXD 256 /* largest head_dim supported (8 dims per lane) */
+#define GB_DPL (GB_MAXD / 32)
+
+__device__ __forceinline__ int gb_key_lo(int p, int window) {
+    return window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+}
+
+/* ---------------- eager ---------------- */
+
+__global__ void k_eager_scores(float *s, const float *q, const float *kc, int T, int cap, int nh,
+                               int nkv, int hd, float scale, int window, const int *dpos,
+                               int pos0) {
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    const int row = blockIdx.y; /* (b * nh + h) * T + t */
+    if (j >= cap) return;
+    const int t = row % T, h = (row / T) % nh, bi = row / (T * nh);
+    const int p = (dpos ? *dpos : pos0) + t;
+    float v = -INFINITY;
+    if (j <= p && j >= gb_key_lo(p, window)) {
+        const float *qr = q + ((int64_t)(bi * T + t) * nh + h) * hd;
+        const float *kr = kc + (((int64_t)bi * cap + j) * nkv + h / (nh / nkv)) * hd;
+        float acc = 0.f;
+#pragma unroll 8
+        for (int d = 0; d < hd; d++)
+            acc += qr[d] * kr[d];
+        v = acc * scale;
+    }
+    s[(int64_t)row * cap + j] = v;
+}
+
+__global__ void k_eager_softmax(float *s, int T, int cap, const int *dpos, int pos0) {
+    __shared__ float sh[33];
+    const int row = blockIdx.x;
+    const int L = (dpos ? *dpos : pos0) + row % T + 1; /* keys beyond are masked */
+    float *sr = s + (int64_t)row * cap;
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < L; j += blockDim.x)
+        m = fmaxf(m, sr[j]);
+    m = gb_warp_max(m);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = m;
+    __syncthreads();
+    m = -INFINITY;
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++)
+        m = fmaxf(m, sh[w]);
+    float sum = 0.f;
+    for (int j = threadIdx.x; j < L; j += blockDim.x) {
+        const float e = expf(sr[j] - m);
+        sr[j] = e;
+        sum += e;
+    }
+    sum = gb_block_sum(sum, sh);
+    const float inv = 1.0f / sum;
+    for (int j = threadIdx.x; j < L; j += blockDim.x)
+        sr[j] *= inv;
+}
+
+__global__ void k_eager_pv(float *out, const float *s, const float *vc, int T, int cap, int nh,
+                           int nkv, int hd, const int *dpos, int pos0) {
+    const int row = blockIdx.x;
+    const int t = row % T, h = (row / T) % nh, bi = row / (T * nh);
+    const int L = (dpos ? *dpos : pos0) + t + 1;
+    const float *sr = s + (int64_t)row * cap;
+    const int kvh = h / (nh / nkv);
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float acc = 0.f;
+#pragma unroll 8
+        for (int j = 0; j < L; j++)
+            acc += sr[j] * vc[(((int64_t)bi * cap + j) * nkv + kvh) * hd + d];
+        out[((int64_t)(bi * T + t) * nh + h) * hd + d] = acc;
+    }
+}
+
+/* ---------------- online-softmax helpers (one warp, one query) ---------------- */
+
+/* Folds the 32 keys k0.. (lane i scored key k0 + i as s, -inf when masked) into the running
+ * state (m, l, acc[] over dims lane + 32 i). v(j, d) reads value row j. */
+struct gb_osm {
+    float m, l;
+    float acc[GB_DPL];
+};
+
+__device__ __forceinline__ void gb_osm_init(gb_osm &o) {
+    o.m = -INFINITY;
+    o.l = 0.f;
+#pragma unroll
+    for (int i = 0; i < GB_DPL; i++)
+        o.acc[i] = 0.f;
+}
+
+/* vbase(j) = pointer to value row of key k0 + j; stride between keys in floats. */
+__device__ __forceinline__ void gb_osm_step(gb_osm &o, float s, const float *v0, int64_t vstride,
+                                            int nkeys, int hd, int lane) {
+    const float tm = gb_warp_max(s);
+    const float mn = fmaxf(o.m, tm);
+    if (mn == -INFINITY) return; /* all masked so far */
+    const float corr = expf(o.m - mn);
+    const float pj = s == -INFINITY ? 0.f : expf(s - mn);
+    o.l = o.l * corr + gb_warp_sum(pj);
+#pragma unroll
+    for (int i = 0; i < GB_DPL; i++)
+        o.acc[i] *= corr;
+        /* unrolled so the value loads of many keys are in flight together */
+#pragma unroll 8
+    for (int j = 0; j < 32; j++) {
+        const float p = __shfl_sync(0xffffffffu, pj, j);
+        if (j < nkeys) {
+            const float *vr = v0 + (int64_t)j * vstride;
+#pragma unroll
+            for (int i = 0; i < GB_DPL; i++) {
+                const int d = lane + 32 * i;
+                if (d < hd) o.acc[i] += p * vr[d];
+            }
+        }
+    }
+    o.m = mn;
+}
+
+/* ---------------- sdpa: one warp per query ---------------- */
+
+__global__ void k_sdpa(float *out, const float *q, const float *kc, const float *vc, int B, int T,
+                       int cap, int nh, int nkv, int hd, float scale, int window, const int *dpos,
+                       int pos0) {
+    const int lane = threadIdx.x & 31;
+    const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= B * T * nh) return;
+    const int h = row % nh, t = (row / nh) % T, bi = row / (nh * T);
+    const int p = (dpos ? *dpos : pos0) + t;
+    const int lo = gb_key_lo(p, window);
+    const int kvh = h / (nh / nkv);
+    const float *qr = q + (int64_t)row * hd;
+    const int64_t kstride = (int64_t)nkv * hd;
+    const float *kb = kc + ((int64_t)bi * cap * nkv + kvh) * hd;
+    const float *vb = vc + ((int64_t)bi * cap * nkv + kvh) * hd;
+    gb_osm o;
+    gb_osm_init(o);
+    for (int k0 = lo; k0 <= p; k0 += 32) {
+        const int j = k0 + lane;
+        float s = -INFINITY;
+        if (j <= p) {
+            const float *kr = kb + (int64_t)j * kstride;
+            float acc = 0.f;
+#pragma unroll 16
+            for (int d = 0; d < hd; d++)
+                acc += qr[d] * kr[d];
+            s = acc * scale;
+        }
+        const int nk = p - k0 + 1 < 32 ? p - k0 + 1 : 32;
+        gb_osm_step(o, s, vb + (int64_t)k0 * kstride, kstride, nk, hd, lane);
+    }
+    float *orow = out + (int64_t)row * hd;
+    const float inv = o.l > 0.f ? 1.0f / o.l : 0.f;
+#pragma unroll
+    for (int i = 0; i < GB_DPL; i++) {
+        const int d = lane + 32 * i;
+        if (d < hd) orow[d] = o.acc[i] * inv;
+    }
+}
+
+/* ---------------- flash prefill: tiles in shared memory ---------------- */
+
+#define GB_FQ_WARPS 4
+#define GB_FQ_PER_WARP 4
+#define GB_FQ (GB_FQ_WARPS * GB_FQ_PER_WARP) /* queries per block */
+#define GB_FK 32                             /* keys per tile */
+
+__global__ void __launch_bounds__(GB_FQ_WARPS * 32)
+    k_flash_prefill(float *out, const float *q, const float *kc, const float *vc, int T, int cap,
+                    int nh, int nkv, int hd, float scale, int window, const int *dpos, int pos0) {
+    extern __shared__ float smem[];
+    const int ks = hd + 1;       /* padded K rows: lane j reads row j, no bank conflicts */
+    float *sq = smem;            /* [GB_FQ][hd] */
+    float *sk = sq + GB_FQ * hd; /* [GB_FK][hd + 1] */
+    float *sv = sk + GB_FK * ks; /* [GB_FK][hd] */
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int h = blockIdx.y % nh, bi = blockIdx.y / nh;
+    const int t0 = blockIdx.x * GB_FQ;
+    const int P0 = dpos ? *dpos : pos0;
+    const int kvh = h / (nh / nkv);
+    const int64_t kstride = (int64_t)nkv * hd;
+    const float *kb = kc + ((int64_t)bi * cap * nkv + kvh) * hd;
+    const float *vb = vc + ((int64_t)bi * cap * nkv + kvh) * hd;
+    const int tq_last = min(t0 + GB_FQ, T) - 1;
+    const int pmax = P0 + tq_last;
+    const int kmin = gb_key_lo(P0 + t0, window);
+
+    for (int i = threadIdx.x; i < GB_FQ * hd; i += blockDim.x) {
+        const int qi = i / hd, d = i % hd, t = t0 + qi;
+        sq[i] = t < T ? q[((int64_t)(bi * T + t) * nh + h) * hd + d] : 0.f;
+    }
+    gb_osm st[GB_FQ_PER_WARP];
+#pragma unroll
+    for (int w = 0; w < GB_FQ_PER_WARP; w++)
+        gb_osm_init(st[w]);
+
+    for (int k0 = kmin - kmin % GB_FK; k0 <= pmax; k0 += GB_FK) {
+        __syncthreads();
+        for (int i = threadIdx.x; i < GB_FK * hd; i += blockDim.x) {
+            const int j = i / hd, d = i % hd, key = k0 + j;
+            const bool ok = key <= pmax;
+            sk[j * ks + d] = ok ? kb[(int64_t)key * kstride + d] : 0.f;
+            sv[j * hd + d] = ok ? vb[(int64_t)key * kstride + d] : 0.f;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int w = 0; w < GB_FQ_PER_WARP; w++) {
+            const int qi = wid * GB_FQ_PER_WARP + w, t = t0 + qi;
+            if (t >= T) continue;
+            const int p = P0 + t, lo = gb_key_lo(p, window);
+            if (k0 > p || k0 + GB_FK <= lo) continue;
+            const int key = k0 + lane;
+            float s = -INFINITY;
+            if (key <= p && key >= lo) {
+                const float *qr = sq + qi * hd;
+                const float *kr = sk + lane * ks;
+                float acc = 0.f;
+#pragma unroll 16
+                for (int d = 0; d < hd; d++)
+                    acc += qr[d] * kr[d];
+                s = acc * scale;
+            }
+            const int nk = p - k0 + 1 < GB_FK ? p - k0 + 1 : GB_FK;
+            gb_osm_step(st[w], s, sv, hd, nk, hd, lane);
+        }
+    }
+#pragma unroll
+    for (int w = 0; w < GB_FQ_PER_WARP; w++) {
+        const int t = t0 + wid * GB_FQ_PER_WARP + w;
+        if (t >= T) continue;
+        float *orow = out + ((int64_t)(bi * T + t) * nh + h) * hd;
+        const float inv = st[w].l > 0.f ? 1.0f / st[w].l : 0.f;
+#pragma unroll
+        for (int i = 0; i < GB_DPL; i++) {
+            const int d = lane + 32 * i;
+            if (d < hd) orow[d] = st[w].acc[i] * inv;
+        }
+    }
+}
+
+/* ---------------- flash decode: split-KV + merge ---------------- */
+
+/* Keys per split: a multiple of 32 giving at most 64 splits over the cache capacity. */
+static int gb_split_chunk(int cap) {
+    int c = 32;
+    while ((cap + c - 1) / c > 64)
+        c += 32;
+    return c;
+}
+
+/* One warp per (row = (b, t, h), split); partial = [m, l, acc[hd]]. */
+__global__ void k_flash_decode_split(float *part, const float *q, const float *kc, const float *vc,
+                                     int B, int T, int cap, int nh, int nkv, int hd, float scale,
+                                     int window, int chunk, int nsplit, const int *dpos, int pos0) {
+    const int lane = threadIdx.x & 31;
+    const int item = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (item >= B * T * nh * nsplit) return;
+    const int sidx = item % nsplit, row = item / nsplit;
+    const int h = row % nh, t = (row / nh) % T, bi = row / (nh * T);
+    const int p = (dpos ? *dpos : pos0) + t;
+    const int lo = max(gb_key_lo(p, window), sidx * chunk);
+    const int hi = min(p, (sidx + 1) * chunk - 1);
+    const int kvh = h / (nh / nkv);
+    const float *qr = q + (int64_t)row * hd;
+    const int64_t kstride = (int64_t)nkv * hd;
+    const float *kb = kc + ((int64_t)bi * cap * nkv + kvh) * hd;
+    const float *vb = vc + ((int64_t)bi * cap * nkv + kvh) * hd;
+    /* q in registers: lane keeps all hd values is too many; read through L1 instead */
+    gb_osm o;
+    gb_osm_init(o);
+    const bool vec4 = (hd & 3) == 0;
+    for (int k0 = lo; k0 <= hi; k0 += 32) {
+        const int j = k0 + lane;
+        float s = -INFINITY;
+        if (j <= hi) {
+            const float *kr = kb + (int64_t)j * kstride;
+            float acc = 0.f;
+            if (vec4) {
+#pragma unroll 8
+                for (int d = 0; d < hd; d += 4) {
+                    const float4 kv = *(const float4 *)(kr + d);
+                    const float4 qv = __ldg((const float4 *)(qr + d));
+                    acc += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
+                }
+            } else {
+                for (int d = 0; d < hd; d++)
+                    acc += qr[d] * kr[d];
+            }
+            s = acc * scale;
+        }
+        const int nk = hi - k0 + 1 < 32 ? hi - k0 + 1 : 32;
+        gb_osm_step(o, s, vb + (int64_t)k0 * kstride, kstride, nk, hd, lane);
+    }
+    float *pr = part + (int64_t)item * (hd + 2);
+    if (lane == 0) {
+        pr[0] = o.m;
+        pr[1] = o.l;
+    }
+#pragma unroll
+    for (int i = 0; i < GB_DPL; i++) {
+        const int d = lane + 32 * i;
+        if (d < hd) pr[2 + d] = o.acc[i];
+    }
+}
+
+/* Split-KV decode for grouped heads: one block of 4 warps per (sequence, kv head, split)
+ * stages 32-key tiles of K and V in shared memory with all loads in flight at once, scores
+ * every query head of the group against them, and each warp keeps the online-softmax state
+ * of up to GB_DQ query heads. Same partial layout as k_flash_decode_split. */
+#define GB_DQ 2
+__global__ void __launch_bounds__(128)
+    k_flash_decode_gqa(float *part, const float *q, const float *kc, const float *vc, int cap,
+                       int nh, int nkv, int hd, float scale, int window, int chunk, int nsplit,
+                       const int *dpos, int pos0, int *done, float *out) {
+    gb_pdl_trigger();
+    gb_pdl_wait();
+    extern __shared__ float smem[];
+    const int g = nh / nkv, ks = hd + 1;
+    float *sk = smem;         /* [32][hd + 1] */
+    float *sv = sk + 32 * ks; /* [32][hd] */
+    float *sq = sv + 32 * hd; /* [g][hd] */
+    float *ss = sq + g * hd;  /* [g][32] scores */
+    const int sidx = blockIdx.x, bi = blockIdx.y / nkv, kvh = blockIdx.y % nkv;
+    const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
+    const int p = dpos ? *dpos : pos0;
+    const int lo = max(gb_key_lo(p, window), sidx * chunk);
+    const int hi = min(p, (sidx + 1) * chunk - 1);
+    const int64_t kstride = (int64_t)nkv * hd;
+    const float *kb = kc + ((int64_t)bi * cap * nkv + kvh) * hd;
+    const float *vb = vc + ((int64_t)bi * cap * nkv + kvh) * hd;
+    const float *qg = q + ((int64_t)bi * nh + (int64_t)kvh * g) * hd;
+    for (int i = tid; i < g * hd; i += blockDim.x)
+        sq[i] = qg[i];
+    gb_osm st[GB_DQ];
+#pragma unroll
+    for (int w = 0; w < GB_DQ; w++)
+        gb_osm_init(st[w]);
+    const int hd4 = hd / 4;
+    for (int k0 = lo; k0 <= hi; k0 += 32) {
+        const int nk = min(32, hi - k0 + 1);
+        __syncthreads();
+#pragma unroll 4
+        for (int i = tid; i < 32 * hd4; i += blockDim.x) {
+            const int j = i / hd4, d = (i % hd4) * 4;
+            float4 kv4 = make_float4(0.f, 0.f, 0.f, 0.f), vv4 = kv4;
+            if (j < nk) {
+                kv4 = *(const float4 *)(kb + (int64_t)(k0 + j) * kstride + d);
+                vv4 = *(const float4 *)(vb + (int64_t)(k0 + j) * kstride + d);
+            }
+            float *kr = sk + j * ks + d;
+            kr[0] = kv4.x, kr[1] = kv4.y, kr[2] = kv4.z, kr[3] = kv4.w;
+            *(float4 *)(sv + j * hd + d) = vv4;
+        }
+        __syncthreads();
+        for (int i = tid; i < g * 32; i += blockDim.x) {
+            const int gi = i >> 5, j = i & 31;
+            const float *qr = sq + gi * hd, *kr = sk + j * ks;
+            float a = 0.f;
+#pragma unroll 16
+            for (int d = 0; d < hd; d++)
+                a += qr[d] * kr[d];
+            ss[i] = j < nk ? a * scale : -INFINITY;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int w = 0; w < GB_DQ; w++) {
+            const int gi = wid + 4 * w;
+            if (gi < g) gb_osm_step(st[w], ss[gi * 32 + lane], sv, hd, nk, hd, lane);
+        }
+    }
+#pragma unroll
+    for (int w = 0; w < GB_DQ; w++) {
+        const int gi = wid + 4 * w;
+        if (gi >= g) continue;
+        const int64_t item = ((int64_t)bi * nh + (int64_t)kvh * g + gi) * nsplit + sidx;
+        float *pr = part + item * (hd + 2);
+        if (lane == 0) {
+            pr[0] = st[w].m;
+            pr[1] = st[w].l;
+        }
+#pragma unroll
+        for (int i = 0; i < GB_DPL; i++) {
+            const int d = lane + 32 * i;
+            if (d < hd) pr[2 + d] = st[w].acc[i];
+        }
+    }
+    if (!done) return;
+    /* the last split block of this (sequence, kv head) merges the group's partials */
+    __shared__ int last;
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) {
+        last = atomicAdd(&done[blockIdx.y], 1) == nsplit - 1;
+        if (last) done[blockIdx.y] = 0; /* ready for the next launch (graph replays) */
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for (int gi = wid; gi < g; gi += 4) {
+        const int64_t row = (int64_t)bi * nh + (int64_t)kvh * g + gi;
+        const float *prow = part + row * nsplit * (hd + 2);
+        float m = -INFINITY;
+        for (int s = 0; s < nsplit; s++) {
+            const float *ps = prow + (int64_t)s * (hd + 2);
+            if (__ldcg(ps + 1) > 0.f) m = fmaxf(m, __ldcg(ps));
+        }
+        float l = 0.f, acc[GB_DPL];
+#pragma unroll
+        for (int i = 0; i < GB_DPL; i++)
+            acc[i] = 0.f;
+        for (int s = 0; s < nsplit; s++) {
+            const float *ps = prow + (int64_t)s * (hd + 2);
+            const float ls = __ldcg(ps + 1);
+            if (!(ls > 0.f)) continue;
+            const float c = expf(__ldcg(ps) - m);
+            l += ls * c;
+#pragma unroll
+            for (int i = 0; i < GB_DPL; i++) {
+                const int d = lane + 32 * i;
+                if (d < hd) acc[i] += __ldcg(ps + 2 + d) * c;
+            }
+        }
+        const float inv = l > 0.f ? 1.0f / l : 0.f;
+#pragma unroll
+        for (int i = 0; i < GB_DPL; i++) {
+            const int d = lane + 32 * i;
+            if (d < hd) out[row * hd + d] = acc[i] * inv;
+        }
+    }
+}
+
+__global__ void k_flash_decode_merge(float *out, const float *part, int rows, int hd, int nsplit) {
+    gb_pdl_trigger();
+    gb_pdl_wait();
+    const int lane = threadIdx.x & 31;
+    const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= rows) return;
+    const float *pr = part + (int64_t)row * nsplit * (hd + 2);
+    float m = -INFINITY;
+    for (int s = 0; s < nsplit; s++)
+        if (pr[(int64_t)s * (hd + 2) + 1] > 0.f) m = fmaxf(m, pr[(int64_t)s * (hd + 2)]);
+    float l = 0.f, acc[GB_DPL];
+#pragma unroll
+    for (int i = 0; i < GB_DPL; i++)
+        acc[i] = 0.f;
+    for (int s = 0; s < nsplit; s++) {
+        const float *ps = pr + (int64_t)s * (hd + 2);
+        if (!(ps[1] > 0.f)) continue;
+        const float c = expf(ps[0] - m);
+        l += ps[1] * c;
+#pragma unroll
+        for (int i = 0; i < GB_DPL; i++) {
+            const int d = lane + 32 * i;
+            if (d < hd) acc[i] += ps[2 + d] * c;
+        }
+    }
+    const float inv = l > 0.f ? 1.0f / l : 0.f;
+    float *orow = out + (int64_t)row * hd;
+#pragma unroll
+    for (int i = 0; i < GB_DPL; i++) {
+        const int d = lane + 32 * i;
+        if (d < hd) orow[d] = acc[i] * inv;
+    }
+}
+
+/* ---------------- dispatch ---------------- */
+
+size_t gb_cuda_attn_scratch_bytes(gb_backend *b, gb_attn_impl impl, const gb_attn_args *a) {
+    (void)b;
+    const size_t rows = (size_t)a->batch * a->n_tokens * a->n_heads;
+    if (impl == GB_ATTN_EAGER) return rows * (size_t)a->cap * sizeof(float);
+    if (impl == GB_ATTN_FLASH && a->n_tokens == 1) {
+        const int chunk = gb_split_chunk(a->cap);
+        const size_t nsplit = (size_t)((a->cap + chunk - 1) / chunk);
+        return rows * nsplit * (size_t)(a->head_dim + 2) * sizeof(float);
+    }
+    return 0;
+}
+
+void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float *q,
+                       const float *kcache, const float *vcache, const gb_attn_args *a,
+                       void *scratch) {
+    gb_cuda *st = gb_cuda_of(b);
+    if (st->failed) return;
+    const int B = a->batch, T = a->n_tokens, nh = a->n_heads, nkv = a->n_kv_heads, hd = a->head_dim,
+              cap = a->cap;
+    if (B <= 0 || T <= 0) return;
+    if (hd > GB_MAXD || nkv <= 0 || nh % nkv != 0) {
+        gb_cuda_check(st, cudaErrorInvalidValue, "attention: unsupported head_dim or head counts",
+                      __FILE__, __LINE__);
+        return;
+    }
+    const int *dpos = gb_cuda_dpos(st);
+    const int rows = B * T * nh;
+    if (impl == GB_ATTN_EAGER) {
+        float *s = (float *)scratch;
+        dim3 g1((cap + 127) / 128, rows);
+        k_eager_scores<<<g1, 128, 0, st->stream>>>(s, q, kcache, T, cap, nh, nkv, hd, a->scale,
+                                                   a->sliding_window, dpos, a->pos0);
+        GB_CU_LAUNCH(st, "eager_scores");
+        k_eager_softmax<<<rows, 256, 0, st->stream>>>(s, T, cap, dpos, a->pos0);
+        GB_CU_LAUNCH(st, "eager_softmax");
+        k_eager_pv<<<rows, ((hd + 31) / 32) * 32, 0, st->stream>>>(out, s, vcache, T, cap, nh, nkv,
+                                                                   hd, dpos, a->pos0);
+        GB_CU_LAUNCH(st, "eager_pv");
+        return;
+    }
+    if (impl == GB_ATTN_FLASH && T == 1) {
+        const int chunk = gb_split_chunk(cap);
+        const int nsplit = (cap + chunk - 1) / chunk;
+        float *part = (float *)scratch;
+        const int g = nh / nkv;
+        if (g <= 4 * GB_DQ && hd % 4 == 0) {
+            const size_t sm = ((size_t)32 * (hd + 1) + 32 * hd + (size_t)g * hd + g * 32) * 4;
+            if (sm > 48 * 1024 &&
+                GB_CU(st,
+                      cudaFuncSetAttribute(k_flash_decode_gqa,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm)))
+                return;
+            /* merged in the same launch when the counters suffice */
+            const bool fused = B * nkv <= GB_DONE_SLOTS;
+            gb_launch(st, k_flash_decode_gqa, dim3(nsplit, B * nkv), 128, sm, part, q, kcache,
+                      vcache, cap, nh, nkv, hd, a->scale, a->sliding_window, chunk, nsplit, dpos,
+                      a->pos0, fused ? st->d_done : (int *)nullptr, out);
+            GB_CU_LAUNCH(st, "flash_decode_gqa");
+            if (fused) return;
+        } else {
+            const int items = rows * nsplit;
+            k_flash_decode_split<<<(items + 3) / 4, 128, 0, st->stream>>>(
+                part, q, kcache, vcache, B, T, cap, nh, nkv, hd, a->scale, a->sliding_window, chunk,
+                nsplit, dpos, a->pos0);
+            GB_CU_LAUNCH(st, "flash_decode_split");
+        }
+        gb_launch(st, k_flash_decode_merge, (rows + 3) / 4, 128, 0, out, (const float *)part, rows,
+                  hd, nsplit);
+        GB_CU_LAUNCH(st, "flash_decode_merge");
+        return;
+    }
+    if (impl == GB_ATTN_FLASH) {
+        const size_t sm =
+            ((size_t)GB_FQ * hd + (size_t)GB_FK * (hd + 1) + (size_t)GB_FK * hd) * sizeof(float);
+        if (sm > 48 * 1024 &&
+            GB_CU(st, cudaFuncSetAttribute(k_flash_prefill,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm)))
+            return;
+        dim3 g((T + GB_FQ - 1) / GB_FQ, B * nh);
+        k_flash_prefill<<<g, GB_FQ_WARPS * 32, sm, st->stream>>>(out, q, kcache, vcache, T, cap, nh,
+                                                                 nkv, hd, a->scale,
+                                                                 a->sliding_window, dpos, a->pos0);
+        GB_CU_LAUNCH(st, "flash_prefill");
+        return;
+    }
+    k_sdpa<<<(rows + 3) / 4, 128, 0, st->stream>>>(out, q, kcache, vcache, B, T, cap, nh, nkv, hd,
+                                                   a->scale, a->sliding_window, dpos, a->pos0);
+    GB_CU_LAUNCH(st, "sdpa");
+}

@@ -1,0 +1,203 @@
+/* Private state and kernel launchers of the CUDA backend (C++ / CUDA only).
+ *
+ * All work goes to one non-blocking stream, so a decode step can be captured into a CUDA
+ * graph. CUDA errors are sticky: the first failing call records "file:line: call: message"
+ * and every later fallible op (sync, download, ...) reports it through gb_error; the void
+ * ops of backend.h cannot return it directly.
+ *
+ * Positions: ops that take pos0 read it from device memory (st->d_pos) while pos_mode is on
+ * (set_pos >= 0), so a captured decode step stays valid when replayed at later positions. */
+#ifndef GB_CUDA_INTERNAL_H
+#define GB_CUDA_INTERNAL_H
+
+#include <cuda_runtime.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cublasLt.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include "backend/backend.h"
+#include "util/error.h"
+}
+
+/* One cached cuBLASLt plan per (m, n, k, dtype). */
+typedef struct gb_lt_plan {
+    int m, n, k;
+    gb_dtype dt;
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t a, b, c;
+    cublasLtMatmulAlgo_t algo;
+    int has_algo;
+} gb_lt_plan;
+
+#define GB_LT_PLANS 64
+#define GB_DONE_SLOTS 4096
+
+typedef struct gb_cuda {
+    int device;
+    int sm_count;
+    cudaStream_t stream;
+    cublasLtHandle_t lt;
+    void *lt_ws;
+    size_t lt_ws_bytes;
+    gb_lt_plan plans[GB_LT_PLANS];
+    int n_plans;
+
+    void *act16; /* activations converted to bf16/f16 for GEMMs */
+    size_t act16_bytes;
+    float *tmp; /* fused-op fallbacks (gate/up products of a GEMM) */
+    size_t tmp_bytes;
+
+    int *d_pos;   /* device copy of the step position */
+    int *d_done;  /* GB_DONE_SLOTS zeroed counters: split-KV blocks finished per (seq, kv head) */
+    int pos_mode; /* 1: kernels read pos0 from d_pos */
+
+    int gemv_max_n; /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
+    int pdl;        /* launch the decode kernels with programmatic dependent launch */
+
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    int capturing;
+
+    /* sticky error */
+    int failed;
+    char errmsg[512];
+
+    /* device memory accounting (alloc/free of the op table) */
+    size_t in_use, peak;
+    void **a_ptr;
+    size_t *a_size;
+    int a_len, a_cap;
+} gb_cuda;
+
+static inline gb_cuda *gb_cuda_of(gb_backend *b) {
+    return (gb_cuda *)b->impl;
+}
+
+/* Records the first error; returns 0 on success, GB_ERR_DEVICE otherwise. */
+int gb_cuda_check(gb_cuda *st, cudaError_t e, const char *what, const char *file, int line);
+int gb_cuda_check_lt(gb_cuda *st, cublasStatus_t s, const char *what, const char *file, int line);
+#define GB_CU(st, call) gb_cuda_check((st), (call), #call, __FILE__, __LINE__)
+#define GB_LT(st, call) gb_cuda_check_lt((st), (call), #call, __FILE__, __LINE__)
+#define GB_CU_LAUNCH(st, name) gb_cuda_check((st), cudaGetLastError(), name, __FILE__, __LINE__)
+
+/* Grows a scratch buffer (never while capturing a graph). Returns 0 or GB_ERR_DEVICE. */
+int gb_cuda_grow(gb_cuda *st, void **buf, size_t *have, size_t need, const char *what);
+
+static inline const int *gb_cuda_dpos(gb_cuda *st) {
+    return st->pos_mode ? st->d_pos : nullptr;
+}
+
+/* ---- launchers (cuda_ops.cu) ---- */
+void gb_cuda_embed(gb_backend *b, float *out, const gb_weight *table, const int32_t *ids, int n,
+                   const gb_weight *pos_table, int n_tokens, int pos0);
+void gb_cuda_rmsnorm(gb_backend *b, float *y, const float *x, const float *w, int n, int dim,
+                     float eps);
+/* rmsnorm that also writes a 16-bit copy (dt) of y into y16 (GEMM input). */
+void gb_cuda_rmsnorm16(gb_cuda *st, float *y, void *y16, gb_dtype dt, const float *x,
+                       const float *w, int n, int dim, float eps);
+void gb_cuda_layernorm(gb_backend *b, float *y, const float *x, const float *w, const float *bias,
+                       int n, int dim, float eps);
+void gb_cuda_rope(gb_backend *b, float *x, const gb_rope_args *a);
+void gb_cuda_add(gb_backend *b, float *y, const float *a, const float *c, size_t count);
+void gb_cuda_act_mul(gb_backend *b, float *out, const float *gate, const float *up, size_t count,
+                     gb_act_kind act);
+void gb_cuda_act(gb_backend *b, float *y, const float *x, size_t count, gb_act_kind act);
+void gb_cuda_kv_write(gb_backend *b, float *kcache, float *vcache, const float *k, const float *v,
+                      const gb_attn_args *a);
+void gb_cuda_argmax(gb_backend *b, int32_t *ids, const float *logits, int n, int vocab);
+void gb_cuda_rope_kv_write(gb_backend *b, float *q, float *k, const float *v, float *kcache,
+                           float *vcache, const gb_rope_args *r, const gb_attn_args *a);
+void gb_cuda_add_rmsnorm(gb_backend *b, float *resid, const float *x, float *y, const float *w,
+                         int n, int dim, float eps);
+/* dst (dt) = src float32, count elements */
+void gb_cuda_to16(gb_cuda *st, void *dst, gb_dtype dt, const float *src, size_t count);
+/* y[n, cols] += bias[cols] */
+void gb_cuda_add_bias(gb_cuda *st, float *y, const float *bias, int n, int cols);
+/* Converts (and optionally transposes) a device matrix src[rows, cols] of sdt (or [cols, rows]
+ * when transpose) to dst[rows, cols] of ddt. */
+void gb_cuda_convert(gb_cuda *st, void *dst, gb_dtype ddt, const void *src, gb_dtype sdt,
+                     int64_t rows, int64_t cols, int transpose);
+
+/* ---- matmul (cuda_matmul.cu) ---- */
+void gb_cuda_matmul(gb_backend *b, float *y, const float *x, const gb_weight *w, const float *bias,
+                    int n);
+void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float *x,
+                            const float *norm_w, float eps, const gb_weight *const *ws,
+                            const float *const *biases, int count, int n);
+void gb_cuda_gate_up_act(gb_backend *b, float *out, const float *x, const gb_weight *wg,
+                         const gb_weight *wu, int n, gb_act_kind act);
+void gb_cuda_lt_free(gb_cuda *st);
+
+/* ---- attention (cuda_attention.cu) ---- */
+void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float *q,
+                       const float *kcache, const float *vcache, const gb_attn_args *a,
+                       void *scratch);
+size_t gb_cuda_attn_scratch_bytes(gb_backend *b, gb_attn_impl impl, const gb_attn_args *a);
+
+/* ---- device helpers ---- */
+#ifdef __CUDACC__
+__device__ __forceinline__ float gb_warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float gb_warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+/* Sum over the block (blockDim.x a multiple of 32, <= 1024); every thread gets the result. */
+__device__ __forceinline__ float gb_block_sum(float v, float *sh /* 33 floats */) {
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = gb_warp_sum(v);
+    __syncthreads(); /* sh may be reused by a previous reduction */
+    if (lane == 0) sh[wid] = v;
+    __syncthreads();
+    float t = lane < nw ? sh[lane] : 0.f;
+    t = gb_warp_sum(t);
+    return t;
+}
+/* Programmatic dependent launch (sm_90): a kernel launched by gb_launch may start while its
+ * predecessor still runs; it must call gb_pdl_wait() before touching memory the predecessor
+ * reads or writes (every such kernel does, so the ordering stays transitive). gb_pdl_trigger
+ * lets the successor launch early. Both are no-ops for ordinary launches. */
+__device__ __forceinline__ void gb_pdl_wait() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void gb_pdl_trigger() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+template <typename... KArgs, typename... Args>
+static inline void gb_launch(gb_cuda *st, void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                             Args... args) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = st->stream;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = st->pdl ? 1 : 0;
+    cudaLaunchKernelEx(&cfg, k, static_cast<KArgs>(args)...);
+}
+
+__device__ __forceinline__ float gb_load_as_f32(const void *p, gb_dtype dt, int64_t i) {
+    if (dt == GB_BF16) return __uint_as_float((uint32_t)((const uint16_t *)p)[i] << 16);
+    if (dt == GB_F16) return __half2float(((const __half *)p)[i]);
+    return ((const float *)p)[i];
+}
+#endif
+
+#endif

@@ -1,0 +1,471 @@
+/* Matrix products of the CUDA backend.
+ *
+ * Decode (n <= gemv_max_n rows): GEMV kernels, one warp per output row, streaming the weight
+ * row with 16-byte non-caching loads (8 bf16/f16 or 4 f32 per load, up to 8 loads in flight
+ * per lane) and float32 activations from L1; n rows are computed per pass (NB in {1,2,4,8}),
+ * so weights are read once for up to 8 rows. Several matrices sharing one input (q,k,v) go in
+ * one launch; gate/up pairs compute act(g)*u in the epilogue.
+ *
+ * Prefill (larger n): cuBLASLt GEMM, bf16/f16 operands with float32 accumulation and float32
+ * output (activations converted to the weight dtype first, fused into rmsnorm where possible);
+ * float32 weights use a float32 GEMM (no TF32). Plans are cached per shape. */
+#include "backend/cuda/cuda_internal.h"
+
+#include <string.h>
+
+/* ---------------- GEMV ---------------- */
+
+#define GB_GEMV_WARPS 4
+#define GB_GEMV_U 8
+
+template <typename T> struct gb_vec;
+template <> struct gb_vec<__nv_bfloat16> { static const int N = 8; };
+template <> struct gb_vec<__half> { static const int N = 8; };
+template <> struct gb_vec<float> { static const int N = 4; };
+
+/* Streaming 16-byte weight load: read-only path, evict-first (weights are read once per step;
+ * the activations should keep L1). Not volatile, so the compiler may batch the loads. */
+__device__ __forceinline__ uint4 gb_ld_stream(const uint4 *p) {
+    return __ldcs(p);
+}
+
+template <typename T> __device__ __forceinline__ void gb_unpack(const uint4 &v, float *f);
+template <> __device__ __forceinline__ void gb_unpack<__nv_bfloat16>(const uint4 &v, float *f) {
+    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        f[2 * i] = __uint_as_float(w[i] << 16);
+        f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+    }
+}
+template <> __device__ __forceinline__ void gb_unpack<__half>(const uint4 &v, float *f) {
+    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        __half2 h;
+        memcpy(&h, &w[i], 4);
+        const float2 t = __half22float2(h);
+        f[2 * i] = t.x;
+        f[2 * i + 1] = t.y;
+    }
+}
+template <> __device__ __forceinline__ void gb_unpack<float>(const uint4 &v, float *f) {
+    f[0] = __uint_as_float(v.x);
+    f[1] = __uint_as_float(v.y);
+    f[2] = __uint_as_float(v.z);
+    f[3] = __uint_as_float(v.w);
+}
+
+/* acc[r] += dot of the 8 (or 4) weights in wv (vector index idx) with x row r. */
+template <typename T, int NB>
+__device__ __forceinline__ void gb_vec_fma(float *acc, const uint4 &wv, int idx, const float *x,
+                                           int cols) {
+    const int VEC = gb_vec<T>::N;
+    float wf[VEC];
+    gb_unpack<T>(wv, wf);
+#pragma unroll
+    for (int r = 0; r < NB; r++) {
+        const float4 *xp = (const float4 *)(x + (int64_t)r * cols + (int64_t)idx * VEC);
+#pragma unroll
+        for (int q = 0; q < VEC / 4; q++) {
+            const float4 xv = __ldg(xp + q);
+            acc[r] += wf[4 * q] * xv.x + wf[4 * q + 1] * xv.y + wf[4 * q + 2] * xv.z +
+                      wf[4 * q + 3] * xv.w;
+        }
+    }
+}
+
+/* Dot products of one weight row with NB activation rows: acc[r] = sum_k w[k] * x[r, k]
+ * reduced over the warp. Requires cols % VEC == 0 and 16-byte
+ * aligned rows. Full groups of GB_GEMV_U loads per lane are issued before any use. */
+template <typename T, int NB>
+__device__ __forceinline__ void gb_row_dot(float *acc, const T *wrow, const float *x, int cols,
+                                           int lane) {
+    const int nvec = cols / gb_vec<T>::N;
+    const uint4 *wr = (const uint4 *)wrow;
+    int base = lane;
+    for (; base + 32 * (GB_GEMV_U - 1) < nvec; base += 32 * GB_GEMV_U) {
+        uint4 wv[GB_GEMV_U];
+#pragma unroll
+        for (int u = 0; u < GB_GEMV_U; u++)
+            wv[u] = gb_ld_stream(wr + base + u * 32);
+#pragma unroll
+        for (int u = 0; u < GB_GEMV_U; u++)
+            gb_vec_fma<T, NB>(acc, wv[u], base + u * 32, x, cols);
+    }
+    for (; base < nvec; base += 32)
+        gb_vec_fma<T, NB>(acc, gb_ld_stream(wr + base), base, x, cols);
+#pragma unroll
+    for (int r = 0; r < NB; r++)
+        acc[r] = gb_warp_sum(acc[r]);
+}
+
+/* Up to three matrices sharing one input: output row index space is their concatenation. */
+struct gb_gemv_jobs {
+    const void *w[3];
+    const float *bias[3];
+    float *y[3];
+    int rows[3];
+    int count;
+};
+
+template <typename T, int NB>
+__global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
+    k_gemv(gb_gemv_jobs jobs, const float *__restrict__ x, int cols, int total_rows) {
+    const int lane = threadIdx.x & 31;
+    int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
+    const bool active = row < total_rows;
+    /* pick the matrix with constant indices only (a dynamic index would put the parameter
+     * struct in local memory) */
+    const void *w = jobs.w[0];
+    const float *bias = jobs.bias[0];
+    float *y = jobs.y[0];
+    int rows = jobs.rows[0];
+    if (row >= rows && jobs.count > 1) {
+        row -= rows;
+        w = jobs.w[1];
+        bias = jobs.bias[1];
+        y = jobs.y[1];
+        rows = jobs.rows[1];
+        if (row >= rows && jobs.count > 2) {
+            row -= rows;
+            w = jobs.w[2];
+            bias = jobs.bias[2];
+            y = jobs.y[2];
+            rows = jobs.rows[2];
+        }
+    }
+    gb_pdl_trigger();
+    gb_pdl_wait();
+    if (!active) return;
+    float acc[NB];
+#pragma unroll
+    for (int r = 0; r < NB; r++)
+        acc[r] = 0.f;
+    gb_row_dot<T, NB>(acc, (const T *)w + (int64_t)row * cols, x, cols, lane);
+    if (lane == 0) {
+        const float bv = bias ? bias[row] : 0.f;
+#pragma unroll
+        for (int r = 0; r < NB; r++)
+            y[(int64_t)r * rows + row] = acc[r] + bv;
+    }
+}
+
+__device__ __forceinline__ float gb_act_dev(float x, gb_act_kind act) {
+    if (act == GB_BACT_SILU) return x / (1.0f + expf(-x));
+    const float c = 0.7978845608028654f;
+    return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
+}
+
+template <typename T, int NB>
+__global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
+    k_gemv_gate_up(float *out, const float *__restrict__ x, const T *wg, const T *wu, int cols,
+                   int rows, gb_act_kind act) {
+    const int lane = threadIdx.x & 31;
+    const int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
+    gb_pdl_trigger();
+    gb_pdl_wait();
+    if (row >= rows) return;
+    float g[NB], u[NB];
+#pragma unroll
+    for (int r = 0; r < NB; r++)
+        g[r] = u[r] = 0.f;
+    gb_row_dot<T, NB>(g, wg + (int64_t)row * cols, x, cols, lane);
+    gb_row_dot<T, NB>(u, wu + (int64_t)row * cols, x, cols, lane);
+    if (lane == 0) {
+#pragma unroll
+        for (int r = 0; r < NB; r++)
+            out[(int64_t)r * rows + row] = gb_act_dev(g[r], act) * u[r];
+    }
+}
+
+/* Scalar fallback for shapes the vector kernel cannot take (cols not a multiple of the vector
+ * width): one warp per (row, output), lanes stride the columns. */
+__global__ void k_gemv_scalar(float *y, const float *x, const void *w, gb_dtype dt,
+                              const float *bias, int n, int rows, int cols) {
+    const int lane = threadIdx.x & 31;
+    const int64_t item = (int64_t)blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
+    if (item >= (int64_t)n * rows) return;
+    const int r = (int)(item / rows), o = (int)(item % rows);
+    float acc = 0.f;
+    for (int k = lane; k < cols; k += 32)
+        acc += gb_load_as_f32(w, dt, (int64_t)o * cols + k) * x[(int64_t)r * cols + k];
+    acc = gb_warp_sum(acc);
+    if (lane == 0) y[item] = acc + (bias ? bias[o] : 0.f);
+}
+
+static int gb_gemv_ok(const gb_weight *w) {
+    const int vec = w->dtype == GB_F32 ? 4 : 8;
+    return w->cols % vec == 0 && ((uintptr_t)w->data & 15u) == 0;
+}
+
+template <typename T>
+static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float *x, int cols,
+                             int n) {
+    int total = 0;
+    for (int j = 0; j < jobs0.count; j++)
+        total += jobs0.rows[j];
+    const int blocks = (total + GB_GEMV_WARPS - 1) / GB_GEMV_WARPS;
+    gb_gemv_jobs jobs = jobs0;
+    int r0 = 0;
+    while (r0 < n) {
+        const int left = n - r0;
+        const int nb = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        for (int j = 0; j < jobs.count; j++)
+            jobs.y[j] = jobs0.y[j] + (int64_t)r0 * jobs0.rows[j];
+        const float *xr = x + (int64_t)r0 * cols;
+        const dim3 g(blocks), t(GB_GEMV_WARPS * 32);
+        switch (nb) {
+        case 8:
+            gb_launch(st, k_gemv<T, 8>, g, t, 0, jobs, xr, cols, total);
+            break;
+        case 4:
+            gb_launch(st, k_gemv<T, 4>, g, t, 0, jobs, xr, cols, total);
+            break;
+        case 2:
+            gb_launch(st, k_gemv<T, 2>, g, t, 0, jobs, xr, cols, total);
+            break;
+        default:
+            gb_launch(st, k_gemv<T, 1>, g, t, 0, jobs, xr, cols, total);
+            break;
+        }
+        GB_CU_LAUNCH(st, "gemv");
+        r0 += nb;
+    }
+}
+
+static void gb_gemv_launch(gb_cuda *st, gb_dtype dt, const gb_gemv_jobs &jobs, const float *x,
+                           int cols, int n) {
+    if (dt == GB_BF16)
+        gb_gemv_launch_t<__nv_bfloat16>(st, jobs, x, cols, n);
+    else if (dt == GB_F16)
+        gb_gemv_launch_t<__half>(st, jobs, x, cols, n);
+    else
+        gb_gemv_launch_t<float>(st, jobs, x, cols, n);
+}
+
+template <typename T>
+static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const gb_weight *wg,
+                                const gb_weight *wu, int n, gb_act_kind act) {
+    const int rows = (int)wg->rows, cols = (int)wg->cols;
+    const int blocks = (rows + GB_GEMV_WARPS - 1) / GB_GEMV_WARPS;
+    const T *g = (const T *)wg->data, *u = (const T *)wu->data;
+    int r0 = 0;
+    while (r0 < n) {
+        const int left = n - r0;
+        const int nb = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        float *o = out + (int64_t)r0 * rows;
+        const float *xr = x + (int64_t)r0 * cols;
+        const dim3 gr(blocks), t(GB_GEMV_WARPS * 32);
+        switch (nb) {
+        case 8:
+            gb_launch(st, k_gemv_gate_up<T, 8>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            break;
+        case 4:
+            gb_launch(st, k_gemv_gate_up<T, 4>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            break;
+        case 2:
+            gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            break;
+        default:
+            gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            break;
+        }
+        GB_CU_LAUNCH(st, "gemv_gate_up");
+        r0 += nb;
+    }
+}
+
+/* ---------------- cuBLASLt ---------------- */
+
+static cudaDataType_t gb_cuda_type(gb_dtype dt) {
+    return dt == GB_BF16 ? CUDA_R_16BF : dt == GB_F16 ? CUDA_R_16F : CUDA_R_32F;
+}
+
+static gb_lt_plan *gb_lt_plan_get(gb_cuda *st, int m, int n, int k, gb_dtype dt) {
+    for (int i = 0; i < st->n_plans; i++) {
+        gb_lt_plan *p = &st->plans[i];
+        if (p->m == m && p->n == n && p->k == k && p->dt == dt) return p;
+    }
+    if (st->n_plans == GB_LT_PLANS) { /* evict the oldest */
+        gb_lt_plan *p = &st->plans[0];
+        cublasLtMatmulDescDestroy(p->desc);
+        cublasLtMatrixLayoutDestroy(p->a);
+        cublasLtMatrixLayoutDestroy(p->b);
+        cublasLtMatrixLayoutDestroy(p->c);
+        memmove(st->plans, st->plans + 1, sizeof(gb_lt_plan) * (GB_LT_PLANS - 1));
+        st->n_plans--;
+    }
+    gb_lt_plan *p = &st->plans[st->n_plans];
+    memset(p, 0, sizeof *p);
+    p->m = m;
+    p->n = n;
+    p->k = k;
+    p->dt = dt;
+    const cudaDataType_t ab = gb_cuda_type(dt);
+    /* Column-major view: C[m = out, n = tokens] = op(A)[m, k] * B[k, n], where A is the
+     * row-major weight [out, in] seen as a col-major [k, m] matrix (transposed), B the
+     * row-major activations [tokens, in] = col-major [k, n]. */
+    if (GB_LT(st, cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F))) return NULL;
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta);
+    cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb);
+    if (GB_LT(st, cublasLtMatrixLayoutCreate(&p->a, ab, k, m, k)) ||
+        GB_LT(st, cublasLtMatrixLayoutCreate(&p->b, ab, k, n, k)) ||
+        GB_LT(st, cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, m, n, m)))
+        return NULL;
+    cublasLtMatmulPreference_t pref;
+    if (GB_LT(st, cublasLtMatmulPreferenceCreate(&pref))) return NULL;
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                         &st->lt_ws_bytes, sizeof st->lt_ws_bytes);
+    cublasLtMatmulHeuristicResult_t res;
+    int found = 0;
+    cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(st->lt, p->desc, p->a, p->b, p->c, p->c, pref,
+                                                      1, &res, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (s == CUBLAS_STATUS_SUCCESS && found > 0) {
+        p->algo = res.algo;
+        p->has_algo = 1;
+    }
+    st->n_plans++;
+    return p;
+}
+
+void gb_cuda_lt_free(gb_cuda *st) {
+    for (int i = 0; i < st->n_plans; i++) {
+        gb_lt_plan *p = &st->plans[i];
+        cublasLtMatmulDescDestroy(p->desc);
+        cublasLtMatrixLayoutDestroy(p->a);
+        cublasLtMatrixLayoutDestroy(p->b);
+        cublasLtMatrixLayoutDestroy(p->c);
+    }
+    st->n_plans = 0;
+}
+
+/* y[n, w.rows] = xin[n, w.cols] . W^T where xin is already in the weight dtype. */
+static void gb_lt_matmul(gb_cuda *st, float *y, const void *xin, const gb_weight *w, int n) {
+    if (st->failed) return;
+    gb_lt_plan *p = gb_lt_plan_get(st, (int)w->rows, n, (int)w->cols, w->dtype);
+    if (!p) return;
+    const float one = 1.0f, zero = 0.0f;
+    GB_LT(st,
+          cublasLtMatmul(st->lt, p->desc, &one, w->data, p->a, xin, p->b, &zero, y, p->c, y, p->c,
+                         p->has_algo ? &p->algo : NULL, st->lt_ws, st->lt_ws_bytes, st->stream));
+}
+
+/* Activations in the weight dtype for a GEMM: x itself for f32, else converted into act16. */
+static const void *gb_gemm_input(gb_cuda *st, const float *x, gb_dtype dt, size_t count) {
+    if (dt == GB_F32) return x;
+    if (gb_cuda_grow(st, &st->act16, &st->act16_bytes, count * 2, "GEMM activations")) return NULL;
+    gb_cuda_to16(st, st->act16, dt, x, count);
+    return st->act16;
+}
+
+/* ---------------- ops ---------------- */
+
+void gb_cuda_matmul(gb_backend *b, float *y, const float *x, const gb_weight *w, const float *bias,
+                    int n) {
+    gb_cuda *st = gb_cuda_of(b);
+    if (n <= 0 || st->failed) return;
+    if (n <= st->gemv_max_n) {
+        if (gb_gemv_ok(w)) {
+            gb_gemv_jobs jobs;
+            memset(&jobs, 0, sizeof jobs);
+            jobs.w[0] = w->data;
+            jobs.bias[0] = bias;
+            jobs.y[0] = y;
+            jobs.rows[0] = (int)w->rows;
+            jobs.count = 1;
+            gb_gemv_launch(st, w->dtype, jobs, x, (int)w->cols, n);
+        } else {
+            const int64_t items = (int64_t)n * w->rows;
+            k_gemv_scalar<<<(unsigned)((items + GB_GEMV_WARPS - 1) / GB_GEMV_WARPS),
+                            GB_GEMV_WARPS * 32, 0, st->stream>>>(y, x, w->data, w->dtype, bias, n,
+                                                                 (int)w->rows, (int)w->cols);
+            GB_CU_LAUNCH(st, "gemv_scalar");
+        }
+        return;
+    }
+    const void *xin = gb_gemm_input(st, x, w->dtype, (size_t)n * w->cols);
+    if (!xin) return;
+    gb_lt_matmul(st, y, xin, w, n);
+    gb_cuda_add_bias(st, y, bias, n, (int)w->rows);
+}
+
+void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float *x,
+                            const float *norm_w, float eps, const gb_weight *const *ws,
+                            const float *const *biases, int count, int n) {
+    gb_cuda *st = gb_cuda_of(b);
+    if (n <= 0 || st->failed) return;
+    const int dim = (int)ws[0]->cols;
+    const gb_dtype dt = ws[0]->dtype;
+    int same = count <= 3;
+    for (int i = 0; i < count; i++)
+        same = same && ws[i]->dtype == dt && ws[i]->cols == dim && gb_gemv_ok(ws[i]);
+    if (n <= st->gemv_max_n && same) {
+        /* A separate norm kernel: normalising inside every GEMV block (tried) re-reads x once
+         * per block, as many bytes as the weights for q/k/v, and measured slower. */
+        gb_cuda_rmsnorm(b, xnorm, x, norm_w, n, dim, eps);
+        gb_gemv_jobs jobs;
+        memset(&jobs, 0, sizeof jobs);
+        for (int i = 0; i < count; i++) {
+            jobs.w[i] = ws[i]->data;
+            jobs.bias[i] = biases ? biases[i] : NULL;
+            jobs.y[i] = ys[i];
+            jobs.rows[i] = (int)ws[i]->rows;
+        }
+        jobs.count = count;
+        gb_gemv_launch(st, dt, jobs, xnorm, dim, n);
+        return;
+    }
+    if (n > st->gemv_max_n && dt != GB_F32) {
+        /* normalise once, writing the 16-bit GEMM input in the same pass */
+        if (gb_cuda_grow(st, &st->act16, &st->act16_bytes, (size_t)n * dim * 2, "GEMM input"))
+            return;
+        gb_cuda_rmsnorm16(st, xnorm, st->act16, dt, x, norm_w, n, dim, eps);
+        for (int i = 0; i < count; i++) {
+            if (ws[i]->dtype == dt) {
+                gb_lt_matmul(st, ys[i], st->act16, ws[i], n);
+                gb_cuda_add_bias(st, ys[i], biases ? biases[i] : NULL, n, (int)ws[i]->rows);
+            } else {
+                gb_cuda_matmul(b, ys[i], xnorm, ws[i], biases ? biases[i] : NULL, n);
+            }
+        }
+        return;
+    }
+    gb_cuda_rmsnorm(b, xnorm, x, norm_w, n, dim, eps);
+    for (int i = 0; i < count; i++)
+        gb_cuda_matmul(b, ys[i], xnorm, ws[i], biases ? biases[i] : NULL, n);
+}
+
+void gb_cuda_gate_up_act(gb_backend *b, float *out, const float *x, const gb_weight *wg,
+                         const gb_weight *wu, int n, gb_act_kind act) {
+    gb_cuda *st = gb_cuda_of(b);
+    if (n <= 0 || st->failed) return;
+    if (n <= st->gemv_max_n && wg->dtype == wu->dtype && gb_gemv_ok(wg) && gb_gemv_ok(wu) &&
+        wg->rows == wu->rows && wg->cols == wu->cols) {
+        if (wg->dtype == GB_BF16)
+            gb_gate_up_launch_t<__nv_bfloat16>(st, out, x, wg, wu, n, act);
+        else if (wg->dtype == GB_F16)
+            gb_gate_up_launch_t<__half>(st, out, x, wg, wu, n, act);
+        else
+            gb_gate_up_launch_t<float>(st, out, x, wg, wu, n, act);
+        return;
+    }
+    /* GEMMs into scratch, then act(g) * u. */
+    const size_t each = (size_t)n * wg->rows;
+    if (gb_cuda_grow(st, (void **)&st->tmp, &st->tmp_bytes, each * 2 * sizeof(float),
+                     "gate/up scratch"))
+        return;
+    float *g = st->tmp, *u = st->tmp + each;
+    if (wg->dtype == wu->dtype && wg->dtype != GB_F32 && wg->cols == wu->cols) {
+        const void *xin = gb_gemm_input(st, x, wg->dtype, (size_t)n * wg->cols);
+        if (!xin) return;
+        gb_lt_matmul(st, g, xin, wg, n);
+        gb_lt_matmul(st, u, xin, wu, n);
+    } else {
+        gb_cuda_matmul(b, g, x, wg, NULL, n);
+        gb_cuda_matmul(b, u, x, wu, NULL, n);
+    }
+    gb_cuda_act_mul(b, out, g, u, each, act);
+}

@@ -1,0 +1,300 @@
+/* Ceilings and kernel speeds of the CUDA backend on the card at hand (not a test; run by
+ * bench/cuda.sh). Prints one line per measurement:
+ *   copy      device-to-device copy bandwidth (bytes read + written)
+ *   gemm      cuBLAS bf16 GEMM 8192^3 on random data (float32 accumulation)
+ *   gemv      backend matmul / fused ops at decode (n rows), weight bytes / time
+ *   gemm_pf   backend matmul at prefill (n = 128), TFLOP/s
+ *   attn      attention impls at decode and prefill
+ * Times: per call, from a CUDA graph of many calls (median of 7 replays). */
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/backend.h"
+#include "util/dtype.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+#define CK(x)                                                                                      \
+    do {                                                                                           \
+        cudaError_t e_ = (x);                                                                      \
+        if (e_ != cudaSuccess) {                                                                   \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));    \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static void ceilings(void) {
+    const size_t bytes = (size_t)2 << 30;
+    void *a, *b;
+    CK(cudaMalloc(&a, bytes));
+    CK(cudaMalloc(&b, bytes));
+    CK(cudaMemset(a, 1, bytes));
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    double t[10];
+    for (int i = 0; i < 12; i++) {
+        cudaEventRecord(e0, 0);
+        CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, 0));
+        cudaEventRecord(e1, 0);
+        cudaEventSynchronize(e1);
+        float ms;
+        cudaEventElapsedTime(&ms, e0, e1);
+        if (i >= 2) t[i - 2] = ms * 1e-3;
+    }
+    qsort(t, 10, sizeof t[0], cmp_d);
+    printf("copy      %-28s %8.1f GB/s (read+write, median of 10)\n", "2 GiB d2d",
+           2.0 * bytes / t[5] * 1e-9);
+    cudaFree(a);
+    cudaFree(b);
+
+    const int N = 8192;
+    const size_t cnt = (size_t)N * N;
+    uint16_t *h = malloc(cnt * 2);
+    for (size_t i = 0; i < cnt; i++)
+        h[i] = gb_f32_to_bf16(frand());
+    void *A, *B, *C;
+    CK(cudaMalloc(&A, cnt * 2));
+    CK(cudaMalloc(&B, cnt * 2));
+    CK(cudaMalloc(&C, cnt * 4));
+    CK(cudaMemcpy(A, h, cnt * 2, cudaMemcpyHostToDevice));
+    for (size_t i = 0; i < cnt; i++)
+        h[i] = gb_f32_to_bf16(frand());
+    CK(cudaMemcpy(B, h, cnt * 2, cudaMemcpyHostToDevice));
+    free(h);
+    cublasHandle_t hd;
+    cublasCreate(&hd);
+    const float one = 1.f, zero = 0.f;
+    for (int i = 0; i < 13; i++) {
+        cudaEventRecord(e0, 0);
+        cublasStatus_t s = cublasGemmEx(hd, CUBLAS_OP_T, CUBLAS_OP_N, N, N, N, &one, A, CUDA_R_16BF,
+                                        N, B, CUDA_R_16BF, N, &zero, C, CUDA_R_32F, N,
+                                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        cudaEventRecord(e1, 0);
+        cudaEventSynchronize(e1);
+        if (s != CUBLAS_STATUS_SUCCESS) {
+            fprintf(stderr, "cublasGemmEx: %d\n", (int)s);
+            exit(1);
+        }
+        float ms;
+        cudaEventElapsedTime(&ms, e0, e1);
+        if (i >= 3) t[i - 3] = ms * 1e-3;
+    }
+    qsort(t, 10, sizeof t[0], cmp_d);
+    printf("gemm      %-28s %8.1f TFLOP/s (cuBLAS bf16, f32 out, median of 10)\n", "8192^3",
+           2.0 * N * (double)N * N / t[5] * 1e-12);
+    cublasDestroy(hd);
+    cudaFree(A);
+    cudaFree(B);
+    cudaFree(C);
+}
+
+static gb_backend *B;
+
+static void load(gb_weight *w, int64_t rows, int64_t cols) {
+    /* a 32 Mi-element random pool repeated: random data, without minutes of host RNG */
+    enum { POOL = 1 << 25 };
+    static uint16_t *pool;
+    if (!pool) {
+        pool = malloc((size_t)POOL * 2);
+        for (size_t i = 0; i < POOL; i++)
+            pool[i] = gb_f32_to_bf16(frand() * 0.05f);
+    }
+    const size_t cnt = (size_t)rows * cols;
+    uint16_t *h = malloc(cnt * 2);
+    for (size_t off = 0; off < cnt; off += POOL)
+        memcpy(h + off, pool, (cnt - off < POOL ? cnt - off : POOL) * 2);
+    gb_error err;
+    if (B->ops->weight_load(B, w, h, GB_BF16, rows, cols, GB_BF16, 0, &err)) {
+        fprintf(stderr, "weight_load: %s\n", err.msg);
+        exit(1);
+    }
+    free(h);
+}
+
+static void *dev_rand(size_t n) {
+    float *h = malloc(n * 4);
+    for (size_t i = 0; i < n; i++)
+        h[i] = frand();
+    void *d;
+    gb_error err;
+    if (B->ops->alloc(B, n * 4, &d, &err) || B->ops->upload(B, d, h, n * 4, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(1);
+    }
+    free(h);
+    return d;
+}
+
+typedef void (*step_fn)(void *ctx);
+
+/* Median seconds per call: reps calls captured in one CUDA graph (as the decode step runs),
+ * the graph replayed 7 times. */
+static double timeit(step_fn f, void *ctx, int reps) {
+    gb_error err;
+    for (int i = 0; i < 2; i++)
+        f(ctx); /* plans, scratch */
+    if (B->ops->sync(B, &err) || B->ops->graph_begin(B, &err)) goto fail;
+    for (int i = 0; i < reps; i++)
+        f(ctx);
+    if (B->ops->graph_end(B, &err) || B->ops->graph_launch(B, &err) || B->ops->sync(B, &err))
+        goto fail;
+    double t[7];
+    for (int k = 0; k < 7; k++) {
+        double t0 = now_s();
+        if (B->ops->graph_launch(B, &err) || B->ops->sync(B, &err)) goto fail;
+        t[k] = (now_s() - t0) / reps;
+    }
+    qsort(t, 7, sizeof t[0], cmp_d);
+    return t[3];
+fail:
+    fprintf(stderr, "%s\n", err.msg);
+    exit(1);
+}
+
+typedef struct mm_ctx {
+    gb_weight w[3];
+    float *x, *y[3], *xn, *nw;
+    int n, kind; /* 0 matmul, 1 rmsnorm_matmul x3, 2 gate_up */
+} mm_ctx;
+
+static void mm_step(void *p) {
+    mm_ctx *c = p;
+    if (c->kind == 0) {
+        B->ops->matmul(B, c->y[0], c->x, &c->w[0], NULL, c->n);
+    } else if (c->kind == 1) {
+        const gb_weight *ws[3] = {&c->w[0], &c->w[1], &c->w[2]};
+        B->ops->rmsnorm_matmul(B, c->y, c->xn, c->x, c->nw, 1e-5f, ws, NULL, 3, c->n);
+    } else {
+        B->ops->gate_up_act(B, c->y[0], c->x, &c->w[0], &c->w[1], c->n, GB_BACT_SILU);
+    }
+}
+
+static void bench_mm(const char *name, int kind, int64_t r0, int64_t r1, int64_t r2, int64_t cols,
+                     int n) {
+    mm_ctx c = {0};
+    c.kind = kind;
+    c.n = n;
+    int64_t rows[3] = {r0, r1, r2};
+    int nw = kind == 0 ? 1 : kind == 1 ? 3 : 2;
+    size_t wbytes = 0;
+    double flops = 0;
+    for (int i = 0; i < nw; i++) {
+        load(&c.w[i], rows[i], cols);
+        c.y[i] = dev_rand((size_t)n * rows[i]);
+        wbytes += (size_t)rows[i] * cols * 2;
+        flops += 2.0 * n * rows[i] * cols;
+    }
+    c.x = dev_rand((size_t)n * cols);
+    c.xn = dev_rand((size_t)n * cols);
+    c.nw = dev_rand((size_t)cols);
+    double t = timeit(mm_step, &c, n >= 64 ? 20 : 50);
+    printf("%-9s %-28s %8.1f GB/s %8.1f TFLOP/s %8.1f us\n", n >= 64 ? "gemm_pf" : "gemv", name,
+           wbytes / t * 1e-9, flops / t * 1e-12, t * 1e6);
+    for (int i = 0; i < nw; i++) {
+        B->ops->weight_free(B, &c.w[i]);
+        B->ops->free(B, c.y[i]);
+    }
+    B->ops->free(B, c.x);
+    B->ops->free(B, c.xn);
+    B->ops->free(B, c.nw);
+}
+
+typedef struct at_ctx {
+    gb_attn_impl impl;
+    gb_attn_args a;
+    void *q, *k, *v, *o, *s;
+} at_ctx;
+
+static void at_step(void *p) {
+    at_ctx *c = p;
+    B->ops->attention(B, c->impl, c->o, c->q, c->k, c->v, &c->a, c->s);
+}
+
+static void bench_attn(const char *name, gb_attn_impl impl, int batch, int T, int pos0, int cap,
+                       int nh, int nkv, int hd) {
+    at_ctx c = {.impl = impl};
+    c.a = (gb_attn_args){.batch = batch,
+                         .n_tokens = T,
+                         .pos0 = pos0,
+                         .cap = cap,
+                         .n_heads = nh,
+                         .n_kv_heads = nkv,
+                         .head_dim = hd,
+                         .scale = 0.125f};
+    c.q = dev_rand((size_t)batch * T * nh * hd);
+    c.o = dev_rand((size_t)batch * T * nh * hd);
+    c.k = dev_rand((size_t)batch * cap * nkv * hd);
+    c.v = dev_rand((size_t)batch * cap * nkv * hd);
+    size_t sb = B->ops->attn_scratch_bytes(B, impl, &c.a);
+    c.s = dev_rand(sb / 4 + 1);
+    double t = timeit(at_step, &c, 50);
+    static const char *names[] = {"eager", "sdpa", "flash"};
+    printf("attn      %-22s %-5s %8.1f us\n", name, names[impl], t * 1e6);
+    B->ops->free(B, c.q);
+    B->ops->free(B, c.o);
+    B->ops->free(B, c.k);
+    B->ops->free(B, c.v);
+    B->ops->free(B, c.s);
+}
+
+int main(void) {
+    ceilings();
+    gb_backend_options o = {0};
+    o.kernelize = 1;
+    gb_error err;
+    if (gb_backend_cuda_create(&o, &B, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    /* Llama-3.2-1B: hidden 2048, inter 8192, 32 heads, 8 kv, hd 64, vocab 128256 */
+    bench_mm("1B qkv (rmsnorm+3)", 1, 2048, 512, 512, 2048, 1);
+    bench_mm("1B o 2048x2048", 0, 2048, 0, 0, 2048, 1);
+    bench_mm("1B gate_up 2x8192x2048", 2, 8192, 8192, 0, 2048, 1);
+    bench_mm("1B down 2048x8192", 0, 2048, 0, 0, 8192, 1);
+    bench_mm("1B lm_head 128256x2048", 0, 128256, 0, 0, 2048, 1);
+    bench_mm("1B lm_head n=4", 0, 128256, 0, 0, 2048, 4);
+    bench_mm("1B down n=8", 0, 2048, 0, 0, 8192, 8);
+    bench_mm("1B gate_up n=8", 2, 8192, 8192, 0, 2048, 8);
+    /* Llama-3.1-8B: hidden 4096, inter 14336, 32 heads, 8 kv, hd 128 */
+    bench_mm("8B qkv (rmsnorm+3)", 1, 4096, 1024, 1024, 4096, 1);
+    bench_mm("8B gate_up 2x14336x4096", 2, 14336, 14336, 0, 4096, 1);
+    bench_mm("8B down 4096x14336", 0, 4096, 0, 0, 14336, 1);
+    bench_mm("8B lm_head 128256x4096", 0, 128256, 0, 0, 4096, 1);
+    /* prefill GEMMs, 128 tokens */
+    bench_mm("1B gate_up n=128", 2, 8192, 8192, 0, 2048, 128);
+    bench_mm("1B lm_head n=128", 0, 128256, 0, 0, 2048, 128);
+    bench_mm("8B gate_up n=128", 2, 14336, 14336, 0, 4096, 128);
+    bench_attn("decode 1B L=256", GB_ATTN_FLASH, 1, 1, 255, 256, 32, 8, 64);
+    bench_attn("decode 1B L=256", GB_ATTN_SDPA, 1, 1, 255, 256, 32, 8, 64);
+    bench_attn("decode 1B L=256", GB_ATTN_EAGER, 1, 1, 255, 256, 32, 8, 64);
+    bench_attn("decode 8B L=256", GB_ATTN_FLASH, 1, 1, 255, 256, 32, 8, 128);
+    bench_attn("decode 8B b32 L=256", GB_ATTN_FLASH, 32, 1, 255, 256, 32, 8, 128);
+    bench_attn("prefill 1B T=128", GB_ATTN_FLASH, 1, 128, 0, 256, 32, 8, 64);
+    bench_attn("prefill 1B T=128", GB_ATTN_SDPA, 1, 128, 0, 256, 32, 8, 64);
+    bench_attn("prefill 1B T=128", GB_ATTN_EAGER, 1, 128, 0, 256, 32, 8, 64);
+    size_t in_use, peak;
+    B->ops->memory_stats(B, &in_use, &peak);
+    printf("memory    peak %.1f MiB\n", peak / 1048576.0);
+    gb_backend_free(B);
+    return 0;
+}
