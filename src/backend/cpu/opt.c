@@ -583,15 +583,17 @@ static int att_splits(gb_attn_impl impl, const gb_attn_args *a, int nth) {
 }
 
 static size_t op_attn_scratch_bytes(gb_backend *b, gb_attn_impl impl, const gb_attn_args *a) {
-    if (impl == GB_ATTN_EAGER) return S.ref->attn_scratch_bytes(b, impl, a);
-    if (impl != GB_ATTN_FLASH || a->n_tokens != 1) return 0;
+    /* eager and head_dim > GB_ATT_MAXD run the reference kernel: give it what it needs */
+    size_t ref = S.ref->attn_scratch_bytes(b, impl, a);
+    if (impl != GB_ATTN_FLASH || a->n_tokens != 1) return ref;
     /* the largest split count any decode position up to cap can use */
     gb_attn_args big = *a;
     big.pos0 = a->cap - 1;
     int s = att_splits(impl, &big, threads_of(b));
-    if (s <= 1) return 0;
-    return (size_t)a->batch * (size_t)a->n_heads * (size_t)s * (size_t)(a->head_dim + 2) *
-           sizeof(float);
+    size_t mine = s <= 1 ? 0
+                         : (size_t)a->batch * (size_t)a->n_heads * (size_t)s *
+                               (size_t)(a->head_dim + 2) * sizeof(float);
+    return mine > ref ? mine : ref;
 }
 
 static void op_attention(gb_backend *b, gb_attn_impl impl, float *out, const float *q,
