@@ -58,6 +58,22 @@ typedef struct gb_rope_args {
 
 typedef enum gb_act_kind { GB_BACT_SILU = 0, GB_BACT_GELU_TANH } gb_act_kind;
 
+/* A call over a paged KV cache (continuous batching). Per layer the K and V pools are
+ * float32 [n_blocks, block_size, n_kv_heads, head_dim]; sequence s of the call owns the pool
+ * blocks block_tables[s * max_blocks + i] (i < max_blocks), block i holding its positions
+ * [i * block_size, (i + 1) * block_size). Row r = s * n_tokens + t of q/k/v/out is the
+ * token at position pos[s] + t. block_tables and pos are backend memory (int32). */
+typedef struct gb_paged_args {
+    int batch;                   /* sequences in the call */
+    int n_tokens;                /* new tokens per sequence (prefill: its prompt, decode: 1) */
+    const int32_t *pos;          /* [batch] position of each sequence's first new token */
+    const int32_t *block_tables; /* [batch, max_blocks] pool block ids */
+    int max_blocks, block_size;
+    int n_heads, n_kv_heads, head_dim;
+    float scale;        /* usually 1/sqrt(head_dim) */
+    int sliding_window; /* 0 = none: a query at p sees keys (p - window, p] otherwise */
+} gb_paged_args;
+
 typedef struct gb_backend_ops {
     const char *name;
     void (*destroy)(gb_backend *b);
@@ -146,6 +162,18 @@ typedef struct gb_backend_ops {
     int (*graph_launch)(gb_backend *b, gb_error *err);
     /* Device bytes held now through alloc/weight_load, and the peak since creation. */
     void (*memory_stats)(gb_backend *b, size_t *in_use, size_t *peak);
+
+    /* ---- paged KV cache (continuous batching); NULL where not provided (CUDA today: the
+     * engine then refuses continuous batching) ---- */
+    /* Writes the new tokens' k, v ([batch * n_tokens, n_kv_heads * head_dim]) at positions
+     * pos[s] + t of each sequence, through its block table, into the layer's pools. */
+    void (*kv_write_paged)(gb_backend *b, float *kpool, float *vpool, const float *k,
+                           const float *v, const gb_paged_args *a);
+    /* Causal attention of q[batch * n_tokens, n_heads * head_dim] over each sequence's cached
+     * positions [0, pos[s] + t] read through its block table (GQA as attention()); out has
+     * q's shape. One kernel for every attention implementation (online softmax per row). */
+    void (*attention_paged)(gb_backend *b, float *out, const float *q, const float *kpool,
+                            const float *vpool, const gb_paged_args *a);
 } gb_backend_ops;
 
 struct gb_backend {

@@ -33,6 +33,14 @@ static int32_t tok_pad(void *tok) {
     return gb_tokenizer_pad_id(tok);
 }
 
+/* The runner's model: the engine's, and whether the config asks for continuous batching
+ * (gb_generate_cb over the paged KV cache where the backend has the paged ops; elsewhere,
+ * CUDA today, the runner records a note and the requests run as one static batch). */
+typedef struct engine_model {
+    gb_model *m;
+    int cb;
+} engine_model;
+
 static int model_load(const char *dir, const gb_bench_config *c, gb_bench_trace_fn trace,
                       void *trace_user, void **model, gb_error *err) {
     gb_engine_options o;
@@ -61,11 +69,23 @@ static int model_load(const char *dir, const gb_bench_config *c, gb_bench_trace_
     o.threads = c->threads;
     o.trace = trace;
     o.trace_user = trace_user;
-    return gb_model_load(dir, &o, (gb_model **)model, err);
+    engine_model *em = calloc(1, sizeof *em);
+    if (!em) return gb_error_set(err, GB_ERR_NOMEM, "out of memory");
+    int rc = gb_model_load(dir, &o, &em->m, err);
+    if (rc) {
+        free(em);
+        return rc;
+    }
+    em->cb = c->continuous_batching && gb_model_supports_cb(em->m);
+    *model = em;
+    return 0;
 }
 
-static void model_free(void *m) {
-    gb_model_free(m);
+static void model_free(void *model) {
+    engine_model *em = model;
+    if (!em) return;
+    gb_model_free(em->m);
+    free(em);
 }
 
 static int generate(void *model, const int32_t *prompt, int batch, int prompt_len, int new_tokens,
@@ -78,11 +98,15 @@ static int generate(void *model, const int32_t *prompt, int batch, int prompt_le
     p.new_tokens = new_tokens;
     p.on_token = on_token;
     p.user = user;
-    return gb_generate(model, &p, out, err);
+    engine_model *em = model;
+    /* continuous batching: default policy, every request admitted at once (the benchmark's
+     * offline burst), 16-position blocks */
+    return em->cb ? gb_generate_cb(em->m, &p, NULL, out, err) : gb_generate(em->m, &p, out, err);
 }
 
 static void model_info(void *model, gb_bench_model_info *mi) {
-    const gb_model_config *c = gb_model_get_config(model);
+    gb_model *m = ((engine_model *)model)->m;
+    const gb_model_config *c = gb_model_get_config(m);
     memset(mi, 0, sizeof *mi);
     if (c) {
         snprintf(mi->architecture, sizeof mi->architecture, "%s", c->architecture);
@@ -98,7 +122,7 @@ static void model_info(void *model, gb_bench_model_info *mi) {
     }
     gb_model_memory mem;
     memset(&mem, 0, sizeof mem);
-    gb_model_get_memory(model, &mem);
+    gb_model_get_memory(m, &mem);
     mi->weight_bytes = mem.weight_bytes;
     mi->kv_bytes = mem.kv_bytes;
     mi->peak_device_bytes = mem.peak_device_bytes;

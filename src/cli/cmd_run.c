@@ -35,7 +35,8 @@ static const char *const k_usage =
     "  --model-id MODEL             model to benchmark (repeatable; same as positional)\n"
     "  --level N                    config set of benchmark_v2's get_config_by_level, 0-4\n"
     "                               (0: 1 config, 1: 4, 2: 8, 3: 32, 4: 80; default 1 unless\n"
-    "                               --attn/--compile/--kernelize/--config-file are given)\n"
+    "                               --attn/--compile/--kernelize/--continuous-batching/\n"
+    "                               --config-file are given)\n"
     "  --config-file FILE           JSON array/object or JSONL file of config objects\n"
     "  --attn LIST                  eager,sdpa,flash_attention_2,flex_attention (default eager\n"
     "                               when --compile or --kernelize shape the configs)\n"
@@ -43,6 +44,8 @@ static const char *const k_usage =
     "                               max-autotune, max-autotune-no-cudagraphs (CPU: a compile\n"
     "                               mode means a static KV cache and a preplanned decode step)\n"
     "  --kernelize                  fused kernels instead of the reference ones\n"
+    "  --continuous-batching        requests scheduled over a paged KV cache (CPU; CUDA runs\n"
+    "                               them as one static batch, with a note)\n"
     "  -w, --warmup N               warm-up runs after the validation run (default 3)\n"
     "  -i, --iterations N           timed runs (default 10)\n"
     "  -b, --batch-size LIST        copies of the prompt (default 1)\n"
@@ -178,6 +181,7 @@ int gb_cli_run(int argc, char **argv) {
     int n_models = 0;
     int warmup = 3, iters = 10, level = 1, profile = 0;
     bool warmup_set = false, iters_set = false, level_set = false, kernelize = false;
+    bool cont_batching = false;
     bool no_monitor = false, summarized = false, no_ceilings = false;
     int batch[MAX_LIST], seq[MAX_LIST], ntok[MAX_LIST], threads[MAX_LIST];
     int n_batch = 0, n_seq = 0, n_ntok = 0, n_threads = 0;
@@ -287,6 +291,8 @@ int gb_cli_run(int argc, char **argv) {
             if (parse_str_list(flag, val, comp, &n_comp)) return 2;
         } else if (IS("--kernelize", "--kernelize")) {
             kernelize = true;
+        } else if (IS("--continuous-batching", "--continuous-batching")) {
+            cont_batching = true;
         } else if (IS("--device", "--device")) {
             VAL();
             device = val;
@@ -337,7 +343,8 @@ int gb_cli_run(int argc, char **argv) {
     gb_error err;
     gb_bench_config *base = NULL;
     int n_base = 0;
-    bool explicit_product = n_attn || n_comp || kernelize || (quick && !level_set && !config_file);
+    bool explicit_product =
+        n_attn || n_comp || kernelize || cont_batching || (quick && !level_set && !config_file);
     if (config_file) {
         if (gb_bench_config_read_file(config_file, &base, &n_base, &err) != 0) {
             fprintf(stderr, "genbench run: %s\n", err.msg);
@@ -361,6 +368,7 @@ int gb_cli_run(int argc, char **argv) {
                 if (strcmp(comp[c], "none") != 0)
                     gb_compile_kwargs_set(&b->compile_kwargs, comp[c]);
                 b->kernelize = kernelize;
+                b->continuous_batching = cont_batching;
             }
     } else {
         if (gb_bench_configs_for_level(level, &base, &n_base, &err) != 0) {

@@ -80,4 +80,30 @@ typedef struct gb_generate_params {
  * everything is freed at the end. Token ids outside [0, vocab) are refused. */
 int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_error *err);
 
+/* Continuous batching (engine/cb.c): the batch rows are independent requests over a paged
+ * KV cache. Zero fields take the defaults. */
+typedef struct gb_cb_options {
+    int block_size; /* positions per KV block; 0 = 16 */
+    int num_blocks; /* blocks in the pool; 0 = enough for every request at once */
+    int max_batch;  /* most requests running together; 0 = no limit */
+} gb_cb_options;
+
+/* Greedy generation of exactly new_tokens per request, as gb_generate (same params, out_ids
+ * [batch, new_tokens]) but scheduled as continuous batching. Each step: admit waiting
+ * requests in FIFO order while the running count stays <= max_batch and the pool has the
+ * blocks for the request's whole length (prompt + new - 1 positions) besides those the
+ * running requests may still claim, so no request is ever preempted; the requests admitted
+ * in a step are prefilled together (one forward call, each request a sequence of its own
+ * over its own blocks; its first token); the requests admitted
+ * before this step run one decode step together (one batched forward, attention through
+ * each one's block table). Blocks are taken as a request grows and freed when it finishes.
+ * on_token fires once per step with the ids of every request that produced a token in it,
+ * in request order (batch = their count); with a pool that admits everyone (the default)
+ * the steps are those of gb_generate. last_logits: request 0's prefill. Needs the backend's
+ * paged ops (GB_ERR_UNSUPPORTED otherwise: the CUDA backend has none today). */
+int gb_generate_cb(gb_model *m, const gb_generate_params *p, const gb_cb_options *o,
+                   int32_t *out_ids, gb_error *err);
+/* 1 when the model's backend provides the paged ops gb_generate_cb needs. */
+int gb_model_supports_cb(const gb_model *m);
+
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine/model.h"
+#include "engine/paged.h"
 #include "util/clock.h"
 #include "util/error.h"
 
@@ -184,8 +185,10 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
     const int gpt2 = c->arch == GB_ARCH_GPT2;
     const gb_act_kind act = c->act == GB_ACT_SILU ? GB_BACT_SILU : GB_BACT_GELU_TANH;
     const int logit_rows = mode == GB_LOGITS_ALL ? n : batch;
-    if (n > ws->rows || logit_rows > ws->logit_rows || batch != m->kv.batch ||
-        m->kv.len + T > m->kv.cap)
+    const int paged = m->paged != NULL; /* K/V through the paged cache (continuous batching) */
+    if (n > ws->rows || logit_rows > ws->logit_rows ||
+        (paged ? batch != m->paged->batch || T != m->paged->n_tokens
+               : batch != m->kv.batch || m->kv.len + T > m->kv.cap))
         return gb_error_set(err, GB_ERR_INTERNAL, "forward: %d x %d rows do not fit the plan",
                             batch, T);
 
@@ -207,17 +210,20 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
                        .attn_factor = m->attn_factor};
     gb_rope_args rk = rq;
     rk.n_heads = nkv;
-    GB_TRY(gb_workspace_scratch(m, ws, &aa, err));
+    if (!paged) GB_TRY(gb_workspace_scratch(m, ws, &aa, err));
 
     tracer ops = {.m = m, .track = 2}, layer = {.m = m, .track = 1};
     tr_next(&ops, "embed");
 
     /* token (+ learned position) embeddings: x [n, H] */
-    op->embed(be, ws->x, &m->embed, ws->ids, n, gpt2 ? &m->pos_embed : NULL, T, m->kv.len);
+    if (paged)
+        gb_paged_embed(m, ws);
+    else
+        op->embed(be, ws->x, &m->embed, ws->ids, n, gpt2 ? &m->pos_embed : NULL, T, m->kv.len);
 
     for (int l = 0; l < c->num_layers; l++) {
         const gb_layer *L = &m->layers[l];
-        float *kc = m->kv.k[l], *vc = m->kv.v[l];
+        float *kc = paged ? NULL : m->kv.k[l], *vc = paged ? NULL : m->kv.v[l];
         char lname[32];
         snprintf(lname, sizeof lname, "layer %d", l);
         tr_next(&layer, lname);
@@ -244,7 +250,9 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
             op->rmsnorm(be, ws->k, ws->k, L->k_norm, n * nkv, hd, eps);
         }
         tr_next(&ops, gpt2 ? "kv_write" : "rope+kv_write");
-        if (gpt2) {
+        if (paged) {
+            gb_paged_rope_kv_write(m, ws, l);
+        } else if (gpt2) {
             op->kv_write(be, kc, vc, ws->k, ws->v, &aa);
         } else if (op->rope_kv_write) {
             op->rope_kv_write(be, ws->q, ws->k, ws->v, kc, vc, &rq, &aa);
@@ -254,7 +262,10 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
             op->kv_write(be, kc, vc, ws->k, ws->v, &aa);
         }
         tr_next(&ops, "attention");
-        op->attention(be, m->opts.attn, ws->att, ws->q, kc, vc, &aa, ws->scratch);
+        if (paged)
+            gb_paged_attention(m, ws, l);
+        else
+            op->attention(be, m->opts.attn, ws->att, ws->q, kc, vc, &aa, ws->scratch);
         tr_next(&ops, "o_proj");
         op->matmul(be, ws->proj, ws->att, &L->wo, L->bo, n);
         tr_next(&ops, "mlp");
@@ -302,6 +313,6 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
         op->rmsnorm(be, rows, rows, m->final_norm_w, logit_rows, H, eps);
     op->matmul(be, ws->logits, rows, m->lm_head, NULL, logit_rows);
     tr_next(&ops, NULL);
-    m->kv.len += T;
+    if (!paged) m->kv.len += T;
     return 0;
 }

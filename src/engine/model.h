@@ -45,6 +45,9 @@ typedef struct gb_workspace {
     size_t scratch_bytes;
 } gb_workspace;
 
+/* Paged KV cache of a continuous-batching generation (engine/paged.h). */
+typedef struct gb_paged gb_paged;
+
 struct gb_model {
     gb_model_config cfg;
     gb_engine_options opts;
@@ -62,8 +65,9 @@ struct gb_model {
     size_t weight_bytes_resident; /* held in memory (host or device) */
     gb_kv_cache kv;
     size_t kv_bytes_last;
-    gb_workspace ws; /* static mode: kept between calls */
+    gb_workspace ws;    /* static mode: kept between calls */
     uint64_t graph_key; /* CUDA graph of the decode step: buffers it was captured with (0 = none) */
+    gb_paged *paged;    /* set during gb_generate_cb: gb_forward uses it instead of kv */
 };
 
 /* Rotary inverse frequencies exactly as transformers computes them in float32 (default,

@@ -1,7 +1,8 @@
 /* Runner + results file with a fake engine (no model needed): file layout and key order,
  * hash = SHA-256 of the serialized config, statistics recomputed from the raw lists, token
  * timestamps, prompt truncation, error isolation (a failing load and a wrong token count in
- * the middle of a sweep), duplicate skipping, atomic saving, profiling trace. */
+ * the middle of a sweep), duplicate skipping, atomic saving, profiling trace, the
+ * continuous-batching note (CUDA only). */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -306,6 +307,32 @@ int main(void) {
     cJSON_Delete(sj);
     free(sum);
     gb_bench_results_free(&r);
+
+    /* Continuous batching: on CPU the engine schedules it (no note); elsewhere (CUDA has no
+     * paged KV cache kernels) the requests run as one static batch and a note says so. */
+    {
+        gb_bench_config cb[2] = {c[0], c[0]};
+        cb[0].continuous_batching = cb[1].continuous_batching = true;
+        snprintf(cb[1].device, sizeof cb[1].device, "cuda");
+        for (int i = 0; i < 2; i++) {
+            cb[i].name_given = false;
+            cb[i].name[0] = '\0';
+            cb[i].measurement_iterations = 1;
+            cb[i].warmup_iterations = 0;
+        }
+        o.num_tokens_to_profile = 0;
+        CHECK_OK(gb_runner_run(model, cb, 2, &o, &r, &failed, &err), &err);
+        CHECK_EQ_INT(r.n_entries, 2);
+        for (int i = 0; i < r.n_entries && i < 2; i++) {
+            int static_note = 0;
+            for (int k = 0; k < r.entries[i].n_notes; k++)
+                static_note |= strstr(r.entries[i].notes[k], "one static batch") != NULL;
+            CHECK_MSG(static_note == (i == 1), "%s: static-batch note %d",
+                      r.entries[i].config.device, static_note);
+            CHECK(r.entries[i].config.continuous_batching);
+        }
+        gb_bench_results_free(&r);
+    }
 
     /* A missing model: every config fails with the searched places, and the file is saved. */
     o.num_tokens_to_profile = 0;

@@ -133,7 +133,8 @@ void gb_cpu_destroy(gb_backend *b) {
     .layernorm = gb_ref_layernorm, .rope = gb_ref_rope, .add = gb_ref_add,                         \
     .act_mul = gb_ref_act_mul, .act = gb_ref_act, .kv_write = gb_ref_kv_write,                     \
     .attention = gb_ref_attention, .attn_scratch_bytes = gb_ref_attn_scratch_bytes,                \
-    .argmax = gb_ref_argmax
+    .argmax = gb_ref_argmax, .kv_write_paged = gb_ref_kv_write_paged,                              \
+    .attention_paged = gb_ref_attention_paged
 
 const gb_backend_ops gb_cpu_ref_ops = {.name = "cpu-reference", GB_CPU_COMMON_OPS};
 

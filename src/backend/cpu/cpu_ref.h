@@ -74,6 +74,12 @@ void gb_ref_attention(gb_backend *b, gb_attn_impl impl, float *out, const float 
                       void *scratch);
 size_t gb_ref_attn_scratch_bytes(gb_backend *b, gb_attn_impl impl, const gb_attn_args *a);
 
+/* reference kernels over a paged KV cache (ref_paged.c) */
+void gb_ref_kv_write_paged(gb_backend *b, float *kpool, float *vpool, const float *k,
+                           const float *v, const gb_paged_args *a);
+void gb_ref_attention_paged(gb_backend *b, float *out, const float *q, const float *kpool,
+                            const float *vpool, const gb_paged_args *a);
+
 /* reference fused entries (ref_fused.c) */
 void gb_ref_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float *x,
                            const float *norm_w, float eps, const gb_weight *const *ws,

@@ -583,15 +583,17 @@ static int att_splits(gb_attn_impl impl, const gb_attn_args *a, int nth) {
 }
 
 static size_t op_attn_scratch_bytes(gb_backend *b, gb_attn_impl impl, const gb_attn_args *a) {
-    if (impl == GB_ATTN_EAGER) return S.ref->attn_scratch_bytes(b, impl, a);
-    if (impl != GB_ATTN_FLASH || a->n_tokens != 1) return 0;
+    /* eager and head_dim > GB_ATT_MAXD run the reference kernel: give it what it needs */
+    size_t ref = S.ref->attn_scratch_bytes(b, impl, a);
+    if (impl != GB_ATTN_FLASH || a->n_tokens != 1) return ref;
     /* the largest split count any decode position up to cap can use */
     gb_attn_args big = *a;
     big.pos0 = a->cap - 1;
     int s = att_splits(impl, &big, threads_of(b));
-    if (s <= 1) return 0;
-    return (size_t)a->batch * (size_t)a->n_heads * (size_t)s * (size_t)(a->head_dim + 2) *
-           sizeof(float);
+    size_t mine = s <= 1 ? 0
+                         : (size_t)a->batch * (size_t)a->n_heads * (size_t)s *
+                               (size_t)(a->head_dim + 2) * sizeof(float);
+    return mine > ref ? mine : ref;
 }
 
 static void op_attention(gb_backend *b, gb_attn_impl impl, float *out, const float *q,
@@ -638,6 +640,80 @@ static void op_attention(gb_backend *b, gb_attn_impl impl, float *out, const flo
     pfor(nth, rows, chunk, att_items, &j);
 }
 
+/* ---- paged attention (continuous batching) ---- */
+
+/* Rows (sequence, token, head) over the thread pool; each row an online softmax over its
+ * keys in runs that stay inside one cache block (contiguous rows of the pool). */
+typedef struct {
+    const gb_opt_isa *isa;
+    float *out;
+    const float *q, *kp, *vp;
+    const gb_paged_args *a;
+} patt_job;
+
+static void patt_items(void *ctx, int64_t b, int64_t e, int tid) {
+    (void)tid;
+    const patt_job *j = ctx;
+    const gb_paged_args *a = j->a;
+    const int hd = a->head_dim, nh = a->n_heads, grp = a->n_heads / a->n_kv_heads;
+    const int64_t kvw = (int64_t)a->n_kv_heads * hd;
+    float acc[GB_ATT_MAXD], s[GB_ATT_BLOCK], p[GB_ATT_BLOCK];
+    for (int64_t row = b; row < e; row++) {
+        int h = (int)(row % nh);
+        int64_t qrow = row / nh; /* seq * n_tokens + t */
+        int seq = (int)(qrow / a->n_tokens), t = (int)(qrow % a->n_tokens);
+        int pos = a->pos[seq] + t;
+        int lo = a->sliding_window > 0 && pos - a->sliding_window + 1 > 0
+                     ? pos - a->sliding_window + 1
+                     : 0;
+        const float *q = j->q + qrow * nh * hd + (int64_t)h * hd;
+        const int32_t *table = a->block_tables + (int64_t)seq * a->max_blocks;
+        const int64_t kvoff = (int64_t)(h / grp) * hd;
+        float m = -INFINITY, l = 0.0f;
+        memset(acc, 0, (size_t)hd * sizeof(float));
+        for (int k0 = lo; k0 <= pos;) {
+            int in_block = a->block_size - k0 % a->block_size;
+            int nk = pos + 1 - k0;
+            if (nk > in_block) nk = in_block;
+            if (nk > GB_ATT_BLOCK) nk = GB_ATT_BLOCK;
+            int64_t base =
+                ((int64_t)table[k0 / a->block_size] * a->block_size + k0 % a->block_size) * kvw +
+                kvoff;
+            float mb = -INFINITY;
+            for (int i = 0; i < nk; i++) {
+                s[i] = j->isa->dot(q, j->kp + base + i * kvw, hd) * a->scale;
+                if (s[i] > mb) mb = s[i];
+            }
+            float mn = mb > m ? mb : m;
+            if (mn == -INFINITY || mn != mn) mn = mb;
+            float corr = m == -INFINITY ? 0.0f : expf(m - mn);
+            l = l * corr + j->isa->exp_sum(p, s, mn, nk);
+            for (int i = 0; i < nk; i++)
+                j->isa->scale_axpy(acc, i == 0 ? corr : 1.0f, p[i], j->vp + base + i * kvw, hd);
+            m = mn;
+            k0 += nk;
+        }
+        float *o = j->out + qrow * nh * hd + (int64_t)h * hd;
+        float inv = 1.0f / l;
+        for (int d = 0; d < hd; d++)
+            o[d] = acc[d] * inv;
+    }
+}
+
+static void op_attention_paged(gb_backend *b, float *out, const float *q, const float *kpool,
+                               const float *vpool, const gb_paged_args *a) {
+    if (a->head_dim > GB_ATT_MAXD) {
+        S.ref->attention_paged(b, out, q, kpool, vpool, a);
+        return;
+    }
+    int nth = threads_of(b);
+    patt_job j = {gb_cpu_opt_isa(), out, q, kpool, vpool, a};
+    int64_t rows = (int64_t)a->batch * a->n_tokens * a->n_heads;
+    int64_t chunk = 1 + rows / (8 * (int64_t)nth);
+    if (chunk > 16) chunk = 16;
+    pfor(nth, rows, chunk, patt_items, &j);
+}
+
 /* ---- argmax ---- */
 
 static void op_argmax(gb_backend *b, int32_t *ids, const float *logits, int n, int vocab) {
@@ -675,5 +751,6 @@ const gb_backend_ops *gb_cpu_kernelized_ops(const gb_backend_ops *ref) {
     S.table.gate_up_act = op_gate_up_act;
     S.table.rope_kv_write = op_rope_kv_write;
     S.table.add_rmsnorm = op_add_rmsnorm;
+    if (ref->attention_paged) S.table.attention_paged = op_attention_paged;
     return &S.table;
 }

@@ -74,6 +74,9 @@ GB_AI void load_w_f32(const void *w, int64_t off, __m256 *a, __m256 *b) {
 /* Micro-kernel: rows r..r+MR-1, tokens t0..t0+NR-1, k in [k0, k1) (multiples of 16);
  * adds the partial dot products into y. */
 #define GB_UNROLL _Pragma("GCC unroll 8")
+/* Keeps a loaded vector in a register: without it GCC folds the load into every FMA that
+ * uses it, and Zen 3 issues FMAs with a memory operand at half the register-form rate. */
+#define GB_IN_REG(v) __asm__("" : "+x"(v))
 
 #define GB_MK(DT, MR, NR)                                                                          \
     static void mk_##DT##_##MR##_##NR(const void *w, int64_t K, int64_t r, const float *xp,        \
@@ -90,6 +93,8 @@ GB_AI void load_w_f32(const void *w, int64_t off, __m256 *a, __m256 *b) {
             GB_UNROLL for (int j = 0; j < NR; j++) {                                               \
                 __m256 xa = _mm256_loadu_ps(xr + j * ldx + k);                                     \
                 __m256 xb = _mm256_loadu_ps(xr + j * ldx + k + 8);                                 \
+                GB_IN_REG(xa);                                                                     \
+                GB_IN_REG(xb);                                                                     \
                 GB_UNROLL for (int i = 0; i < MR; i++) {                                           \
                     acc[i][j] = _mm256_fmadd_ps(wa[i], xa, acc[i][j]);                             \
                     acc[i][j] = _mm256_fmadd_ps(wb[i], xb, acc[i][j]);                             \
@@ -236,6 +241,27 @@ GB_PK(6)
 typedef void (*pk_fn)(const float *, int, const float *, int64_t, float *);
 static const pk_fn pk_table[7] = {NULL, pk_1, pk_2, pk_3, pk_4, pk_5, pk_6};
 
+/* Asks for the next panel's weights (16 rows x GB_PKC values, 16 short row segments the
+ * hardware prefetcher does not follow) while the current panel is being computed. */
+static void prefetch_next_panel(const gb_mm_args *a, int64_t r0, int64_t r1, int64_t r,
+                                int64_t kb) {
+    const int64_t K = a->cols;
+    int64_t nr = r + GB_PMR, nk = kb;
+    if (nr >= r1) {
+        nr = r0;
+        nk = kb + GB_PKC;
+        if (nk >= K) return;
+    }
+    size_t es = gb_dtype_size(a->wdtype);
+    int64_t kc = K - nk < GB_PKC ? K - nk : GB_PKC;
+    int64_t rend = nr + GB_PMR < r1 ? nr + GB_PMR : r1;
+    for (int64_t i = nr; i < rend; i++) {
+        const char *p = (const char *)a->w + (size_t)(i * K + nk) * es;
+        for (int64_t off = 0; off < kc * (int64_t)es; off += 64)
+            _mm_prefetch(p + off, _MM_HINT_T1);
+    }
+}
+
 static void mm_rows_panel(const gb_mm_args *a, int64_t r0, int64_t r1) {
     const int64_t K = a->cols, ldy = a->ldy;
     const int n = a->n;
@@ -246,6 +272,7 @@ static void mm_rows_panel(const gb_mm_args *a, int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; r += GB_PMR) {
             int nr = r1 - r < GB_PMR ? (int)(r1 - r) : GB_PMR;
             pack_panel(a->wdtype, a->w, K, r, nr, kb, kc, wp);
+            prefetch_next_panel(a, r0, r1, r, kb);
             for (int t0 = 0; t0 < n; t0 += 6) {
                 int nt = n - t0 < 6 ? n - t0 : 6;
                 pk_table[nt](wp, kc, a->x + (int64_t)t0 * K + kb, K, part);

@@ -345,13 +345,24 @@ static const gb_backend_ops gb_cuda_ref_ops = {
     op_graph_end,
     op_graph_launch,
     op_memory_stats,
+    NULL, /* kv_write_paged, attention_paged: no paged KV cache kernels yet (the runner */
+    NULL, /* then runs continuous batching as one static batch, with a note) */
 };
 
 static const gb_backend_ops gb_cuda_fused_ops = {
-    "cuda-kernelized",   GB_CUDA_COMMON,        gb_cuda_rmsnorm_matmul,
-    gb_cuda_gate_up_act, gb_cuda_rope_kv_write, gb_cuda_add_rmsnorm,
-    op_set_pos,          op_graph_begin,        op_graph_end,
-    op_graph_launch,     op_memory_stats,
+    "cuda-kernelized",
+    GB_CUDA_COMMON,
+    gb_cuda_rmsnorm_matmul,
+    gb_cuda_gate_up_act,
+    gb_cuda_rope_kv_write,
+    gb_cuda_add_rmsnorm,
+    op_set_pos,
+    op_graph_begin,
+    op_graph_end,
+    op_graph_launch,
+    op_memory_stats,
+    NULL, /* kv_write_paged */
+    NULL, /* attention_paged */
 };
 
 extern "C" int gb_backend_cuda_available(void) {
