@@ -201,8 +201,10 @@ int gb_cli_generate(int argc, char **argv) {
     if (!rc) {
         rc = gb_tokenizer_encode(tok, text, text_len, true, seq, &ids, &n_ids, &err);
         if (rc) /* e.g. invalid UTF-8: say which text */
-            gb_error_prefix(&err, "%s", prompt ? "--prompt" : prompt_file ? prompt_file
-                                                                            : "prompt.txt");
+            gb_error_prefix(&err, "%s",
+                            prompt        ? "--prompt"
+                            : prompt_file ? prompt_file
+                                          : "prompt.txt");
     }
     if (!rc && n_ids == 0) rc = gb_error_set(&err, GB_ERR_INVALID, "the prompt has no tokens");
     if (!rc && (int)n_ids < seq)

@@ -115,9 +115,8 @@ int gb_cli_init_model(int argc, char **argv) {
         }
     }
     if (!!preset == !!config || !out) {
-        fprintf(stderr,
-                "genbench init-model: give exactly one of --preset/--config, and OUTDIR "
-                "(see --help)\n");
+        fprintf(stderr, "genbench init-model: give exactly one of --preset/--config, and OUTDIR "
+                        "(see --help)\n");
         return 2;
     }
 

@@ -276,8 +276,7 @@ int gb_cli_tokenize(int argc, char **argv) {
             errno = 0;
             max_len = strtol(argv[++i], &end, 10);
             if (end == argv[i] || *end || errno) max_len = -1; /* refused below */
-        }
-        else if (!strcmp(a, "--bench") && has_val)
+        } else if (!strcmp(a, "--bench") && has_val)
             bench = strtol(argv[++i], NULL, 10);
         else if (!strcmp(a, "--no-special-tokens"))
             special = false;
@@ -298,8 +297,7 @@ int gb_cli_tokenize(int argc, char **argv) {
     int inputs = (text != NULL) + (file != NULL) + (decode != NULL) + (jsonl != NULL);
     if (bench < 0) inputs = 0;
     if (max_len < 0 || max_len > INT32_MAX) {
-        fprintf(stderr, "genbench tokenize: --max-length must be an integer in 0..%d\n",
-                INT32_MAX);
+        fprintf(stderr, "genbench tokenize: --max-length must be an integer in 0..%d\n", INT32_MAX);
         return 2;
     }
     if (!model || inputs != 1) {

@@ -13,8 +13,7 @@
 #include "model/tensors.h"
 
 static void check_err(const gb_error *err) {
-    if (!err->msg[0] || strchr(err->msg, '\n'))
-        abort(); /* one non-empty line */
+    if (!err->msg[0] || strchr(err->msg, '\n')) abort(); /* one non-empty line */
 }
 
 static void model_config(const uint8_t *data, size_t size) {
@@ -24,9 +23,9 @@ static void model_config(const uint8_t *data, size_t size) {
         check_err(&err);
         return;
     }
-    if (cfg.vocab_size <= 0 || cfg.hidden_size <= 0 || cfg.num_layers <= 0 ||
-        cfg.num_heads <= 0 || cfg.num_kv_heads <= 0 || cfg.head_dim <= 0 ||
-        cfg.intermediate_size <= 0 || cfg.num_heads % cfg.num_kv_heads != 0)
+    if (cfg.vocab_size <= 0 || cfg.hidden_size <= 0 || cfg.num_layers <= 0 || cfg.num_heads <= 0 ||
+        cfg.num_kv_heads <= 0 || cfg.head_dim <= 0 || cfg.intermediate_size <= 0 ||
+        cfg.num_heads % cfg.num_kv_heads != 0)
         abort();
     gb_tensor_spec *specs = NULL;
     int count = 0;
@@ -65,19 +64,25 @@ static void results(const uint8_t *data, size_t size) {
     const char *path = fuzz_write("x_benchmark_1.json", data, size);
     gb_cmp_set s = {0};
     gb_error err = {0};
-    if (gb_cmp_load(path, &s, &err) != 0)
-        check_err(&err);
+    if (gb_cmp_load(path, &s, &err) != 0) check_err(&err);
     gb_cmp_free(&s);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 1)
-        return 0;
+    if (size < 1) return 0;
     switch (data[0] & 3) {
-    case 0: model_config(data + 1, size - 1); break;
-    case 1: bench_configs(data + 1, size - 1, "configs.json"); break;
-    case 2: bench_configs(data + 1, size - 1, "configs.jsonl"); break;
-    default: results(data + 1, size - 1); break;
+    case 0:
+        model_config(data + 1, size - 1);
+        break;
+    case 1:
+        bench_configs(data + 1, size - 1, "configs.json");
+        break;
+    case 2:
+        bench_configs(data + 1, size - 1, "configs.jsonl");
+        break;
+    default:
+        results(data + 1, size - 1);
+        break;
     }
     return 0;
 }

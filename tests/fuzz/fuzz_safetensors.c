@@ -9,8 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     gb_safetensors *st = NULL;
     gb_error err = {0};
     if (gb_safetensors_open(path, &st, &err) != 0) {
-        if (!err.msg[0] || strchr(err.msg, '\n'))
-            abort(); /* an error must be one non-empty line */
+        if (!err.msg[0] || strchr(err.msg, '\n')) abort(); /* an error must be one non-empty line */
         return 0;
     }
     volatile unsigned sum = 0;
@@ -19,13 +18,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint64_t n = 1;
         for (int d = 0; d < v->ndim; d++)
             n *= (uint64_t)v->shape[d];
-        if (n * gb_dtype_size(v->dtype) != v->nbytes)
-            abort();
+        if (n * gb_dtype_size(v->dtype) != v->nbytes) abort();
         const uint8_t *p = v->data;
         for (size_t b = 0; b < v->nbytes; b++)
             sum += p[b];
-        if (gb_safetensors_find(st, v->name) == NULL)
-            abort();
+        if (gb_safetensors_find(st, v->name) == NULL) abort();
     }
     gb_safetensors_free(st);
     return 0;

@@ -23,8 +23,7 @@ static gb_tokenizer *get(int i) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 1)
-        return 0;
+    if (size < 1) return 0;
     int which = data[0] % 3;
     bool special = (data[0] >> 2) & 1;
     int max_len = (data[0] >> 3) & 1 ? 7 : 0;
@@ -35,16 +34,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t n = 0;
     gb_error err = {0};
     if (gb_tokenizer_encode(t, text, len, special, max_len, &ids, &n, &err) != 0) {
-        if (!err.msg[0] || strchr(err.msg, '\n'))
-            abort();
+        if (!err.msg[0] || strchr(err.msg, '\n')) abort();
         return 0;
     }
-    if (max_len > 0 && n > (size_t)max_len)
-        abort();
+    if (max_len > 0 && n > (size_t)max_len) abort();
     int32_t vocab = gb_tokenizer_vocab_size(t);
     for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= vocab)
-            abort();
+        if (ids[i] < 0 || ids[i] >= vocab) abort();
     char *out = NULL;
     size_t out_len = 0;
     if (gb_tokenizer_decode(t, ids, n, false, &out, &out_len, &err) != 0)

@@ -12,8 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     gb_tokenizer *t = NULL;
     gb_error err = {0};
     if (gb_tokenizer_load(fuzz_dir(), &t, &err) != 0) {
-        if (!err.msg[0] || strchr(err.msg, '\n'))
-            abort();
+        if (!err.msg[0] || strchr(err.msg, '\n')) abort();
         return 0;
     }
     for (int special = 0; special < 2; special++) {
@@ -22,8 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (gb_tokenizer_encode(t, text, sizeof text - 1, special, 0, &ids, &n, &err) == 0) {
             char *out = NULL;
             size_t len = 0;
-            if (gb_tokenizer_decode(t, ids, n, !special, &out, &len, &err) == 0)
-                free(out);
+            if (gb_tokenizer_decode(t, ids, n, !special, &out, &len, &err) == 0) free(out);
             for (size_t i = 0; i < n; i++)
                 (void)gb_tokenizer_id_to_token(t, ids[i]);
         }
@@ -32,8 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int32_t bad[3] = {-1, gb_tokenizer_vocab_size(t), 0x7fffffff};
     char *out = NULL;
     size_t len = 0;
-    if (gb_tokenizer_decode(t, bad, 3, false, &out, &len, &err) == 0)
-        free(out);
+    if (gb_tokenizer_decode(t, bad, 3, false, &out, &len, &err) == 0) free(out);
     gb_tokenizer_free(t);
     return 0;
 }

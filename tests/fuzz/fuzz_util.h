@@ -15,8 +15,7 @@ static const char *fuzz_dir(void) {
     if (!dir[0]) {
         const char *tmp = getenv("TMPDIR");
         snprintf(dir, sizeof dir, "%s/gbfuzz.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(dir))
-            abort();
+        if (!mkdtemp(dir)) abort();
     }
     return dir;
 }
@@ -26,10 +25,8 @@ static const char *fuzz_write(const char *name, const uint8_t *data, size_t size
     static char path[1024];
     snprintf(path, sizeof path, "%s/%s", fuzz_dir(), name);
     FILE *f = fopen(path, "wb");
-    if (!f)
-        abort();
-    if (size && fwrite(data, 1, size, f) != size)
-        abort();
+    if (!f) abort();
+    if (size && fwrite(data, 1, size, f) != size) abort();
     fclose(f);
     return path;
 }
