@@ -233,7 +233,10 @@ void gb_bench_config_hash(const gb_bench_config *c, char out[65]) {
 /* ---- reading configs from JSON ---- */
 
 static int get_int(const cJSON *v, const char *src, const char *key, int *out, gb_error *err) {
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
+    /* Range first: converting an out-of-range double to int is undefined (fuzz_config). */
+    if (!cJSON_IsNumber(v) ||
+        !(v->valuedouble >= -2147483648.0 && v->valuedouble <= 2147483647.0) ||
+        v->valuedouble != (double)(int)v->valuedouble)
         return gb_error_set(err, GB_ERR_INVALID, "%s: config key '%s' must be an integer", src,
                             key);
     *out = (int)v->valuedouble;

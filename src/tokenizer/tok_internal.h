@@ -256,6 +256,8 @@ const struct cJSON *tok_json_get(const struct cJSON *obj, const char *key);
 int tok_json_str(const struct cJSON *obj, const char *key, const char **out, gb_error *err);
 /* Bool field with default when absent / null. */
 int tok_json_bool(const struct cJSON *obj, const char *key, bool dflt, bool *out, gb_error *err);
+/* A token id in JSON: an integer number in [0, INT32_MAX]. */
+int tok_json_is_id(const struct cJSON *v);
 int tok_json_int(const struct cJSON *obj, const char *key, long long dflt, long long *out,
                  gb_error *err);
 

@@ -28,7 +28,7 @@ static int add_special(const cJSON *specials, const char *name, tok_ids *dst, gb
                             name);
     const cJSON *it;
     cJSON_ArrayForEach(it, ids) {
-        if (!cJSON_IsNumber(it) || it->valuedouble < 0)
+        if (!tok_json_is_id(it))
             return gb_error_set(err, GB_ERR_FORMAT, "TemplateProcessing: bad id for '%s'", name);
         if (tok_ids_push(dst, (int32_t)it->valuedouble))
             return gb_error_set(err, GB_ERR_NOMEM, "out of memory");
@@ -99,8 +99,8 @@ static int parse_into(const cJSON *j, tok_postproc *p, gb_error *err) {
     if (!strcmp(type, "RobertaProcessing") || !strcmp(type, "BertProcessing")) {
         const cJSON *cls = tok_json_get(j, "cls"), *sep = tok_json_get(j, "sep");
         if (!cJSON_IsArray(cls) || !cJSON_IsArray(sep) ||
-            !cJSON_IsNumber(cJSON_GetArrayItem(cls, 1)) ||
-            !cJSON_IsNumber(cJSON_GetArrayItem(sep, 1)))
+            !tok_json_is_id(cJSON_GetArrayItem(cls, 1)) ||
+            !tok_json_is_id(cJSON_GetArrayItem(sep, 1)))
             return gb_error_set(err, GB_ERR_FORMAT, "%s needs 'cls' and 'sep' [token, id]", type);
         if (tok_ids_push(&p->before, (int32_t)cJSON_GetArrayItem(cls, 1)->valuedouble) ||
             tok_ids_push(&p->after, (int32_t)cJSON_GetArrayItem(sep, 1)->valuedouble))

@@ -309,11 +309,18 @@ int tok_json_bool(const cJSON *obj, const char *key, bool dflt, bool *out, gb_er
     return 0;
 }
 
+int tok_json_is_id(const cJSON *v) {
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 2147483647.0 &&
+           v->valuedouble == (double)(int32_t)v->valuedouble;
+}
+
 int tok_json_int(const cJSON *obj, const char *key, long long dflt, long long *out, gb_error *err) {
     const cJSON *v = tok_json_get(obj, key);
     *out = dflt;
     if (!v || cJSON_IsNull(v)) return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble)
+    /* Range first: converting an out-of-range double is undefined. */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -9.0e18 && v->valuedouble <= 9.0e18) ||
+        v->valuedouble != (double)(long long)v->valuedouble)
         return gb_error_set(err, GB_ERR_FORMAT, "'%s' is not an integer", key);
     *out = (long long)v->valuedouble;
     return 0;

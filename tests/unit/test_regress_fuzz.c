@@ -6,9 +6,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bench/config.h"
 #include "io/safetensors.h"
 #include "model/config.h"
 #include "test.h"
+#include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
 static char tmp[512];
@@ -78,6 +80,66 @@ static void error_prefix_newline(void) {
     CHECK_STR(err.msg, "file?name: bad??value?'x?y'");
 }
 
+/* fuzz_config crash-9ccb01: "num_tokens_to_generate": 7777...74 (a 1e96 number) in a config
+ * file was converted to int before the range check (undefined behaviour, UBSan abort). */
+static void bench_config_huge_int(void) {
+    const char text[] = "{\"attn_implementation\": \"sdpa\", \"num_tokens_to_generate\": "
+                        "7777777777777777777777777777777777777777777777777777777777777777777777"
+                        "77777777777777777777777774}\n";
+    const char *path = write_file("huge.jsonl", text, sizeof text - 1);
+    gb_bench_config *c = NULL;
+    int n = 0;
+    gb_error err = {0};
+    int rc = gb_bench_config_read_file(path, &c, &n, &err);
+    CHECK_MSG(rc != 0, "expected an error, got rc %d with %d configs", rc, n);
+    if (rc) {
+        check_one_line(&err, "bench config huge int");
+        CHECK_MSG(strstr(err.msg, "num_tokens_to_generate") != NULL, "key not named: '%s'",
+                  err.msg);
+    }
+    free(c);
+}
+
+/* Same class in tokenizer.json: a TemplateProcessing special token id of 1e30 was cast to
+ * int32_t unchecked. The seed tokenizer of the fuzzer with that id must be refused. */
+static void tokenizer_postproc_huge_id(void) {
+    char *json = NULL;
+    size_t len = 0;
+    FILE *f = fopen("fuzz/corpus/tokenizer_json/llama2_small.json", "rb");
+    CHECK_MSG(f != NULL, "cannot open the llama2_small seed (cwd must be tests/)");
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    json = malloc(len + 1);
+    if (fread(json, 1, len, f) != len) len = 0;
+    json[len] = '\0';
+    fclose(f);
+    char *at = strstr(json, "\"ids\": [1]");
+    CHECK_MSG(at != NULL, "seed has no \"ids\": [1]");
+    if (at) {
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/tok_huge_id", tmp);
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+        if (system(cmd) != 0) exit(1);
+        size_t head = (size_t)(at - json) + strlen("\"ids\": [");
+        char *patched = malloc(len + 16);
+        memcpy(patched, json, head);
+        memcpy(patched + head, "1e30", 4);
+        memcpy(patched + head + 4, json + head + 1, len - head - 1);
+        write_file("tok_huge_id/tokenizer.json", patched, len + 3);
+        gb_tokenizer *t = NULL;
+        gb_error err = {0};
+        int rc = gb_tokenizer_load(dir, &t, &err);
+        CHECK_MSG(rc != 0, "expected an error for a special token id of 1e30");
+        if (rc) check_one_line(&err, "tokenizer id 1e30");
+        gb_tokenizer_free(t);
+        free(patched);
+    }
+    free(json);
+}
+
 int main(void) {
     const char *base = getenv("GB_TEST_TMP");
     snprintf(tmp, sizeof tmp, "%s/regress_fuzz", base && *base ? base : "/tmp");
@@ -87,5 +149,7 @@ int main(void) {
     safetensors_dtype_newline();
     config_arch_newline();
     error_prefix_newline();
+    bench_config_huge_int();
+    tokenizer_postproc_huge_id();
     TEST_MAIN_END();
 }
