@@ -180,15 +180,6 @@ static int schedule(cb_run *x, int max_batch, int32_t *out_ids, gb_error *err) {
     return 0;
 }
 
-static int check_request_ids(const gb_model *m, const int32_t *ids, size_t n, gb_error *err) {
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size)
-            return gb_error_set(err, GB_ERR_INVALID,
-                                "token id %d at index %zu is outside the vocabulary [0, %d)",
-                                (int)ids[i], i, m->cfg.vocab_size);
-    return 0;
-}
-
 int gb_generate_cb(gb_model *m, const gb_generate_params *p, const gb_cb_options *o,
                    int32_t *out_ids, gb_error *err) {
     if (p->batch < 1 || p->prompt_len < 1 || p->new_tokens < 1)
@@ -200,7 +191,7 @@ int gb_generate_cb(gb_model *m, const gb_generate_params *p, const gb_cb_options
                             "continuous batching: the %s backend has no paged KV cache ops",
                             m->be->ops->name);
     const int B = p->batch, T = p->prompt_len, N = p->new_tokens;
-    GB_TRY(check_request_ids(m, p->prompt_ids, (size_t)B * T, err));
+    GB_TRY(gb_engine_check_ids(m, p->prompt_ids, (size_t)B * T, err));
     if (m->cfg.arch == GB_ARCH_GPT2 && T + N > m->cfg.max_position)
         return gb_error_set(err, GB_ERR_INVALID, "%d positions exceed the model's n_positions %d",
                             T + N, m->cfg.max_position);

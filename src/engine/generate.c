@@ -17,7 +17,7 @@ void gb_engine_options_default(gb_engine_options *o) {
     o->attn = GB_ATTN_SDPA;
 }
 
-static int check_ids(const gb_model *m, const int32_t *ids, size_t n, gb_error *err) {
+int gb_engine_check_ids(const gb_model *m, const int32_t *ids, size_t n, gb_error *err) {
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size)
             return gb_error_set(err, GB_ERR_INVALID,
@@ -121,7 +121,7 @@ int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_e
         return gb_error_set(err, GB_ERR_INVALID,
                             "generate: batch %d, prompt length %d and new tokens %d must be >= 1",
                             p->batch, p->prompt_len, p->new_tokens);
-    GB_TRY(check_ids(m, p->prompt_ids, (size_t)p->batch * p->prompt_len, err));
+    GB_TRY(gb_engine_check_ids(m, p->prompt_ids, (size_t)p->batch * p->prompt_len, err));
     GB_TRY(check_positions(m, p->prompt_len + p->new_tokens, err));
     const int batch = p->batch, T = p->prompt_len, N = p->new_tokens;
     const int stat = m->opts.static_cache;
@@ -187,7 +187,7 @@ int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_e
 
 int gb_model_forward_all(gb_model *m, const int32_t *ids, int n, float *logits, gb_error *err) {
     if (n < 1) return gb_error_set(err, GB_ERR_INVALID, "forward_all: %d tokens", n);
-    GB_TRY(check_ids(m, ids, (size_t)n, err));
+    GB_TRY(gb_engine_check_ids(m, ids, (size_t)n, err));
     GB_TRY(check_positions(m, n, err));
     gb_kv_free(m); /* a private cache for this one sequence */
     gb_workspace ws;

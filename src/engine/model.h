@@ -74,6 +74,9 @@ struct gb_model {
  * linear and llama3 scaling). out: [head_dim / 2]; *attn_factor: cos/sin multiplier. */
 void gb_rope_inv_freq(const gb_model_config *cfg, float *out, float *attn_factor);
 
+/* Every id in [0, vocab_size); otherwise GB_ERR_INVALID naming the first bad id and index. */
+int gb_engine_check_ids(const gb_model *m, const int32_t *ids, size_t n, gb_error *err);
+
 int gb_workspace_init(gb_model *m, gb_workspace *ws, int rows, int logit_rows, gb_error *err);
 void gb_workspace_free(gb_model *m, gb_workspace *ws);
 /* Makes sure ws->scratch holds attention scratch for the call described by a. */
