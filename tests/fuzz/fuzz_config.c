@@ -3,12 +3,15 @@
  *   0: model config.json (gb_model_config_parse, then the tensor list and parameter count),
  *   1: a `run --config-file` file (.json), every config finalized, named and hashed,
  *   2: the same as JSON Lines (.jsonl),
- *   3: a results file read by `compare` (gb_cmp_load).
+ *   3: a results file read by `compare` (gb_cmp_load),
+ *   4: model.safetensors.index.json of a sharded checkpoint (gb_weights_open) beside two
+ *      small valid shards, model-00001-of-00002.safetensors and model-00002-of-00002.
  * Failures must leave a one-line error; successes must hold the invariants the engine and
  * runner rely on. */
 #include "fuzz_util.h"
 #include "bench/compare.h"
 #include "bench/config.h"
+#include "io/safetensors.h"
 #include "model/config.h"
 #include "model/tensors.h"
 
@@ -68,9 +71,44 @@ static void results(const uint8_t *data, size_t size) {
     gb_cmp_free(&s);
 }
 
+/* A safetensors file holding one F32 tensor `name` of shape [2]. */
+static void write_shard(const char *file, const char *name) {
+    char hdr[256];
+    int n =
+        snprintf(hdr, sizeof hdr,
+                 "{\"%s\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}", name);
+    uint8_t buf[512] = {0};
+    for (int i = 0; i < 8; i++)
+        buf[i] = (uint8_t)((uint64_t)n >> (8 * i));
+    memcpy(buf + 8, hdr, (size_t)n);
+    fuzz_write(file, buf, 8 + (size_t)n + 8);
+}
+
+static void index_json(const uint8_t *data, size_t size) {
+    static int shards_written;
+    if (!shards_written) {
+        write_shard("model-00001-of-00002.safetensors", "a.weight");
+        write_shard("model-00002-of-00002.safetensors", "b.weight");
+        shards_written = 1;
+    }
+    fuzz_write("model.safetensors.index.json", data, size);
+    gb_weights *w = NULL;
+    gb_error err = {0};
+    if (gb_weights_open(fuzz_dir(), &w, &err) != 0) {
+        check_err(&err);
+        return;
+    }
+    for (int i = 0; i < gb_weights_count(w); i++) {
+        const gb_tensor_view *v = gb_weights_at(w, i);
+        if (gb_weights_find(w, v->name) == NULL) abort();
+    }
+    (void)gb_weights_total_bytes(w);
+    gb_weights_free(w);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
-    switch (data[0] & 3) {
+    switch (data[0] % 5) {
     case 0:
         model_config(data + 1, size - 1);
         break;
@@ -80,8 +118,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 2:
         bench_configs(data + 1, size - 1, "configs.jsonl");
         break;
-    default:
+    case 3:
         results(data + 1, size - 1);
+        break;
+    default:
+        index_json(data + 1, size - 1);
         break;
     }
     return 0;
