@@ -301,7 +301,9 @@ for d in i1 i2 i3 i4 i5 i6 i7 i8 i9; do
     [ ! -e "$T/$d" ] || echo "init-model left $T/$d behind after an error" >>"$FAILS"
 done
 # (init-model writes OUTDIR.tmp-PID-N and renames it when complete)
-if ls -a "$T" | grep -q '\.tmp-'; then echo "init-model left a temporary dir" >>"$FAILS"; fi
+for f in "$T"/*.tmp-*; do
+    [ ! -e "$f" ] || echo "init-model left a temporary dir $f" >>"$FAILS"
+done
 
 # --- compare -----------------------------------------------------------------------------
 fail1 cmp_missing "nope.json" "$GB_BIN" compare "$T/nope.json" "$T/nope.json"
