@@ -1,6 +1,6 @@
 /* BenchmarkConfig: one benchmark scenario, as in transformers' benchmark_v2, plus genbench's
  * device / dtype / threads. Fields, defaults, validity rules, names, serialization and
- * hash: docs/results-format.md and ../shared/docs/product.md §1.
+ * hash: docs/results-format.md (the product definition, §1 of the BenchmarkConfig concept).
  *
  * A gb_bench_config is plain data (copyable with =). Create one with gb_bench_config_default
  * or gb_bench_config_from_json, change fields, then call gb_bench_config_finalize, which
