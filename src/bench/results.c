@@ -1,3 +1,4 @@
+#include "engine/engine.h"
 #include "bench/results.h"
 
 #include <cjson/cJSON.h>
@@ -244,10 +245,12 @@ static void write_entry(gb_jw *w, const gb_bench_results *r, const gb_bench_entr
     gb_jw_kstr(w, "attention", e->config.attn_implementation);
     gb_jw_kstr(w, "kernels", e->config.kernelize ? "fused" : "reference");
     gb_jw_kstr(w, "kv_cache", e->config.compile_kwargs.set ? "static" : "dynamic");
-    gb_jw_kbool(w, "cuda_graph",
-                strncmp(e->config.device, "cuda", 4) == 0 && e->config.compile_kwargs.set &&
-                    (!strcmp(e->config.compile_kwargs.mode, "reduce-overhead") ||
-                     !strcmp(e->config.compile_kwargs.mode, "max-autotune")));
+    int static_cache = 0, cuda_graph = 0;
+    gb_engine_compile_from_mode(e->config.compile_kwargs.set ? e->config.compile_kwargs.mode : NULL,
+                                strncmp(e->config.device, "cuda", 4) ? GB_DEVICE_CPU
+                                                                     : GB_DEVICE_CUDA,
+                                &static_cache, &cuda_graph);
+    gb_jw_kbool(w, "cuda_graph", cuda_graph);
     gb_jw_kstr(w, "clock", "CLOCK_MONOTONIC");
     gb_jw_obj_end(w);
     gb_jw_key(w, "memory");

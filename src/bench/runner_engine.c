@@ -55,17 +55,14 @@ static int model_load(const char *dir, const gb_bench_config *c, gb_bench_trace_
     if (gb_dtype_parse(c->dtype, &dt) != 0)
         return gb_error_set(err, GB_ERR_INVALID, "config: dtype '%s' unknown", c->dtype);
     o.dtype = dt;
-    if (!strcmp(c->attn_implementation, "eager"))
-        o.attn = GB_ATTN_EAGER;
-    else if (!strcmp(c->attn_implementation, "flash_attention_2"))
-        o.attn = GB_ATTN_FLASH;
-    else
-        o.attn = GB_ATTN_SDPA;
+    if (gb_engine_attn_from_name(c->attn_implementation, &o.attn, NULL))
+        return gb_error_set(err, GB_ERR_INVALID, "config: attn_implementation '%s' unknown",
+                            c->attn_implementation);
     o.kernelize = c->kernelize;
-    o.static_cache = c->compile_kwargs.set;
-    o.cuda_graph = o.device == GB_DEVICE_CUDA && c->compile_kwargs.set &&
-                   (!strcmp(c->compile_kwargs.mode, "reduce-overhead") ||
-                    !strcmp(c->compile_kwargs.mode, "max-autotune"));
+    if (gb_engine_compile_from_mode(c->compile_kwargs.set ? c->compile_kwargs.mode : NULL, o.device,
+                                    &o.static_cache, &o.cuda_graph))
+        return gb_error_set(err, GB_ERR_INVALID, "config: compile mode '%s' unknown",
+                            c->compile_kwargs.mode);
     o.threads = c->threads;
     o.trace = trace;
     o.trace_user = trace_user;

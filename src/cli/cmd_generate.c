@@ -102,19 +102,13 @@ int gb_cli_generate(int argc, char **argv) {
                 return 2;
             }
         } else if (!strcmp(a, "--attn")) {
-            if (v && !strcmp(v, "eager")) {
-                o.attn = GB_ATTN_EAGER;
-            } else if (v && !strcmp(v, "sdpa")) {
-                o.attn = GB_ATTN_SDPA;
-            } else if (v && !strcmp(v, "flash_attention_2")) {
-                o.attn = GB_ATTN_FLASH;
-            } else if (v && !strcmp(v, "flex_attention")) {
-                fprintf(stderr, "genbench generate: flex_attention is not provided; using sdpa\n");
-                o.attn = GB_ATTN_SDPA;
-            } else {
+            int fell_back;
+            if (gb_engine_attn_from_name(v, &o.attn, &fell_back)) {
                 fprintf(stderr, "genbench generate: --attn: unknown '%s'\n", v ? v : "");
                 return 2;
             }
+            if (fell_back)
+                fprintf(stderr, "genbench generate: flex_attention is not provided; using sdpa\n");
         } else if (!strcmp(a, "--compile")) {
             compile = v;
         } else if (!strcmp(a, "--device")) {
@@ -150,19 +144,6 @@ int gb_cli_generate(int argc, char **argv) {
         fprintf(stderr, "genbench generate: give --prompt or --prompt-file, not both\n");
         return 2;
     }
-    if (compile && strcmp(compile, "none")) {
-        static const char *modes[] = {"default", "reduce-overhead", "max-autotune",
-                                      "max-autotune-no-cudagraphs"};
-        int ok = 0;
-        for (int i = 0; i < 4; i++)
-            ok |= !strcmp(compile, modes[i]);
-        if (!ok) {
-            fprintf(stderr, "genbench generate: --compile: unknown mode '%s'\n", compile);
-            return 2;
-        }
-        o.static_cache = 1;
-        o.cuda_graph = !strcmp(compile, "reduce-overhead") || !strcmp(compile, "max-autotune");
-    }
     if (!device) {
         o.device = gb_backend_cuda_available() ? GB_DEVICE_CUDA : GB_DEVICE_CPU;
     } else if (!strcmp(device, "cpu")) {
@@ -174,7 +155,10 @@ int gb_cli_generate(int argc, char **argv) {
         fprintf(stderr, "genbench generate: --device: unknown '%s'\n", device);
         return 2;
     }
-    if (o.device == GB_DEVICE_CPU) o.cuda_graph = 0;
+    if (gb_engine_compile_from_mode(compile, o.device, &o.static_cache, &o.cuda_graph)) {
+        fprintf(stderr, "genbench generate: --compile: unknown mode '%s'\n", compile);
+        return 2;
+    }
 
     gb_error err = {0};
     char dir[4096];

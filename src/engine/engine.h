@@ -37,6 +37,15 @@ typedef struct gb_engine_options {
 /* Defaults: CPU, bf16, sdpa, not kernelized, dynamic cache, all threads, weights in RAM. */
 void gb_engine_options_default(gb_engine_options *o);
 
+/* attn_implementation name -> impl: eager, sdpa, flash_attention_2; flex_attention (not
+ * provided) gives sdpa with *fell_back = 1. Unknown names: -1. */
+int gb_engine_attn_from_name(const char *name, gb_attn_impl *impl, int *fell_back);
+
+/* Compile mode (NULL or "none" = uncompiled) -> static cache, and a captured decode graph
+ * for reduce-overhead / max-autotune on CUDA. Unknown modes: -1. */
+int gb_engine_compile_from_mode(const char *mode, gb_device_kind device, int *static_cache,
+                                int *cuda_graph);
+
 typedef struct gb_model gb_model;
 
 /* Loads config.json + safetensors of model_dir onto the backend the options name.
