@@ -29,6 +29,20 @@ static void print_json_4spaces(const char *text) {
     putchar('\n');
 }
 
+/* Prints o with 4-space indentation and deletes it; exit status 1 when it could not be
+ * built (ok == 0) or printed. */
+static int print_json_free(cJSON *o, int ok) {
+    char *text = o && ok ? cJSON_Print(o) : NULL;
+    cJSON_Delete(o);
+    if (!text) {
+        fprintf(stderr, "genbench info: out of memory\n");
+        return 1;
+    }
+    print_json_4spaces(text);
+    cJSON_free(text);
+    return 0;
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: genbench info [--json] [--measure | --no-measure | --fresh | --quick]\n"
@@ -133,15 +147,7 @@ static int gpu_sample(int ms) {
     gb_gpumon_stop(m);
     cJSON *j = gb_gpumon_to_json(m, t0);
     gb_gpumon_free(m);
-    char *text = j ? cJSON_Print(j) : NULL;
-    cJSON_Delete(j);
-    if (!text) {
-        fprintf(stderr, "genbench info: out of memory\n");
-        return 1;
-    }
-    print_json_4spaces(text);
-    cJSON_free(text);
-    return 0;
+    return print_json_free(j, 1);
 }
 
 int gb_cli_info(int argc, char **argv) {
@@ -253,13 +259,5 @@ int gb_cli_info(int argc, char **argv) {
     } else if (ok) {
         ok = cJSON_AddNullToObject(o, "ceilings") != NULL;
     }
-    char *text = ok ? cJSON_Print(o) : NULL;
-    cJSON_Delete(o);
-    if (!text) {
-        fprintf(stderr, "genbench info: out of memory\n");
-        return 1;
-    }
-    print_json_4spaces(text);
-    cJSON_free(text);
-    return 0;
+    return print_json_free(o, ok);
 }
