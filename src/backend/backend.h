@@ -174,6 +174,18 @@ typedef struct gb_backend_ops {
      * q's shape. One kernel for every attention implementation (online softmax per row). */
     void (*attention_paged)(gb_backend *b, float *out, const float *q, const float *kpool,
                             const float *vpool, const gb_paged_args *a);
+
+    /* ---- residual and norm folded into the products (kernelize); NULL where not provided:
+     * the engine then composes matmul + add and rmsnorm + gate_up_act ---- */
+    /* y[n, w.rows] += x[n, w.cols] . W^T (+ bias): the residual add in the product's epilogue
+     * (y holds the residual stream and must not alias x). */
+    void (*matmul_add)(gb_backend *b, float *y, const float *x, const gb_weight *w,
+                       const float *bias, int n);
+    /* xnorm = rmsnorm(x) * norm_w; out[n, wg.rows] = act(xnorm . Wg^T) * (xnorm . Wu^T).
+     * xnorm: backend memory [n, dim], dim = wg.cols. */
+    void (*rmsnorm_gate_up_act)(gb_backend *b, float *out, float *xnorm, const float *x,
+                                const float *norm_w, float eps, const gb_weight *wg,
+                                const gb_weight *wu, int n, gb_act_kind act);
 } gb_backend_ops;
 
 struct gb_backend {

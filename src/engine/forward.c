@@ -267,33 +267,52 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
         else
             op->attention(be, m->opts.attn, ws->att, ws->q, kc, vc, &aa, ws->scratch);
         tr_next(&ops, "o_proj");
-        op->matmul(be, ws->proj, ws->att, &L->wo, L->bo, n);
+        /* with matmul_add the residual adds happen in the products' epilogues */
+        const int fold = op->matmul_add != NULL;
+        if (fold)
+            op->matmul_add(be, ws->x, ws->att, &L->wo, L->bo, n);
+        else
+            op->matmul(be, ws->proj, ws->att, &L->wo, L->bo, n);
         tr_next(&ops, "mlp");
 
         /* residual, then MLP on the normalised stream: xn [n, H] */
         if (gpt2) {
-            op->add(be, ws->x, ws->x, ws->proj, (size_t)n * H);
+            if (!fold) op->add(be, ws->x, ws->x, ws->proj, (size_t)n * H);
             op->layernorm(be, ws->xn, ws->x, L->mlp_norm_w, L->mlp_norm_b, n, H, eps);
             op->matmul(be, ws->up, ws->xn, &L->wup, L->bup, n); /* c_fc */
             op->act(be, ws->up, ws->up, (size_t)n * I, act);
-            op->matmul(be, ws->proj, ws->up, &L->wdown, L->bdown, n); /* c_proj */
         } else {
-            if (op->add_rmsnorm) {
-                op->add_rmsnorm(be, ws->x, ws->proj, ws->xn, L->mlp_norm_w, n, H, eps);
+            const int plain_mlp = L->bgate || L->bup;
+            if (fold && op->rmsnorm_gate_up_act && !plain_mlp) {
+                op->rmsnorm_gate_up_act(be, ws->gate, ws->xn, ws->x, L->mlp_norm_w, eps, &L->wgate,
+                                        &L->wup, n, act);
             } else {
-                op->add(be, ws->x, ws->x, ws->proj, (size_t)n * H);
-                op->rmsnorm(be, ws->xn, ws->x, L->mlp_norm_w, n, H, eps);
+                if (fold)
+                    op->rmsnorm(be, ws->xn, ws->x, L->mlp_norm_w, n, H, eps);
+                else if (op->add_rmsnorm)
+                    op->add_rmsnorm(be, ws->x, ws->proj, ws->xn, L->mlp_norm_w, n, H, eps);
+                else {
+                    op->add(be, ws->x, ws->x, ws->proj, (size_t)n * H);
+                    op->rmsnorm(be, ws->xn, ws->x, L->mlp_norm_w, n, H, eps);
+                }
+                if (op->gate_up_act && !plain_mlp) {
+                    op->gate_up_act(be, ws->gate, ws->xn, &L->wgate, &L->wup, n, act);
+                } else {
+                    op->matmul(be, ws->gate, ws->xn, &L->wgate, L->bgate, n);
+                    op->matmul(be, ws->up, ws->xn, &L->wup, L->bup, n);
+                    op->act_mul(be, ws->gate, ws->gate, ws->up, (size_t)n * I, act);
+                }
             }
-            if (op->gate_up_act && !L->bgate && !L->bup) {
-                op->gate_up_act(be, ws->gate, ws->xn, &L->wgate, &L->wup, n, act);
-            } else {
-                op->matmul(be, ws->gate, ws->xn, &L->wgate, L->bgate, n);
-                op->matmul(be, ws->up, ws->xn, &L->wup, L->bup, n);
-                op->act_mul(be, ws->gate, ws->gate, ws->up, (size_t)n * I, act);
-            }
-            op->matmul(be, ws->proj, ws->gate, &L->wdown, L->bdown, n);
         }
-        op->add(be, ws->x, ws->x, ws->proj, (size_t)n * H);
+        /* down projection (GPT-2: c_proj) and the second residual */
+        const gb_weight *wdown = &L->wdown;
+        float *mlp_in = gpt2 ? ws->up : ws->gate;
+        if (fold) {
+            op->matmul_add(be, ws->x, mlp_in, wdown, L->bdown, n);
+        } else {
+            op->matmul(be, ws->proj, mlp_in, wdown, L->bdown, n);
+            op->add(be, ws->x, ws->x, ws->proj, (size_t)n * H);
+        }
     }
 
     tr_next(&layer, NULL);
@@ -307,11 +326,18 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
             GB_TRY(op->copy(be, rows + (size_t)s * H, ws->x + ((size_t)s * T + T - 1) * H,
                             (size_t)H * sizeof(float), err));
     }
-    if (gpt2)
+    if (gpt2) {
         op->layernorm(be, rows, rows, m->final_norm_w, m->final_norm_b, logit_rows, H, eps);
-    else
+        op->matmul(be, ws->logits, rows, m->lm_head, NULL, logit_rows);
+    } else if (op->rmsnorm_matmul && op->matmul_add) {
+        /* the final norm inside the head's product (xnorm: ws->xn, not read afterwards) */
+        float *ys[1] = {ws->logits};
+        const gb_weight *w1[1] = {m->lm_head};
+        op->rmsnorm_matmul(be, ys, ws->xn, rows, m->final_norm_w, eps, w1, NULL, 1, logit_rows);
+    } else {
         op->rmsnorm(be, rows, rows, m->final_norm_w, logit_rows, H, eps);
-    op->matmul(be, ws->logits, rows, m->lm_head, NULL, logit_rows);
+        op->matmul(be, ws->logits, rows, m->lm_head, NULL, logit_rows);
+    }
     tr_next(&ops, NULL);
     if (!paged) m->kv.len += T;
     return 0;

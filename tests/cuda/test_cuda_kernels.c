@@ -61,6 +61,13 @@ static void big_shapes(gb_backend *ref, gb_backend *cu) {
          .n_heads = 4,
          .n_kv_heads = 4,
          .head_dim = 256},
+        {.batch = 1, /* a GQA group of 8, a short cache: a cluster of 2 blocks */
+         .n_tokens = 1,
+         .pos0 = 5,
+         .cap = 40,
+         .n_heads = 16,
+         .n_kv_heads = 2,
+         .head_dim = 64},
         {.batch = 3,
          .n_tokens = 1,
          .pos0 = 3000,

@@ -427,69 +427,100 @@ static inline void kc_compare_backends(gb_backend *ref, gb_backend *opt, double 
     }
 
     /* fused projections */
-    if (opt->ops->rmsnorm_matmul || opt->ops->gate_up_act) {
-        for (int dt = 0; dt < GB_DTYPE_COUNT; dt++) {
-            int n = 3, dim = 67, m1 = 29, m2 = 13;
-            double t = dt == GB_F32 ? tol : kc_tol16(tol, dim);
-            float *x = kc_rand(&r, (size_t)n * dim, 1.0f), *nw = kc_rand(&r, dim, 1.0f);
-            float *w1 = kc_rand(&r, (size_t)m1 * dim, 0.5f),
-                  *w2 = kc_rand(&r, (size_t)m1 * dim, 0.5f);
-            float *w3 = kc_rand(&r, (size_t)m2 * dim, 0.5f), *b1 = kc_rand(&r, m1, 0.3f);
-            gb_backend *bs[2] = {ref, opt};
-            gb_weight W[2][3];
-            void *d[2][8];
-            for (int s = 0; s < 2; s++) {
-                kc_weight(bs[s], &W[s][0], w1, m1, dim, (gb_dtype)dt);
-                kc_weight(bs[s], &W[s][1], w2, m1, dim, (gb_dtype)dt);
-                kc_weight(bs[s], &W[s][2], w3, m2, dim, (gb_dtype)dt);
-                d[s][0] = kc_dev(bs[s], x, (size_t)n * dim * 4);
-                d[s][1] = kc_dev(bs[s], nw, dim * 4);
-                d[s][2] = kc_dev(bs[s], b1, m1 * 4);
-                d[s][3] = kc_dev(bs[s], NULL, (size_t)n * dim * 4); /* xnorm */
-                d[s][4] = kc_dev(bs[s], NULL, (size_t)n * m1 * 4);
-                d[s][5] = kc_dev(bs[s], NULL, (size_t)n * m1 * 4);
-                d[s][6] = kc_dev(bs[s], NULL, (size_t)n * m2 * 4);
-                d[s][7] = kc_dev(bs[s], NULL, (size_t)n * m1 * 4);
-            }
-            if (opt->ops->rmsnorm_matmul) {
-                ref->ops->rmsnorm(ref, d[0][3], d[0][0], d[0][1], n, dim, 1e-5f);
-                ref->ops->matmul(ref, d[0][4], d[0][3], &W[0][0], d[0][2], n);
-                ref->ops->matmul(ref, d[0][5], d[0][3], &W[0][1], NULL, n);
-                ref->ops->matmul(ref, d[0][6], d[0][3], &W[0][2], NULL, n);
-                float *ys[3] = {d[1][4], d[1][5], d[1][6]};
-                const gb_weight *ws[3] = {&W[1][0], &W[1][1], &W[1][2]};
-                const float *bias[3] = {d[1][2], NULL, NULL};
-                opt->ops->rmsnorm_matmul(opt, ys, d[1][3], d[1][0], d[1][1], 1e-5f, ws, bias, 3, n);
-                kc_check_outputs(&p, "rmsnorm_matmul xnorm", d[0][3], d[1][3], (size_t)n * dim, t);
-                kc_check_outputs(&p, "rmsnorm_matmul y0", d[0][4], d[1][4], (size_t)n * m1, t);
-                kc_check_outputs(&p, "rmsnorm_matmul y1", d[0][5], d[1][5], (size_t)n * m1, t);
-                kc_check_outputs(&p, "rmsnorm_matmul y2", d[0][6], d[1][6], (size_t)n * m2, t);
-            }
-            if (opt->ops->gate_up_act) {
-                for (int act = 0; act < 2; act++) {
-                    ref->ops->matmul(ref, d[0][4], d[0][0], &W[0][0], NULL, n);
-                    ref->ops->matmul(ref, d[0][5], d[0][0], &W[0][1], NULL, n);
-                    ref->ops->act_mul(ref, d[0][7], d[0][4], d[0][5], (size_t)n * m1,
-                                      (gb_act_kind)act);
-                    opt->ops->gate_up_act(opt, d[1][7], d[1][0], &W[1][0], &W[1][1], n,
-                                          (gb_act_kind)act);
-                    kc_check_outputs(&p, "gate_up_act", d[0][7], d[1][7], (size_t)n * m1, t);
+    /* fused projections: an awkward shape (scalar paths) and a vector-friendly one with n = 1
+     * (the decode paths that fold the norm and the residual into the products) */
+    if (opt->ops->rmsnorm_matmul || opt->ops->gate_up_act || opt->ops->matmul_add)
+        for (int shape = 0; shape < 2; shape++)
+            for (int dt = 0; dt < GB_DTYPE_COUNT; dt++) {
+                int n = shape ? 1 : 3, dim = shape ? 256 : 67, m1 = 29, m2 = 13;
+                double t = dt == GB_F32 ? tol : kc_tol16(tol, dim);
+                float *x = kc_rand(&r, (size_t)n * dim, 1.0f), *nw = kc_rand(&r, dim, 1.0f);
+                float *w1 = kc_rand(&r, (size_t)m1 * dim, 0.5f),
+                      *w2 = kc_rand(&r, (size_t)m1 * dim, 0.5f);
+                float *w3 = kc_rand(&r, (size_t)m2 * dim, 0.5f), *b1 = kc_rand(&r, m1, 0.3f);
+                gb_backend *bs[2] = {ref, opt};
+                gb_weight W[2][3];
+                void *d[2][8];
+                for (int s = 0; s < 2; s++) {
+                    kc_weight(bs[s], &W[s][0], w1, m1, dim, (gb_dtype)dt);
+                    kc_weight(bs[s], &W[s][1], w2, m1, dim, (gb_dtype)dt);
+                    kc_weight(bs[s], &W[s][2], w3, m2, dim, (gb_dtype)dt);
+                    d[s][0] = kc_dev(bs[s], x, (size_t)n * dim * 4);
+                    d[s][1] = kc_dev(bs[s], nw, dim * 4);
+                    d[s][2] = kc_dev(bs[s], b1, m1 * 4);
+                    d[s][3] = kc_dev(bs[s], NULL, (size_t)n * dim * 4); /* xnorm */
+                    d[s][4] = kc_dev(bs[s], NULL, (size_t)n * m1 * 4);
+                    d[s][5] = kc_dev(bs[s], NULL, (size_t)n * m1 * 4);
+                    d[s][6] = kc_dev(bs[s], NULL, (size_t)n * m2 * 4);
+                    d[s][7] = kc_dev(bs[s], NULL, (size_t)n * m1 * 4);
                 }
+                if (opt->ops->rmsnorm_matmul) {
+                    ref->ops->rmsnorm(ref, d[0][3], d[0][0], d[0][1], n, dim, 1e-5f);
+                    ref->ops->matmul(ref, d[0][4], d[0][3], &W[0][0], d[0][2], n);
+                    ref->ops->matmul(ref, d[0][5], d[0][3], &W[0][1], NULL, n);
+                    ref->ops->matmul(ref, d[0][6], d[0][3], &W[0][2], NULL, n);
+                    float *ys[3] = {d[1][4], d[1][5], d[1][6]};
+                    const gb_weight *ws[3] = {&W[1][0], &W[1][1], &W[1][2]};
+                    const float *bias[3] = {d[1][2], NULL, NULL};
+                    opt->ops->rmsnorm_matmul(opt, ys, d[1][3], d[1][0], d[1][1], 1e-5f, ws, bias, 3,
+                                             n);
+                    kc_check_outputs(&p, "rmsnorm_matmul xnorm", d[0][3], d[1][3], (size_t)n * dim,
+                                     t);
+                    kc_check_outputs(&p, "rmsnorm_matmul y0", d[0][4], d[1][4], (size_t)n * m1, t);
+                    kc_check_outputs(&p, "rmsnorm_matmul y1", d[0][5], d[1][5], (size_t)n * m1, t);
+                    kc_check_outputs(&p, "rmsnorm_matmul y2", d[0][6], d[1][6], (size_t)n * m2, t);
+                }
+                if (opt->ops->gate_up_act) {
+                    for (int act = 0; act < 2; act++) {
+                        ref->ops->matmul(ref, d[0][4], d[0][0], &W[0][0], NULL, n);
+                        ref->ops->matmul(ref, d[0][5], d[0][0], &W[0][1], NULL, n);
+                        ref->ops->act_mul(ref, d[0][7], d[0][4], d[0][5], (size_t)n * m1,
+                                          (gb_act_kind)act);
+                        opt->ops->gate_up_act(opt, d[1][7], d[1][0], &W[1][0], &W[1][1], n,
+                                              (gb_act_kind)act);
+                        kc_check_outputs(&p, "gate_up_act", d[0][7], d[1][7], (size_t)n * m1, t);
+                    }
+                }
+                if (opt->ops->rmsnorm_gate_up_act) {
+                    for (int act = 0; act < 2; act++) {
+                        ref->ops->rmsnorm(ref, d[0][3], d[0][0], d[0][1], n, dim, 1e-5f);
+                        ref->ops->matmul(ref, d[0][4], d[0][3], &W[0][0], NULL, n);
+                        ref->ops->matmul(ref, d[0][5], d[0][3], &W[0][1], NULL, n);
+                        ref->ops->act_mul(ref, d[0][7], d[0][4], d[0][5], (size_t)n * m1,
+                                          (gb_act_kind)act);
+                        opt->ops->rmsnorm_gate_up_act(opt, d[1][7], d[1][3], d[1][0], d[1][1],
+                                                      1e-5f, &W[1][0], &W[1][1], n,
+                                                      (gb_act_kind)act);
+                        kc_check_outputs(&p, "rmsnorm_gate_up_act xnorm", d[0][3], d[1][3],
+                                         (size_t)n * dim, t);
+                        kc_check_outputs(&p, "rmsnorm_gate_up_act", d[0][7], d[1][7],
+                                         (size_t)n * m1, t);
+                    }
+                }
+                if (opt->ops->matmul_add) {
+                    /* y (= a residual of random values) += x W^T + b */
+                    float *res = kc_rand(&r, (size_t)n * m1, 2.0f);
+                    for (int s = 0; s < 2; s++)
+                        bs[s]->ops->upload(bs[s], d[s][4], res, (size_t)n * m1 * 4, NULL);
+                    ref->ops->matmul(ref, d[0][5], d[0][0], &W[0][0], d[0][2], n);
+                    ref->ops->add(ref, d[0][4], d[0][4], d[0][5], (size_t)n * m1);
+                    opt->ops->matmul_add(opt, d[1][4], d[1][0], &W[1][0], d[1][2], n);
+                    kc_check_outputs(&p, "matmul_add", d[0][4], d[1][4], (size_t)n * m1, t);
+                    free(res);
+                }
+                for (int s = 0; s < 2; s++) {
+                    for (int i = 0; i < 3; i++)
+                        bs[s]->ops->weight_free(bs[s], &W[s][i]);
+                    for (int i = 0; i < 8; i++)
+                        bs[s]->ops->free(bs[s], d[s][i]);
+                }
+                free(x);
+                free(nw);
+                free(w1);
+                free(w2);
+                free(w3);
+                free(b1);
             }
-            for (int s = 0; s < 2; s++) {
-                for (int i = 0; i < 3; i++)
-                    bs[s]->ops->weight_free(bs[s], &W[s][i]);
-                for (int i = 0; i < 8; i++)
-                    bs[s]->ops->free(bs[s], d[s][i]);
-            }
-            free(x);
-            free(nw);
-            free(w1);
-            free(w2);
-            free(w3);
-            free(b1);
-        }
-    }
 }
 
 #endif

@@ -5,16 +5,17 @@
  *        each lane accumulates head_dim/32 output dims), no stored scores.
  * flash: prefill: a block of 4 warps takes 16 queries of one head and walks 32-key tiles of K
  *        and V staged in shared memory (tiled online softmax); decode (one new token): the
- *        key range is split across blocks (split-KV), one block per (sequence, KV head,
- *        split) scores the whole GQA group from shared memory, writes its partial (max, sum,
- *        output) to scratch, and the last block of the group merges them (counter in
- *        st->d_done); groups wider than 8 heads or head_dim % 4 != 0 use one warp per
- *        (head, split) and a separate merge kernel.
+ *        key range is split across the blocks of a thread-block cluster (split-KV), one
+ *        cluster per (sequence, KV head); each block scores the whole GQA group from shared
+ *        memory and block 0 merges the partials through distributed shared memory; groups
+ *        wider than 8 heads or head_dim % 4 != 0 use one warp per (head, split), partials in
+ *        scratch and a separate merge kernel.
  * In every kernel query t of sequence b sits at position p = pos0 + t and sees keys
  * [lo, p] with lo = p - window + 1 for sliding windows, else 0. pos0 comes from device memory
  * in graph mode (gb_cuda_dpos), so grids are sized by cap, not by the current length. */
 #include "backend/cuda/cuda_internal.h"
 
+#include <cooperative_groups.h>
 #include <math.h>
 
 #define GB_MAXD 256 /* largest head_dim supported (8 dims per lane) */
@@ -321,15 +322,21 @@ __global__ void k_flash_decode_split(float *part, const float *q, const float *k
     }
 }
 
-/* Split-KV decode for grouped heads: one block of 4 warps per (sequence, kv head, split)
- * stages 32-key tiles of K and V in shared memory with all loads in flight at once, scores
- * every query head of the group against them, and each warp keeps the online-softmax state
- * of up to GB_DQ query heads. Same partial layout as k_flash_decode_split. */
+/* Split-KV decode for grouped heads: a cluster of nsplit blocks (4 warps each) per
+ * (sequence, KV head). Each block takes an equal share of the keys [lo, p], stages 32-key
+ * tiles of K and V in shared memory with all loads in flight at once, scores every query head
+ * of the group against them (each warp keeps the online-softmax state of up to GB_DQ heads),
+ * and leaves its partial (max, sum, output) in its shared memory; block 0 of the cluster then
+ * reads the partials through distributed shared memory and writes the merged rows. No global
+ * scratch, no atomics, one launch. */
 #define GB_DQ 2
+#define GB_DSPLIT 8 /* most blocks per cluster (the portable cluster size) */
 __global__ void __launch_bounds__(128)
-    k_flash_decode_gqa(float *part, const float *q, const float *kc, const float *vc, int cap,
-                       int nh, int nkv, int hd, float scale, int window, int chunk, int nsplit,
-                       const int *dpos, int pos0, int *done, float *out) {
+    k_flash_decode_cluster(float *out, const float *q, const float *kc, const float *vc, int cap,
+                           int nh, int nkv, int hd, float scale, int window, const int *dpos,
+                           int pos0) {
+    namespace cg = cooperative_groups;
+    cg::cluster_group cl = cg::this_cluster();
     gb_pdl_trigger();
     gb_pdl_wait();
     extern __shared__ float smem[];
@@ -338,11 +345,13 @@ __global__ void __launch_bounds__(128)
     float *sv = sk + 32 * ks; /* [32][hd] */
     float *sq = sv + 32 * hd; /* [g][hd] */
     float *ss = sq + g * hd;  /* [g][32] scores */
-    const int sidx = blockIdx.x, bi = blockIdx.y / nkv, kvh = blockIdx.y % nkv;
+    float *sp = ss + g * 32;  /* [g][hd + 2] this block's partials: m, l, acc */
+    const int nsplit = (int)cl.num_blocks(), rank = (int)cl.block_rank();
+    const int bi = blockIdx.y / nkv, kvh = blockIdx.y % nkv;
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
     const int p = dpos ? *dpos : pos0;
-    const int lo = max(gb_key_lo(p, window), sidx * chunk);
-    const int hi = min(p, (sidx + 1) * chunk - 1);
+    const int key0 = gb_key_lo(p, window), per = (p - key0 + nsplit) / nsplit;
+    const int lo = key0 + rank * per, hi = min(p, lo + per - 1);
     const int64_t kstride = (int64_t)nkv * hd;
     const float *kb = kc + ((int64_t)bi * cap * nkv + kvh) * hd;
     const float *vb = vc + ((int64_t)bi * cap * nkv + kvh) * hd;
@@ -390,8 +399,7 @@ __global__ void __launch_bounds__(128)
     for (int w = 0; w < GB_DQ; w++) {
         const int gi = wid + 4 * w;
         if (gi >= g) continue;
-        const int64_t item = ((int64_t)bi * nh + (int64_t)kvh * g + gi) * nsplit + sidx;
-        float *pr = part + item * (hd + 2);
+        float *pr = sp + gi * (hd + 2);
         if (lane == 0) {
             pr[0] = st[w].m;
             pr[1] = st[w].l;
@@ -402,49 +410,40 @@ __global__ void __launch_bounds__(128)
             if (d < hd) pr[2 + d] = st[w].acc[i];
         }
     }
-    if (!done) return;
-    /* the last split block of this (sequence, kv head) merges the group's partials */
-    __shared__ int last;
-    __threadfence();
-    __syncthreads();
-    if (tid == 0) {
-        last = atomicAdd(&done[blockIdx.y], 1) == nsplit - 1;
-        if (last) done[blockIdx.y] = 0; /* ready for the next launch (graph replays) */
-    }
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    for (int gi = wid; gi < g; gi += 4) {
-        const int64_t row = (int64_t)bi * nh + (int64_t)kvh * g + gi;
-        const float *prow = part + row * nsplit * (hd + 2);
-        float m = -INFINITY;
-        for (int s = 0; s < nsplit; s++) {
-            const float *ps = prow + (int64_t)s * (hd + 2);
-            if (__ldcg(ps + 1) > 0.f) m = fmaxf(m, __ldcg(ps));
-        }
-        float l = 0.f, acc[GB_DPL];
+    cl.sync(); /* every partial written (release/acquire across the cluster) */
+    if (rank == 0) {
+        for (int gi = wid; gi < g; gi += 4) {
+            float m = -INFINITY;
+            for (int s = 0; s < nsplit; s++) {
+                const float *ps = cl.map_shared_rank(sp, s) + gi * (hd + 2);
+                if (ps[1] > 0.f) m = fmaxf(m, ps[0]);
+            }
+            float l = 0.f, acc[GB_DPL];
 #pragma unroll
-        for (int i = 0; i < GB_DPL; i++)
-            acc[i] = 0.f;
-        for (int s = 0; s < nsplit; s++) {
-            const float *ps = prow + (int64_t)s * (hd + 2);
-            const float ls = __ldcg(ps + 1);
-            if (!(ls > 0.f)) continue;
-            const float c = expf(__ldcg(ps) - m);
-            l += ls * c;
+            for (int i = 0; i < GB_DPL; i++)
+                acc[i] = 0.f;
+            for (int s = 0; s < nsplit; s++) {
+                const float *ps = cl.map_shared_rank(sp, s) + gi * (hd + 2);
+                const float ls = ps[1];
+                if (!(ls > 0.f)) continue;
+                const float c = expf(ps[0] - m);
+                l += ls * c;
+#pragma unroll
+                for (int i = 0; i < GB_DPL; i++) {
+                    const int d = lane + 32 * i;
+                    if (d < hd) acc[i] += ps[2 + d] * c;
+                }
+            }
+            const float inv = l > 0.f ? 1.0f / l : 0.f;
+            const int64_t row = (int64_t)bi * nh + (int64_t)kvh * g + gi;
 #pragma unroll
             for (int i = 0; i < GB_DPL; i++) {
                 const int d = lane + 32 * i;
-                if (d < hd) acc[i] += __ldcg(ps + 2 + d) * c;
+                if (d < hd) out[row * hd + d] = acc[i] * inv;
             }
         }
-        const float inv = l > 0.f ? 1.0f / l : 0.f;
-#pragma unroll
-        for (int i = 0; i < GB_DPL; i++) {
-            const int d = lane + 32 * i;
-            if (d < hd) out[row * hd + d] = acc[i] * inv;
-        }
     }
+    cl.sync(); /* the other blocks' shared memory stays alive until block 0 has read it */
 }
 
 __global__ void k_flash_decode_merge(float *out, const float *part, int rows, int hd, int nsplit) {
@@ -529,19 +528,33 @@ void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float
         float *part = (float *)scratch;
         const int g = nh / nkv;
         if (g <= 4 * GB_DQ && hd % 4 == 0) {
-            const size_t sm = ((size_t)32 * (hd + 1) + 32 * hd + (size_t)g * hd + g * 32) * 4;
+            const int ns = cap < 32 * GB_DSPLIT ? (cap + 31) / 32 : GB_DSPLIT;
+            const size_t sm =
+                ((size_t)32 * (hd + 1) + 32 * hd + (size_t)g * hd + g * 32 + (size_t)g * (hd + 2)) *
+                4;
             if (sm > 48 * 1024 &&
-                GB_CU(st,
-                      cudaFuncSetAttribute(k_flash_decode_gqa,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm)))
+                GB_CU(st, cudaFuncSetAttribute(k_flash_decode_cluster,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               (int)sm)))
                 return;
-            /* merged in the same launch when the counters suffice */
-            const bool fused = B * nkv <= GB_DONE_SLOTS;
-            gb_launch(st, k_flash_decode_gqa, dim3(nsplit, B * nkv), 128, sm, part, q, kcache,
-                      vcache, cap, nh, nkv, hd, a->scale, a->sliding_window, chunk, nsplit, dpos,
-                      a->pos0, fused ? st->d_done : (int *)nullptr, out);
-            GB_CU_LAUNCH(st, "flash_decode_gqa");
-            if (fused) return;
+            cudaLaunchConfig_t cfg = {};
+            cfg.gridDim = dim3(ns, B * nkv);
+            cfg.blockDim = dim3(128);
+            cfg.dynamicSmemBytes = sm;
+            cfg.stream = st->stream;
+            cudaLaunchAttribute at[2];
+            at[0].id = cudaLaunchAttributeClusterDimension;
+            at[0].val.clusterDim.x = ns;
+            at[0].val.clusterDim.y = 1;
+            at[0].val.clusterDim.z = 1;
+            at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+            at[1].val.programmaticStreamSerializationAllowed = 1;
+            cfg.attrs = at;
+            cfg.numAttrs = st->pdl ? 2 : 1;
+            GB_CU(st, cudaLaunchKernelEx(&cfg, k_flash_decode_cluster, out, q, kcache, vcache, cap,
+                                         nh, nkv, hd, a->scale, a->sliding_window, dpos, a->pos0));
+            GB_CU_LAUNCH(st, "flash_decode_cluster");
+            return;
         } else {
             const int items = rows * nsplit;
             k_flash_decode_split<<<(items + 3) / 4, 128, 0, st->stream>>>(

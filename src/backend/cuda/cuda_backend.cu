@@ -314,7 +314,6 @@ static void op_destroy(gb_backend *b) {
         gb_dev_free(st, st->act16);
         gb_dev_free(st, st->tmp);
         gb_dev_free(st, st->d_pos);
-        gb_dev_free(st, st->d_done);
         if (st->stream) cudaStreamDestroy(st->stream);
         free(st->a_ptr);
         free(st->a_size);
@@ -347,6 +346,8 @@ static const gb_backend_ops gb_cuda_ref_ops = {
     op_memory_stats,
     NULL, /* kv_write_paged, attention_paged: no paged KV cache kernels yet (the runner */
     NULL, /* then runs continuous batching as one static batch, with a note) */
+    NULL, /* matmul_add, rmsnorm_gate_up_act: the reference set composes the plain ops */
+    NULL,
 };
 
 static const gb_backend_ops gb_cuda_fused_ops = {
@@ -363,6 +364,8 @@ static const gb_backend_ops gb_cuda_fused_ops = {
     op_memory_stats,
     NULL, /* kv_write_paged */
     NULL, /* attention_paged */
+    gb_cuda_matmul_add,
+    gb_cuda_rmsnorm_gate_up_act,
 };
 
 extern "C" int gb_backend_cuda_available(void) {
@@ -402,10 +405,10 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     st->gemv_max_n = 4;
     const char *env = getenv("GB_CUDA_GEMV_MAX");
     if (env && *env) st->gemv_max_n = atoi(env);
-    /* programmatic dependent launch: off by default (measured no faster on an H200 for the
-     * decode step, see docs/performance.md); GB_CUDA_PDL=1 turns it on */
+    /* programmatic dependent launch: on by default (the GEMVs load their first weights while
+     * the previous kernel drains, see docs/performance.md); GB_CUDA_PDL=0 turns it off */
     env = getenv("GB_CUDA_PDL");
-    st->pdl = env && *env == '1';
+    st->pdl = !(env && *env == '0');
     int rc = GB_CU(st, cudaSetDevice(dev));
     if (!rc)
         rc = GB_CU(st, cudaDeviceGetAttribute(&st->sm_count, cudaDevAttrMultiProcessorCount, dev));
@@ -418,17 +421,14 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     }
     st->lt_ws_bytes = (size_t)32 << 20;
     if ((rc = gb_dev_alloc(st, st->lt_ws_bytes, &st->lt_ws, "cuBLASLt workspace", err)) ||
-        (rc = gb_dev_alloc(st, sizeof(int), (void **)&st->d_pos, "step position", err)) ||
-        (rc = gb_dev_alloc(st, GB_DONE_SLOTS * sizeof(int), (void **)&st->d_done,
-                           "attention counters", err))) {
+        (rc = gb_dev_alloc(st, sizeof(int), (void **)&st->d_pos, "step position", err))) {
         op_destroy(b);
         return rc;
     }
-    if (GB_CU(st, cudaMemset(st->d_done, 0, GB_DONE_SLOTS * sizeof(int))) ||
-        GB_CU(st, cudaDeviceSynchronize())) {
+    if (GB_CU(st, cudaDeviceSynchronize())) {
         gb_cuda_status(st, err);
         op_destroy(b);
-        return rc;
+        return GB_ERR_DEVICE;
     }
     *out = b;
     return 0;

@@ -33,7 +33,6 @@ typedef struct gb_lt_plan {
 } gb_lt_plan;
 
 #define GB_LT_PLANS 64
-#define GB_DONE_SLOTS 4096
 
 typedef struct gb_cuda {
     int device;
@@ -51,7 +50,6 @@ typedef struct gb_cuda {
     size_t tmp_bytes;
 
     int *d_pos;   /* device copy of the step position */
-    int *d_done;  /* GB_DONE_SLOTS zeroed counters: split-KV blocks finished per (seq, kv head) */
     int pos_mode; /* 1: kernels read pos0 from d_pos */
 
     int gemv_max_n; /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
@@ -129,6 +127,11 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
                             const float *const *biases, int count, int n);
 void gb_cuda_gate_up_act(gb_backend *b, float *out, const float *x, const gb_weight *wg,
                          const gb_weight *wu, int n, gb_act_kind act);
+void gb_cuda_matmul_add(gb_backend *b, float *y, const float *x, const gb_weight *w,
+                        const float *bias, int n);
+void gb_cuda_rmsnorm_gate_up_act(gb_backend *b, float *out, float *xnorm, const float *x,
+                                 const float *norm_w, float eps, const gb_weight *wg,
+                                 const gb_weight *wu, int n, gb_act_kind act);
 void gb_cuda_lt_free(gb_cuda *st);
 
 /* ---- attention (cuda_attention.cu) ---- */

@@ -56,34 +56,55 @@ template <> __device__ __forceinline__ void gb_unpack<float>(const uint4 &v, flo
     f[3] = __uint_as_float(v.w);
 }
 
-/* acc[r] += dot of the 8 (or 4) weights in wv (vector index idx) with x row r. */
-template <typename T, int NB>
-__device__ __forceinline__ void gb_vec_fma(float *acc, const uint4 &wv, int idx, const float *x,
-                                           int cols) {
+/* Dot products of one weight row with NB activation rows: acc[r] = sum_k w[k] * x'[r, k],
+ * reduced over the warp, where x' = x, or x * norm_w when NORM (the RMSNorm weight applied on
+ * the fly; ss[r] then receives sum_k x[r, k]^2 so the caller can scale by 1/rms). Requires
+ * cols % VEC == 0 and 16-byte aligned rows.
+ *
+ * The first group of GB_GEMV_U loads per lane is issued before gb_pdl_wait(): weights never
+ * depend on the previous kernel, so with programmatic dependent launch they stream in while
+ * the previous kernel drains (for rows of <= 32 * U vectors, 2048 bf16 columns, that is the
+ * whole row). Full groups of GB_GEMV_U loads per lane are issued before any use. */
+template <typename T, int NB, bool NORM>
+__device__ __forceinline__ void gb_vec_fma(float *acc, float *ss, const uint4 &wv, int idx,
+                                           const float *x, const float *nw, int cols) {
     const int VEC = gb_vec<T>::N;
     float wf[VEC];
     gb_unpack<T>(wv, wf);
 #pragma unroll
-    for (int r = 0; r < NB; r++) {
-        const float4 *xp = (const float4 *)(x + (int64_t)r * cols + (int64_t)idx * VEC);
+    for (int q = 0; q < VEC / 4; q++) {
+        float4 nv = make_float4(1.f, 1.f, 1.f, 1.f);
+        if (NORM) nv = __ldg((const float4 *)(nw + (int64_t)idx * VEC) + q);
 #pragma unroll
-        for (int q = 0; q < VEC / 4; q++) {
-            const float4 xv = __ldg(xp + q);
+        for (int r = 0; r < NB; r++) {
+            float4 xv = __ldg((const float4 *)(x + (int64_t)r * cols + (int64_t)idx * VEC) + q);
+            if (NORM) {
+                ss[r] += xv.x * xv.x + xv.y * xv.y + xv.z * xv.z + xv.w * xv.w;
+                xv.x *= nv.x, xv.y *= nv.y, xv.z *= nv.z, xv.w *= nv.w;
+            }
             acc[r] += wf[4 * q] * xv.x + wf[4 * q + 1] * xv.y + wf[4 * q + 2] * xv.z +
                       wf[4 * q + 3] * xv.w;
         }
     }
 }
 
-/* Dot products of one weight row with NB activation rows: acc[r] = sum_k w[k] * x[r, k]
- * reduced over the warp. Requires cols % VEC == 0 and 16-byte
- * aligned rows. Full groups of GB_GEMV_U loads per lane are issued before any use. */
-template <typename T, int NB>
-__device__ __forceinline__ void gb_row_dot(float *acc, const T *wrow, const float *x, int cols,
-                                           int lane) {
+template <typename T, int NB, bool NORM>
+__device__ __forceinline__ void gb_row_dot(float *acc, float *ss, const T *wrow, const float *x,
+                                           const float *nw, int cols, int lane) {
     const int nvec = cols / gb_vec<T>::N;
     const uint4 *wr = (const uint4 *)wrow;
-    int base = lane;
+    {
+        uint4 wv[GB_GEMV_U];
+#pragma unroll
+        for (int u = 0; u < GB_GEMV_U; u++)
+            wv[u] = lane + u * 32 < nvec ? gb_ld_stream(wr + lane + u * 32) : make_uint4(0, 0, 0, 0);
+        gb_pdl_wait();
+#pragma unroll
+        for (int u = 0; u < GB_GEMV_U; u++)
+            if (lane + u * 32 < nvec)
+                gb_vec_fma<T, NB, NORM>(acc, ss, wv[u], lane + u * 32, x, nw, cols);
+    }
+    int base = lane + 32 * GB_GEMV_U;
     for (; base + 32 * (GB_GEMV_U - 1) < nvec; base += 32 * GB_GEMV_U) {
         uint4 wv[GB_GEMV_U];
 #pragma unroll
@@ -91,25 +112,58 @@ __device__ __forceinline__ void gb_row_dot(float *acc, const T *wrow, const floa
             wv[u] = gb_ld_stream(wr + base + u * 32);
 #pragma unroll
         for (int u = 0; u < GB_GEMV_U; u++)
-            gb_vec_fma<T, NB>(acc, wv[u], base + u * 32, x, cols);
+            gb_vec_fma<T, NB, NORM>(acc, ss, wv[u], base + u * 32, x, nw, cols);
     }
     for (; base < nvec; base += 32)
-        gb_vec_fma<T, NB>(acc, gb_ld_stream(wr + base), base, x, cols);
+        gb_vec_fma<T, NB, NORM>(acc, ss, gb_ld_stream(wr + base), base, x, nw, cols);
 #pragma unroll
-    for (int r = 0; r < NB; r++)
+    for (int r = 0; r < NB; r++) {
         acc[r] = gb_warp_sum(acc[r]);
+        if (NORM) ss[r] = gb_warp_sum(ss[r]);
+    }
 }
 
-/* Up to three matrices sharing one input: output row index space is their concatenation. */
+/* 1/rms of each row from its sum of squares (as the rmsnorm kernel computes it). */
+template <int NB, bool NORM>
+__device__ __forceinline__ void gb_norm_scale(float *acc, const float *ss, int cols, float eps) {
+    if (NORM) {
+#pragma unroll
+        for (int r = 0; r < NB; r++)
+            acc[r] *= 1.0f / sqrtf(ss[r] / (float)cols + eps);
+    }
+}
+
+/* With NORM, block 0's first warp also writes the normalised rows (the xnorm output of the
+ * fused ops), from the sums of squares it has just computed. */
+template <int NB, bool NORM>
+__device__ __forceinline__ void gb_norm_store(float *xnorm, const float *x, const float *nw,
+                                              const float *ss, int cols, float eps, int lane) {
+    if (NORM && xnorm && blockIdx.x == 0 && threadIdx.x < 32) {
+#pragma unroll
+        for (int r = 0; r < NB; r++) {
+            const float inv = 1.0f / sqrtf(ss[r] / (float)cols + eps);
+            for (int k = lane; k < cols; k += 32)
+                xnorm[(int64_t)r * cols + k] = nw[k] * (x[(int64_t)r * cols + k] * inv);
+        }
+    }
+}
+
+/* Up to three matrices sharing one input: output row index space is their concatenation.
+ * resid: y += product (y holds the residual stream). norm_w: the input is RMS-normalised on
+ * the fly (NB == 1 launches only), xnorm (optional) receiving the normalised rows. */
 struct gb_gemv_jobs {
     const void *w[3];
     const float *bias[3];
     float *y[3];
     int rows[3];
     int count;
+    int resid;
+    const float *norm_w;
+    float eps;
+    float *xnorm;
 };
 
-template <typename T, int NB>
+template <typename T, int NB, bool NORM>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     k_gemv(gb_gemv_jobs jobs, const float *__restrict__ x, int cols, int total_rows) {
     const int lane = threadIdx.x & 31;
@@ -136,19 +190,23 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
         }
     }
     gb_pdl_trigger();
-    gb_pdl_wait();
     if (!active) return;
-    float acc[NB];
+    float acc[NB], ss[NB];
 #pragma unroll
     for (int r = 0; r < NB; r++)
-        acc[r] = 0.f;
-    gb_row_dot<T, NB>(acc, (const T *)w + (int64_t)row * cols, x, cols, lane);
+        acc[r] = ss[r] = 0.f;
+    gb_row_dot<T, NB, NORM>(acc, ss, (const T *)w + (int64_t)row * cols, x, jobs.norm_w, cols,
+                            lane);
+    gb_norm_scale<NB, NORM>(acc, ss, cols, jobs.eps);
     if (lane == 0) {
         const float bv = bias ? bias[row] : 0.f;
 #pragma unroll
-        for (int r = 0; r < NB; r++)
-            y[(int64_t)r * rows + row] = acc[r] + bv;
+        for (int r = 0; r < NB; r++) {
+            float *yp = y + (int64_t)r * rows + row;
+            *yp = (jobs.resid ? *yp : 0.f) + acc[r] + bv;
+        }
     }
+    gb_norm_store<NB, NORM>(jobs.xnorm, x, jobs.norm_w, ss, cols, jobs.eps, lane);
 }
 
 __device__ __forceinline__ float gb_act_dev(float x, gb_act_kind act) {
@@ -157,26 +215,29 @@ __device__ __forceinline__ float gb_act_dev(float x, gb_act_kind act) {
     return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
 }
 
-template <typename T, int NB>
+/* out = act(x' . Wg^T) * (x' . Wu^T), x' = x or, with NORM, rmsnorm(x) * norm_w (NB == 1). */
+template <typename T, int NB, bool NORM>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     k_gemv_gate_up(float *out, const float *__restrict__ x, const T *wg, const T *wu, int cols,
-                   int rows, gb_act_kind act) {
+                   int rows, gb_act_kind act, const float *norm_w, float eps, float *xnorm) {
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
     gb_pdl_trigger();
-    gb_pdl_wait();
     if (row >= rows) return;
-    float g[NB], u[NB];
+    float g[NB], u[NB], ss[NB], ss2[NB];
 #pragma unroll
     for (int r = 0; r < NB; r++)
-        g[r] = u[r] = 0.f;
-    gb_row_dot<T, NB>(g, wg + (int64_t)row * cols, x, cols, lane);
-    gb_row_dot<T, NB>(u, wu + (int64_t)row * cols, x, cols, lane);
+        g[r] = u[r] = ss[r] = ss2[r] = 0.f;
+    gb_row_dot<T, NB, NORM>(g, ss, wg + (int64_t)row * cols, x, norm_w, cols, lane);
+    gb_row_dot<T, NB, NORM>(u, ss2, wu + (int64_t)row * cols, x, norm_w, cols, lane);
+    gb_norm_scale<NB, NORM>(g, ss, cols, eps);
+    gb_norm_scale<NB, NORM>(u, ss, cols, eps);
     if (lane == 0) {
 #pragma unroll
         for (int r = 0; r < NB; r++)
             out[(int64_t)r * rows + row] = gb_act_dev(g[r], act) * u[r];
     }
+    gb_norm_store<NB, NORM>(xnorm, x, norm_w, ss, cols, eps, lane);
 }
 
 /* Scalar fallback for shapes the vector kernel cannot take (cols not a multiple of the vector
@@ -206,6 +267,12 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
     for (int j = 0; j < jobs0.count; j++)
         total += jobs0.rows[j];
     const int blocks = (total + GB_GEMV_WARPS - 1) / GB_GEMV_WARPS;
+    const dim3 g(blocks), t(GB_GEMV_WARPS * 32);
+    if (jobs0.norm_w) { /* callers normalise separately for n > 1 */
+        gb_launch(st, k_gemv<T, 1, true>, g, t, 0, jobs0, x, cols, total);
+        GB_CU_LAUNCH(st, "gemv_norm");
+        return;
+    }
     gb_gemv_jobs jobs = jobs0;
     int r0 = 0;
     while (r0 < n) {
@@ -214,19 +281,18 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
         for (int j = 0; j < jobs.count; j++)
             jobs.y[j] = jobs0.y[j] + (int64_t)r0 * jobs0.rows[j];
         const float *xr = x + (int64_t)r0 * cols;
-        const dim3 g(blocks), t(GB_GEMV_WARPS * 32);
         switch (nb) {
         case 8:
-            gb_launch(st, k_gemv<T, 8>, g, t, 0, jobs, xr, cols, total);
+            gb_launch(st, k_gemv<T, 8, false>, g, t, 0, jobs, xr, cols, total);
             break;
         case 4:
-            gb_launch(st, k_gemv<T, 4>, g, t, 0, jobs, xr, cols, total);
+            gb_launch(st, k_gemv<T, 4, false>, g, t, 0, jobs, xr, cols, total);
             break;
         case 2:
-            gb_launch(st, k_gemv<T, 2>, g, t, 0, jobs, xr, cols, total);
+            gb_launch(st, k_gemv<T, 2, false>, g, t, 0, jobs, xr, cols, total);
             break;
         default:
-            gb_launch(st, k_gemv<T, 1>, g, t, 0, jobs, xr, cols, total);
+            gb_launch(st, k_gemv<T, 1, false>, g, t, 0, jobs, xr, cols, total);
             break;
         }
         GB_CU_LAUNCH(st, "gemv");
@@ -244,31 +310,45 @@ static void gb_gemv_launch(gb_cuda *st, gb_dtype dt, const gb_gemv_jobs &jobs, c
         gb_gemv_launch_t<float>(st, jobs, x, cols, n);
 }
 
+/* norm_w != NULL (n == 1 only): x is normalised on the fly, xnorm (optional) receives it. */
 template <typename T>
 static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const gb_weight *wg,
-                                const gb_weight *wu, int n, gb_act_kind act) {
+                                const gb_weight *wu, int n, gb_act_kind act, const float *norm_w,
+                                float eps, float *xnorm) {
     const int rows = (int)wg->rows, cols = (int)wg->cols;
     const int blocks = (rows + GB_GEMV_WARPS - 1) / GB_GEMV_WARPS;
     const T *g = (const T *)wg->data, *u = (const T *)wu->data;
+    const dim3 gr(blocks), t(GB_GEMV_WARPS * 32);
+    if (norm_w) {
+        gb_launch(st, k_gemv_gate_up<T, 1, true>, gr, t, 0, out, x, g, u, cols, rows, act, norm_w,
+                  eps, xnorm);
+        GB_CU_LAUNCH(st, "gemv_norm_gate_up");
+        return;
+    }
+    const float *nn = nullptr;
+    float *xn = nullptr;
     int r0 = 0;
     while (r0 < n) {
         const int left = n - r0;
         const int nb = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
         float *o = out + (int64_t)r0 * rows;
         const float *xr = x + (int64_t)r0 * cols;
-        const dim3 gr(blocks), t(GB_GEMV_WARPS * 32);
         switch (nb) {
         case 8:
-            gb_launch(st, k_gemv_gate_up<T, 8>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            gb_launch(st, k_gemv_gate_up<T, 8, false>, gr, t, 0, o, xr, g, u, cols, rows, act, nn,
+                      eps, xn);
             break;
         case 4:
-            gb_launch(st, k_gemv_gate_up<T, 4>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            gb_launch(st, k_gemv_gate_up<T, 4, false>, gr, t, 0, o, xr, g, u, cols, rows, act, nn,
+                      eps, xn);
             break;
         case 2:
-            gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            gb_launch(st, k_gemv_gate_up<T, 2, false>, gr, t, 0, o, xr, g, u, cols, rows, act, nn,
+                      eps, xn);
             break;
         default:
-            gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            gb_launch(st, k_gemv_gate_up<T, 1, false>, gr, t, 0, o, xr, g, u, cols, rows, act, nn,
+                      eps, xn);
             break;
         }
         GB_CU_LAUNCH(st, "gemv_gate_up");
@@ -342,14 +422,16 @@ void gb_cuda_lt_free(gb_cuda *st) {
     st->n_plans = 0;
 }
 
-/* y[n, w.rows] = xin[n, w.cols] . W^T where xin is already in the weight dtype. */
-static void gb_lt_matmul(gb_cuda *st, float *y, const void *xin, const gb_weight *w, int n) {
+/* y[n, w.rows] = xin[n, w.cols] . W^T (+ y when accumulate) where xin is already in the
+ * weight dtype. */
+static void gb_lt_matmul(gb_cuda *st, float *y, const void *xin, const gb_weight *w, int n,
+                         int accumulate = 0) {
     if (st->failed) return;
     gb_lt_plan *p = gb_lt_plan_get(st, (int)w->rows, n, (int)w->cols, w->dtype);
     if (!p) return;
-    const float one = 1.0f, zero = 0.0f;
+    const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     GB_LT(st,
-          cublasLtMatmul(st->lt, p->desc, &one, w->data, p->a, xin, p->b, &zero, y, p->c, y, p->c,
+          cublasLtMatmul(st->lt, p->desc, &one, w->data, p->a, xin, p->b, &beta, y, p->c, y, p->c,
                          p->has_algo ? &p->algo : NULL, st->lt_ws, st->lt_ws_bytes, st->stream));
 }
 
@@ -392,6 +474,37 @@ void gb_cuda_matmul(gb_backend *b, float *y, const float *x, const gb_weight *w,
     gb_cuda_add_bias(st, y, bias, n, (int)w->rows);
 }
 
+void gb_cuda_matmul_add(gb_backend *b, float *y, const float *x, const gb_weight *w,
+                        const float *bias, int n) {
+    gb_cuda *st = gb_cuda_of(b);
+    if (n <= 0 || st->failed) return;
+    if (n <= st->gemv_max_n && gb_gemv_ok(w)) {
+        gb_gemv_jobs jobs;
+        memset(&jobs, 0, sizeof jobs);
+        jobs.w[0] = w->data;
+        jobs.bias[0] = bias;
+        jobs.y[0] = y;
+        jobs.rows[0] = (int)w->rows;
+        jobs.count = 1;
+        jobs.resid = 1;
+        gb_gemv_launch(st, w->dtype, jobs, x, (int)w->cols, n);
+        return;
+    }
+    if (n > st->gemv_max_n) { /* the GEMM accumulates into y (beta = 1) */
+        const void *xin = gb_gemm_input(st, x, w->dtype, (size_t)n * w->cols);
+        if (!xin) return;
+        gb_lt_matmul(st, y, xin, w, n, 1);
+        gb_cuda_add_bias(st, y, bias, n, (int)w->rows);
+        return;
+    }
+    const size_t count = (size_t)n * w->rows;
+    if (gb_cuda_grow(st, (void **)&st->tmp, &st->tmp_bytes, count * sizeof(float),
+                     "matmul_add scratch"))
+        return;
+    gb_cuda_matmul(b, st->tmp, x, w, bias, n);
+    gb_cuda_add(b, y, y, st->tmp, count);
+}
+
 void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float *x,
                             const float *norm_w, float eps, const gb_weight *const *ws,
                             const float *const *biases, int count, int n) {
@@ -403,9 +516,10 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
     for (int i = 0; i < count; i++)
         same = same && ws[i]->dtype == dt && ws[i]->cols == dim && gb_gemv_ok(ws[i]);
     if (n <= st->gemv_max_n && same) {
-        /* A separate norm kernel: normalising inside every GEMV block (tried) re-reads x once
-         * per block, as many bytes as the weights for q/k/v, and measured slower. */
-        gb_cuda_rmsnorm(b, xnorm, x, norm_w, n, dim, eps);
+        /* n == 1: every warp normalises its own copy of x on the fly (the sum of squares comes
+         * from the same loads as the dot product, so no extra memory traffic and one launch
+         * fewer); for n > 1 a separate norm kernel (the per-row work would grow n-fold). */
+        if (n > 1) gb_cuda_rmsnorm(b, xnorm, x, norm_w, n, dim, eps);
         gb_gemv_jobs jobs;
         memset(&jobs, 0, sizeof jobs);
         for (int i = 0; i < count; i++) {
@@ -415,7 +529,12 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
             jobs.rows[i] = (int)ws[i]->rows;
         }
         jobs.count = count;
-        gb_gemv_launch(st, dt, jobs, xnorm, dim, n);
+        if (n == 1) {
+            jobs.norm_w = norm_w;
+            jobs.eps = eps;
+            jobs.xnorm = xnorm;
+        }
+        gb_gemv_launch(st, dt, jobs, n == 1 ? x : xnorm, dim, n);
         return;
     }
     if (n > st->gemv_max_n && dt != GB_F32) {
@@ -438,18 +557,29 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
         gb_cuda_matmul(b, ys[i], xnorm, ws[i], biases ? biases[i] : NULL, n);
 }
 
+static bool gb_gate_up_gemv_ok(gb_cuda *st, const gb_weight *wg, const gb_weight *wu, int n) {
+    return n <= st->gemv_max_n && wg->dtype == wu->dtype && gb_gemv_ok(wg) && gb_gemv_ok(wu) &&
+           wg->rows == wu->rows && wg->cols == wu->cols;
+}
+
+/* GEMV launch of the gate/up pair (norm_w: normalise x on the fly, n == 1 only). */
+static void gb_gate_up_gemv(gb_cuda *st, float *out, const float *x, const gb_weight *wg,
+                            const gb_weight *wu, int n, gb_act_kind act, const float *norm_w,
+                            float eps, float *xnorm) {
+    if (wg->dtype == GB_BF16)
+        gb_gate_up_launch_t<__nv_bfloat16>(st, out, x, wg, wu, n, act, norm_w, eps, xnorm);
+    else if (wg->dtype == GB_F16)
+        gb_gate_up_launch_t<__half>(st, out, x, wg, wu, n, act, norm_w, eps, xnorm);
+    else
+        gb_gate_up_launch_t<float>(st, out, x, wg, wu, n, act, norm_w, eps, xnorm);
+}
+
 void gb_cuda_gate_up_act(gb_backend *b, float *out, const float *x, const gb_weight *wg,
                          const gb_weight *wu, int n, gb_act_kind act) {
     gb_cuda *st = gb_cuda_of(b);
     if (n <= 0 || st->failed) return;
-    if (n <= st->gemv_max_n && wg->dtype == wu->dtype && gb_gemv_ok(wg) && gb_gemv_ok(wu) &&
-        wg->rows == wu->rows && wg->cols == wu->cols) {
-        if (wg->dtype == GB_BF16)
-            gb_gate_up_launch_t<__nv_bfloat16>(st, out, x, wg, wu, n, act);
-        else if (wg->dtype == GB_F16)
-            gb_gate_up_launch_t<__half>(st, out, x, wg, wu, n, act);
-        else
-            gb_gate_up_launch_t<float>(st, out, x, wg, wu, n, act);
+    if (gb_gate_up_gemv_ok(st, wg, wu, n)) {
+        gb_gate_up_gemv(st, out, x, wg, wu, n, act, nullptr, 0.f, nullptr);
         return;
     }
     /* GEMMs into scratch, then act(g) * u. */
@@ -468,4 +598,17 @@ void gb_cuda_gate_up_act(gb_backend *b, float *out, const float *x, const gb_wei
         gb_cuda_matmul(b, u, x, wu, NULL, n);
     }
     gb_cuda_act_mul(b, out, g, u, each, act);
+}
+
+void gb_cuda_rmsnorm_gate_up_act(gb_backend *b, float *out, float *xnorm, const float *x,
+                                 const float *norm_w, float eps, const gb_weight *wg,
+                                 const gb_weight *wu, int n, gb_act_kind act) {
+    gb_cuda *st = gb_cuda_of(b);
+    if (n <= 0 || st->failed) return;
+    if (n == 1 && gb_gate_up_gemv_ok(st, wg, wu, n)) { /* one launch, see rmsnorm_matmul */
+        gb_gate_up_gemv(st, out, x, wg, wu, n, act, norm_w, eps, xnorm);
+        return;
+    }
+    gb_cuda_rmsnorm(b, xnorm, x, norm_w, n, (int)wg->cols, eps);
+    gb_cuda_gate_up_act(b, out, xnorm, wg, wu, n, act);
 }
