@@ -413,25 +413,31 @@ __global__ void __launch_bounds__(128)
     cl.sync(); /* every partial written (release/acquire across the cluster) */
     if (rank == 0) {
         for (int gi = wid; gi < g; gi += 4) {
-            float m = -INFINITY;
-            for (int s = 0; s < nsplit; s++) {
-                const float *ps = cl.map_shared_rank(sp, s) + gi * (hd + 2);
-                if (ps[1] > 0.f) m = fmaxf(m, ps[0]);
+            /* lane s < nsplit fetches split s's (m, l): one round of remote loads, then warp
+             * reductions instead of a serial walk over the splits */
+            float ms = -INFINITY, ls = 0.f;
+            if (lane < nsplit) {
+                const float *ps = cl.map_shared_rank(sp, lane) + gi * (hd + 2);
+                ls = ps[1];
+                ms = ls > 0.f ? ps[0] : -INFINITY;
             }
-            float l = 0.f, acc[GB_DPL];
+            const float m = gb_warp_max(ms);
+            const float c = ls > 0.f ? expf(ms - m) : 0.f;
+            const float l = gb_warp_sum(ls * c);
+            float acc[GB_DPL];
 #pragma unroll
             for (int i = 0; i < GB_DPL; i++)
                 acc[i] = 0.f;
-            for (int s = 0; s < nsplit; s++) {
-                const float *ps = cl.map_shared_rank(sp, s) + gi * (hd + 2);
-                const float ls = ps[1];
-                if (!(ls > 0.f)) continue;
-                const float c = expf(ps[0] - m);
-                l += ls * c;
 #pragma unroll
-                for (int i = 0; i < GB_DPL; i++) {
-                    const int d = lane + 32 * i;
-                    if (d < hd) acc[i] += ps[2 + d] * c;
+            for (int s = 0; s < GB_DSPLIT; s++) {
+                const float cs = __shfl_sync(0xffffffffu, c, s);
+                if (s < nsplit && cs > 0.f) {
+                    const float *ps = cl.map_shared_rank(sp, s) + gi * (hd + 2) + 2;
+#pragma unroll
+                    for (int i = 0; i < GB_DPL; i++) {
+                        const int d = lane + 32 * i;
+                        if (d < hd) acc[i] += ps[d] * cs;
+                    }
                 }
             }
             const float inv = l > 0.f ? 1.0f / l : 0.f;

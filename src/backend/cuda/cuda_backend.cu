@@ -409,6 +409,8 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
      * the previous kernel drains, see docs/performance.md); GB_CUDA_PDL=0 turns it off */
     env = getenv("GB_CUDA_PDL");
     st->pdl = !(env && *env == '0');
+    env = getenv("GB_CUDA_FUSE_NORM");
+    st->fuse_norm = !(env && *env == '0');
     int rc = GB_CU(st, cudaSetDevice(dev));
     if (!rc)
         rc = GB_CU(st, cudaDeviceGetAttribute(&st->sm_count, cudaDevAttrMultiProcessorCount, dev));

@@ -54,6 +54,7 @@ typedef struct gb_cuda {
 
     int gemv_max_n; /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
     int pdl;        /* launch the decode kernels with programmatic dependent launch */
+    int fuse_norm;  /* n == 1: RMSNorm computed inside the GEMVs that consume it */
 
     cudaGraph_t graph;
     cudaGraphExec_t exec;

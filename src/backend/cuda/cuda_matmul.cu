@@ -142,8 +142,14 @@ __device__ __forceinline__ void gb_norm_store(float *xnorm, const float *x, cons
 #pragma unroll
         for (int r = 0; r < NB; r++) {
             const float inv = 1.0f / sqrtf(ss[r] / (float)cols + eps);
-            for (int k = lane; k < cols; k += 32)
-                xnorm[(int64_t)r * cols + k] = nw[k] * (x[(int64_t)r * cols + k] * inv);
+            const float4 *xr = (const float4 *)(x + (int64_t)r * cols);
+            float4 *yr = (float4 *)(xnorm + (int64_t)r * cols);
+#pragma unroll 4
+            for (int k = lane; k < cols / 4; k += 32) { /* cols % 4 == 0 on this path */
+                const float4 xv = xr[k], nv = __ldg((const float4 *)nw + k);
+                yr[k] = make_float4(nv.x * (xv.x * inv), nv.y * (xv.y * inv), nv.z * (xv.z * inv),
+                                    nv.w * (xv.w * inv));
+            }
         }
     }
 }
@@ -189,7 +195,6 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
             rows = jobs.rows[2];
         }
     }
-    gb_pdl_trigger();
     if (!active) return;
     float acc[NB], ss[NB];
 #pragma unroll
@@ -197,6 +202,9 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
         acc[r] = ss[r] = 0.f;
     gb_row_dot<T, NB, NORM>(acc, ss, (const T *)w + (int64_t)row * cols, x, jobs.norm_w, cols,
                             lane);
+    /* the next kernel may launch once every block is past its loads: triggering at the start
+     * would let its waiting blocks take the slots this grid's later blocks need */
+    gb_pdl_trigger();
     gb_norm_scale<NB, NORM>(acc, ss, cols, jobs.eps);
     if (lane == 0) {
         const float bv = bias ? bias[row] : 0.f;
@@ -222,7 +230,6 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
                    int rows, gb_act_kind act, const float *norm_w, float eps, float *xnorm) {
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
-    gb_pdl_trigger();
     if (row >= rows) return;
     float g[NB], u[NB], ss[NB], ss2[NB];
 #pragma unroll
@@ -230,6 +237,7 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
         g[r] = u[r] = ss[r] = ss2[r] = 0.f;
     gb_row_dot<T, NB, NORM>(g, ss, wg + (int64_t)row * cols, x, norm_w, cols, lane);
     gb_row_dot<T, NB, NORM>(u, ss2, wu + (int64_t)row * cols, x, norm_w, cols, lane);
+    gb_pdl_trigger(); /* as in k_gemv */
     gb_norm_scale<NB, NORM>(g, ss, cols, eps);
     gb_norm_scale<NB, NORM>(u, ss, cols, eps);
     if (lane == 0) {
@@ -519,7 +527,8 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
         /* n == 1: every warp normalises its own copy of x on the fly (the sum of squares comes
          * from the same loads as the dot product, so no extra memory traffic and one launch
          * fewer); for n > 1 a separate norm kernel (the per-row work would grow n-fold). */
-        if (n > 1) gb_cuda_rmsnorm(b, xnorm, x, norm_w, n, dim, eps);
+        const bool fuse = n == 1 && st->fuse_norm;
+        if (!fuse) gb_cuda_rmsnorm(b, xnorm, x, norm_w, n, dim, eps);
         gb_gemv_jobs jobs;
         memset(&jobs, 0, sizeof jobs);
         for (int i = 0; i < count; i++) {
@@ -529,12 +538,12 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
             jobs.rows[i] = (int)ws[i]->rows;
         }
         jobs.count = count;
-        if (n == 1) {
+        if (n == 1 && st->fuse_norm) {
             jobs.norm_w = norm_w;
             jobs.eps = eps;
             jobs.xnorm = xnorm;
         }
-        gb_gemv_launch(st, dt, jobs, n == 1 ? x : xnorm, dim, n);
+        gb_gemv_launch(st, dt, jobs, fuse ? x : xnorm, dim, n);
         return;
     }
     if (n > st->gemv_max_n && dt != GB_F32) {
@@ -605,7 +614,7 @@ void gb_cuda_rmsnorm_gate_up_act(gb_backend *b, float *out, float *xnorm, const 
                                  const gb_weight *wu, int n, gb_act_kind act) {
     gb_cuda *st = gb_cuda_of(b);
     if (n <= 0 || st->failed) return;
-    if (n == 1 && gb_gate_up_gemv_ok(st, wg, wu, n)) { /* one launch, see rmsnorm_matmul */
+    if (n == 1 && st->fuse_norm && gb_gate_up_gemv_ok(st, wg, wu, n)) { /* see rmsnorm_matmul */
         gb_gate_up_gemv(st, out, x, wg, wu, n, act, norm_w, eps, xnorm);
         return;
     }
