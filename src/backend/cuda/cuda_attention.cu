@@ -17,6 +17,7 @@
 
 #include <cooperative_groups.h>
 #include <math.h>
+#include <stdlib.h>
 
 #define GB_MAXD 256 /* largest head_dim supported (8 dims per lane) */
 #define GB_DPL (GB_MAXD / 32)
@@ -556,7 +557,12 @@ void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float
             at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
             at[1].val.programmaticStreamSerializationAllowed = 1;
             cfg.attrs = at;
-            cfg.numAttrs = st->pdl ? 2 : 1;
+            static int pdl_attn = -1; /* diagnosis switch, GB_CUDA_PDL_ATTN=0 */
+            if (pdl_attn < 0) {
+                const char *e = getenv("GB_CUDA_PDL_ATTN");
+                pdl_attn = !(e && *e == '0');
+            }
+            cfg.numAttrs = st->pdl && pdl_attn ? 2 : 1;
             GB_CU(st, cudaLaunchKernelEx(&cfg, k_flash_decode_cluster, out, q, kcache, vcache, cap,
                                          nh, nkv, hd, a->scale, a->sliding_window, dpos, a->pos0));
             GB_CU_LAUNCH(st, "flash_decode_cluster");
