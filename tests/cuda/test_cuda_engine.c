@@ -194,9 +194,9 @@ enum { CB_B = 3 };
  * step, so a CUDA token may differ only where the CPU's choice was a near tie. */
 typedef struct cb_ref {
     int T, N;
-    int32_t *prompt;  /* [CB_B, T] */
-    int32_t *tokens;  /* [CB_B, N] */
-    double *margins;  /* [CB_B, N] */
+    int32_t *prompt; /* [CB_B, T] */
+    int32_t *tokens; /* [CB_B, N] */
+    double *margins; /* [CB_B, N] */
 } cb_ref;
 
 static void cb_ref_free(cb_ref *r) {
@@ -248,8 +248,8 @@ static int cb_ref_build(const fixture *fx, cb_ref *r) {
             r->margins[b * N + i] = (double)row[best] - second;
             /* the CPU's own paths agree wherever the choice is clear */
             CHECK_MSG(best == r->tokens[b * N + i] || r->margins[b * N + i] < 1e-3,
-                      "%s: cpu request %d step %d: generate_cb %d, forward_all argmax %d",
-                      fx->name, b, i, r->tokens[b * N + i], best);
+                      "%s: cpu request %d step %d: generate_cb %d, forward_all argmax %d", fx->name,
+                      b, i, r->tokens[b * N + i], best);
         }
     }
     free(seq), free(logits);
@@ -263,8 +263,8 @@ static void check_tokens(const char *what, const int32_t *got, const int *want,
                          const double *margins, int n) {
     for (int i = 0; i < n; i++) {
         if (got[i] != want[i]) {
-            CHECK_MSG(margins[i] < 1e-3, "%s: token %d: expected %d, got %d (margin %.3g)", what,
-                      i, want[i], got[i], margins[i]);
+            CHECK_MSG(margins[i] < 1e-3, "%s: token %d: expected %d, got %d (margin %.3g)", what, i,
+                      want[i], got[i], margins[i]);
             return;
         }
         if (margins[i] < 1e-3) break;
@@ -313,8 +313,8 @@ static void cb_case(const fixture *fx, const cb_ref *r, int kern, int graph, gb_
     int32_t *out = malloc(sizeof(int32_t) * CB_B * (size_t)N);
     float *last = malloc(fx->vocab * sizeof(float));
     if (graph) {
-        gb_generate_params g = {.prompt_ids = r->prompt, .batch = 1, .prompt_len = T,
-                                .new_tokens = N};
+        gb_generate_params g = {
+            .prompt_ids = r->prompt, .batch = 1, .prompt_len = T, .new_tokens = N};
         if (gb_generate(m, &g, out, &err))
             CHECK_MSG(0, "%s: graph generate: %s", what, err.msg);
         else

@@ -327,8 +327,8 @@ int main(void) {
             int static_note = 0;
             for (int k = 0; k < r.entries[i].n_notes; k++)
                 static_note |= strstr(r.entries[i].notes[k], "one static batch") != NULL;
-            CHECK_MSG(static_note == 0, "%s: static-batch note %d",
-                      r.entries[i].config.device, static_note);
+            CHECK_MSG(static_note == 0, "%s: static-batch note %d", r.entries[i].config.device,
+                      static_note);
             CHECK(r.entries[i].config.continuous_batching);
         }
         gb_bench_results_free(&r);

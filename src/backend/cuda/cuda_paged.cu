@@ -211,8 +211,7 @@ void gb_cuda_attention_paged(gb_backend *b, float *out, const float *q, const fl
                              const float *vpool, const gb_paged_args *a) {
     gb_cuda *st = gb_cuda_of(b);
     if (st->failed) return;
-    const int B = a->batch, T = a->n_tokens, nh = a->n_heads, nkv = a->n_kv_heads,
-              hd = a->head_dim;
+    const int B = a->batch, T = a->n_tokens, nh = a->n_heads, nkv = a->n_kv_heads, hd = a->head_dim;
     if (B <= 0 || T <= 0) return;
     if (hd < 1 || hd > GB_PMAXD || nkv <= 0 || nh % nkv != 0 || a->block_size < 1 ||
         (int64_t)B * nkv > 65535) {
