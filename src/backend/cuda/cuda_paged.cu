@@ -8,8 +8,11 @@
  *   decode step scores the whole GQA group against one staged copy of each key and a prefill
  *   tiles its tokens. The block walks 32-key tiles gathered through the block table into
  *   shared memory (row offsets looked up once per tile) and each warp keeps the online
- *   softmax of 4 queries; the same kernel serves prefill and decode, and every attention
- *   implementation (backend.h: one paged kernel for all).
+ *   softmax of up to 4 queries, dealt round-robin (query i to warp i % 4) so that a decode
+ *   step's few queries (one per GQA head) are scored by different warps in parallel; the
+ *   same kernel serves prefill and decode, and every attention implementation (backend.h:
+ *   one paged kernel for all). No split-KV yet: a decode step is one block per (sequence,
+ *   KV head) walking the whole context.
  *
  * Positions and block tables are read from device memory inside the kernels and the grids
  * depend only on batch, n_tokens and the head counts, so the launches can be captured into a
@@ -175,7 +178,7 @@ __global__ void __launch_bounds__(GB_PWARPS * 32)
         __syncthreads();
 #pragma unroll
         for (int w = 0; w < GB_PQ_PER_WARP; w++) {
-            const int qi = wid * GB_PQ_PER_WARP + w;
+            const int qi = w * GB_PWARPS + wid;
             if (qi >= nq) continue;
             const int p = P0 + (q0 + qi) / g, lo = gb_paged_key_lo(p, window);
             if (k0 > p || k0 + GB_PK <= lo) continue; /* warp-uniform */
@@ -194,7 +197,7 @@ __global__ void __launch_bounds__(GB_PWARPS * 32)
     }
 #pragma unroll
     for (int w = 0; w < GB_PQ_PER_WARP; w++) {
-        const int qi = wid * GB_PQ_PER_WARP + w;
+        const int qi = w * GB_PWARPS + wid;
         if (qi >= nq) continue;
         const int it = q0 + qi, t = it / g, h = kvh * g + it % g;
         float *orow = out + ((int64_t)(s * T + t) * nh + h) * hd;
