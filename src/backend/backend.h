@@ -163,8 +163,8 @@ typedef struct gb_backend_ops {
     /* Device bytes held now through alloc/weight_load, and the peak since creation. */
     void (*memory_stats)(gb_backend *b, size_t *in_use, size_t *peak);
 
-    /* ---- paged KV cache (continuous batching); NULL where not provided (CUDA today: the
-     * engine then refuses continuous batching) ---- */
+    /* ---- paged KV cache (continuous batching); CPU and CUDA provide them; NULL where a
+     * backend does not (the engine then refuses continuous batching) ---- */
     /* Writes the new tokens' k, v ([batch * n_tokens, n_kv_heads * head_dim]) at positions
      * pos[s] + t of each sequence, through its block table, into the layer's pools. */
     void (*kv_write_paged)(gb_backend *b, float *kpool, float *vpool, const float *k,

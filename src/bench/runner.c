@@ -317,19 +317,12 @@ static int run_config(run_ctx *x, model_ctx *m, gb_bench_entry *e, gb_error *err
                  c->sequence_length, plen);
         logf_(x, GB_LOG_WARNING, "%s", e->notes[e->n_notes - 1]);
     }
-    /* continuous batching runs over the paged KV cache on the CPU backend; the CUDA backend
-     * has no paged attention kernels, so there the requests run as one static batch */
-    if (c->continuous_batching && strcmp(c->device, "cpu") != 0) {
-        add_note(e,
-                 "continuous batching is not available on %s (no paged KV cache kernels in the "
-                 "CUDA backend): the %d requests are scheduled as one static batch",
-                 c->device, c->batch_size);
-        logf_(x, GB_LOG_WARNING, "%s", e->notes[e->n_notes - 1]);
-    } else if (c->continuous_batching) {
+    /* continuous batching runs over the paged KV cache on every backend (the CPU and CUDA
+     * backends both have the paged ops; the engine refuses one that lacks them) */
+    if (c->continuous_batching)
         logf_(x, GB_LOG_INFO,
               "continuous batching: %d requests over a paged KV cache (16-position blocks)",
               c->batch_size);
-    }
     int B = c->batch_size, N = c->num_tokens_to_generate;
     int32_t *prompt = malloc((size_t)B * (size_t)plen * sizeof *prompt);
     int32_t *out = malloc((size_t)B * (size_t)N * sizeof *out);

@@ -34,8 +34,8 @@ static int32_t tok_pad(void *tok) {
 }
 
 /* The runner's model: the engine's, and whether the config asks for continuous batching
- * (gb_generate_cb over the paged KV cache where the backend has the paged ops; elsewhere,
- * CUDA today, the runner records a note and the requests run as one static batch). */
+ * (gb_generate_cb over the paged KV cache; a backend without the paged ops fails the config
+ * at load rather than quietly running something else). */
 typedef struct engine_model {
     gb_model *m;
     int cb;
@@ -73,7 +73,15 @@ static int model_load(const char *dir, const gb_bench_config *c, gb_bench_trace_
         free(em);
         return rc;
     }
-    em->cb = c->continuous_batching && gb_model_supports_cb(em->m);
+    if (c->continuous_batching && !gb_model_supports_cb(em->m)) {
+        rc = gb_error_set(err, GB_ERR_UNSUPPORTED,
+                          "continuous batching: the %s backend has no paged KV cache ops",
+                          c->device);
+        gb_model_free(em->m);
+        free(em);
+        return rc;
+    }
+    em->cb = c->continuous_batching;
     *model = em;
     return 0;
 }

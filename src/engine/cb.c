@@ -213,6 +213,9 @@ int gb_generate_cb(gb_model *m, const gb_generate_params *p, const gb_cb_options
                             "one request of %d positions",
                             n_blocks, bs, T + N - 1);
 
+    /* every position here comes from the call (per-sequence rope/embed pos0, the paged ops'
+     * device arrays): a device-side step position left on by a graph decode must not win */
+    if (m->be->ops->set_pos) m->be->ops->set_pos(m->be, -1);
     cb_run x;
     memset(&x, 0, sizeof x);
     x.m = m;

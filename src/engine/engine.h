@@ -109,7 +109,7 @@ typedef struct gb_cb_options {
  * on_token fires once per step with the ids of every request that produced a token in it,
  * in request order (batch = their count); with a pool that admits everyone (the default)
  * the steps are those of gb_generate. last_logits: request 0's prefill. Needs the backend's
- * paged ops (GB_ERR_UNSUPPORTED otherwise: the CUDA backend has none today). */
+ * paged ops, which the CPU and CUDA backends both provide (GB_ERR_UNSUPPORTED otherwise). */
 int gb_generate_cb(gb_model *m, const gb_generate_params *p, const gb_cb_options *o,
                    int32_t *out_ids, gb_error *err);
 /* 1 when the model's backend provides the paged ops gb_generate_cb needs. */

@@ -5,7 +5,12 @@
  *   tokens equal greedy32_fp32 up to the first step whose reference margin is below 1e-3;
  * - bfloat16 (sdpa and flash, kernelized or not): last-position logits relative L2 error
  *   <= 3e-2 against the float32 reference; float16 likewise;
- * - batch 3 gives three identical rows.
+ * - batch 3 gives three identical rows;
+ * - continuous batching (gb_generate_cb, paged KV cache kernels), float32, three different
+ *   prompts: every request's tokens equal the CPU engine's continuous-batching tokens up to
+ *   the first near tie (CPU margin < 1e-3), request 0 also the reference greedy tokens and
+ *   last logits (rel L2 <= 1e-4); pool and batch-limit scheduling and a model in the
+ *   CUDA-graph compile mode on tiny-llama3 and tiny-gpt2.
  * Needs a GPU: exits 77 (skipped) without one unless GB_CUDA_TESTS=1 demands it. */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -179,6 +184,194 @@ static void run_case(const fixture *fx, gb_dtype dt, gb_attn_impl attn, int kern
     free(ids), free(out), free(last);
 }
 
+/* ---- continuous batching: gb_generate_cb over the paged KV cache on CUDA ---- */
+
+enum { CB_B = 3 };
+
+/* The CPU side of the continuous-batching checks: three different prompts (the reference
+ * prompt, reversed, rotated), the CPU engine's continuous-batching tokens for each, and the
+ * CPU margin (top-1 minus top-2 logit, gb_model_forward_all over prompt + tokens) of each
+ * step, so a CUDA token may differ only where the CPU's choice was a near tie. */
+typedef struct cb_ref {
+    int T, N;
+    int32_t *prompt; /* [CB_B, T] */
+    int32_t *tokens; /* [CB_B, N] */
+    double *margins; /* [CB_B, N] */
+} cb_ref;
+
+static void cb_ref_free(cb_ref *r) {
+    free(r->prompt), free(r->tokens), free(r->margins);
+}
+
+static int cb_ref_build(const fixture *fx, cb_ref *r) {
+    const int T = fx->n_prompt, N = fx->n_greedy, V = (int)fx->vocab;
+    r->T = T, r->N = N;
+    r->prompt = malloc(sizeof(int32_t) * CB_B * (size_t)T);
+    r->tokens = malloc(sizeof(int32_t) * CB_B * (size_t)N);
+    r->margins = malloc(sizeof(double) * CB_B * (size_t)N);
+    for (int t = 0; t < T; t++) {
+        r->prompt[t] = fx->prompt[t];
+        r->prompt[T + t] = fx->prompt[T - 1 - t];
+        r->prompt[2 * T + t] = fx->prompt[(t + 11) % T];
+    }
+    gb_engine_options o;
+    gb_engine_options_default(&o);
+    o.device = GB_DEVICE_CPU;
+    o.dtype = GB_F32;
+    o.attn = GB_ATTN_SDPA;
+    gb_model *m = NULL;
+    gb_error err = {0};
+    if (gb_model_load(fx->dir, &o, &m, &err)) {
+        CHECK_MSG(0, "%s: cpu load: %s", fx->name, err.msg);
+        return -1;
+    }
+    gb_generate_params p = {
+        .prompt_ids = r->prompt, .batch = CB_B, .prompt_len = T, .new_tokens = N};
+    int rc = gb_generate_cb(m, &p, NULL, r->tokens, &err);
+    CHECK_MSG(rc == 0, "%s: cpu generate_cb: %s", fx->name, err.msg);
+    const int n = T + N - 1;
+    int32_t *seq = malloc(sizeof(int32_t) * (size_t)n);
+    float *logits = malloc(sizeof(float) * (size_t)n * V);
+    for (int b = 0; !rc && b < CB_B; b++) {
+        memcpy(seq, r->prompt + (size_t)b * T, sizeof(int32_t) * T);
+        memcpy(seq + T, r->tokens + (size_t)b * N, sizeof(int32_t) * (N - 1));
+        rc = gb_model_forward_all(m, seq, n, logits, &err);
+        CHECK_MSG(rc == 0, "%s: cpu forward_all: %s", fx->name, err.msg);
+        for (int i = 0; !rc && i < N; i++) {
+            const float *row = logits + (size_t)(T - 1 + i) * V;
+            int best = 0;
+            for (int v = 1; v < V; v++)
+                if (row[v] > row[best]) best = v;
+            float second = -INFINITY;
+            for (int v = 0; v < V; v++)
+                if (v != best && row[v] > second) second = row[v];
+            r->margins[b * N + i] = (double)row[best] - second;
+            /* the CPU's own paths agree wherever the choice is clear */
+            CHECK_MSG(best == r->tokens[b * N + i] || r->margins[b * N + i] < 1e-3,
+                      "%s: cpu request %d step %d: generate_cb %d, forward_all argmax %d", fx->name,
+                      b, i, r->tokens[b * N + i], best);
+        }
+    }
+    free(seq), free(logits);
+    gb_model_free(m);
+    return rc;
+}
+
+/* got against want, up to and including the first step whose margin is below 1e-3 (a near
+ * tie: later steps may legitimately differ). */
+static void check_tokens(const char *what, const int32_t *got, const int *want,
+                         const double *margins, int n) {
+    for (int i = 0; i < n; i++) {
+        if (got[i] != want[i]) {
+            CHECK_MSG(margins[i] < 1e-3, "%s: token %d: expected %d, got %d (margin %.3g)", what, i,
+                      want[i], got[i], margins[i]);
+            return;
+        }
+        if (margins[i] < 1e-3) break;
+    }
+    CHECK(1);
+}
+
+typedef struct cb_steps {
+    int n, tokens, max_batch;
+} cb_steps;
+
+static void cb_on_step(void *user, int step, const int32_t *ids, int batch, int64_t t) {
+    cb_steps *s = user;
+    (void)step, (void)ids, (void)t;
+    s->n++;
+    s->tokens += batch;
+    if (batch > s->max_batch) s->max_batch = batch;
+}
+
+/* gb_generate_cb on CUDA (float32) against the CPU tokens of every request and the Hugging
+ * Face greedy tokens and last logits of request 0; the step count and widest step follow the
+ * scheduling policy for the pool and batch limit in `co`. graph: the model is loaded in the
+ * CUDA-graph compile mode and first runs a graph-captured gb_generate, whose device-side step
+ * position must not leak into the continuous-batching calls. */
+static void cb_case(const fixture *fx, const cb_ref *r, int kern, int graph, gb_cb_options co,
+                    int want_steps, int want_max_batch, const char *label) {
+    const int T = r->T, N = r->N;
+    char what[200];
+    snprintf(what, sizeof what, "%s cb %s kernelize=%d%s", fx->name, label, kern,
+             graph ? " after graph generate" : "");
+    gb_engine_options o;
+    gb_engine_options_default(&o);
+    o.device = GB_DEVICE_CUDA;
+    o.dtype = GB_F32;
+    o.attn = GB_ATTN_SDPA;
+    o.kernelize = kern;
+    o.static_cache = graph;
+    o.cuda_graph = graph;
+    gb_model *m = NULL;
+    gb_error err = {0};
+    if (gb_model_load(fx->dir, &o, &m, &err)) {
+        CHECK_MSG(0, "%s: load: %s", what, err.msg);
+        return;
+    }
+    CHECK_MSG(gb_model_supports_cb(m), "%s: the CUDA backend lacks the paged ops", what);
+    int32_t *out = malloc(sizeof(int32_t) * CB_B * (size_t)N);
+    float *last = malloc(fx->vocab * sizeof(float));
+    if (graph) {
+        gb_generate_params g = {
+            .prompt_ids = r->prompt, .batch = 1, .prompt_len = T, .new_tokens = N};
+        if (gb_generate(m, &g, out, &err))
+            CHECK_MSG(0, "%s: graph generate: %s", what, err.msg);
+        else
+            check_tokens(what, out, r->tokens, r->margins, N);
+    }
+    cb_steps st = {0};
+    gb_generate_params p = {.prompt_ids = r->prompt,
+                            .batch = CB_B,
+                            .prompt_len = T,
+                            .new_tokens = N,
+                            .on_token = cb_on_step,
+                            .user = &st,
+                            .last_logits = last};
+    memset(out, 0xff, sizeof(int32_t) * CB_B * (size_t)N);
+    if (gb_generate_cb(m, &p, &co, out, &err)) {
+        CHECK_MSG(0, "%s: generate_cb: %s", what, err.msg);
+    } else {
+        const double e = rel_l2(last, fx->last, fx->vocab);
+        CHECK_MSG(e <= 1e-4, "%s: request 0 last logits rel L2 %.3g > 1e-4", what, e);
+        char w2[240];
+        snprintf(w2, sizeof w2, "%s request 0 vs reference", what);
+        check_tokens(w2, out, fx->greedy, fx->margins, N);
+        for (int b = 0; b < CB_B; b++) {
+            snprintf(w2, sizeof w2, "%s request %d vs cpu", what, b);
+            check_tokens(w2, out + (size_t)b * N, r->tokens + (size_t)b * N,
+                         r->margins + (size_t)b * N, N);
+        }
+        CHECK_MSG(st.n == want_steps && st.max_batch == want_max_batch && st.tokens == CB_B * N,
+                  "%s: %d steps of up to %d ids (%d in all), expected %d of up to %d", what, st.n,
+                  st.max_batch, st.tokens, want_steps, want_max_batch);
+        fprintf(stderr, "ok   %-70s rel L2 %.2e\n", what, e);
+    }
+    gb_model_free(m);
+    free(out), free(last);
+}
+
+/* Every fixture: the default pool (every request at once, 16-position blocks) on both kernel
+ * sets. tiny-llama3 (GQA, RoPE) and tiny-gpt2 (learned positions per sequence) also: a pool
+ * that holds two requests (then the third), 1-position blocks under a batch limit of 2, and
+ * the graph compile mode. */
+static void cb_cases(const fixture *fx, int scheduling) {
+    cb_ref r;
+    memset(&r, 0, sizeof r);
+    if (cb_ref_build(fx, &r) == 0) {
+        const int N = r.N, need7 = (r.T + N - 1 + 6) / 7;
+        for (int kern = 0; kern < 2; kern++)
+            cb_case(fx, &r, kern, 0, (gb_cb_options){0, 0, 0}, N, CB_B, "default pool");
+        if (scheduling) {
+            cb_case(fx, &r, 1, 0, (gb_cb_options){7, 2 * need7, 0}, 2 * N, 2,
+                    "7-position blocks, pool for two");
+            cb_case(fx, &r, 0, 0, (gb_cb_options){1, 0, 2}, 2 * N, 2, "1-position blocks, max 2");
+            cb_case(fx, &r, 1, 1, (gb_cb_options){0, 0, 0}, N, CB_B, "default pool");
+        }
+    }
+    cb_ref_free(&r);
+}
+
 int main(void) {
     if (!gb_backend_cuda_available()) {
         const char *need = getenv("GB_CUDA_TESTS");
@@ -205,6 +398,7 @@ int main(void) {
                 }
             run_case(&fx, GB_F32, GB_ATTN_FLASH, 1, 2, 3, 1e-4, 1);
             run_case(&fx, GB_BF16, GB_ATTN_FLASH, 1, 2, 3, 3e-2, 0);
+            cb_cases(&fx, !strcmp(names[i], "tiny-llama3") || !strcmp(names[i], "tiny-gpt2"));
         }
         fixture_free(&fx);
     }

@@ -1,8 +1,10 @@
 /* CUDA kernels against the CPU reference kernels on random inputs (tests/unit/kernel_check.h),
  * for both CUDA tables (reference, kernelized) and both matmul paths (GEMV for small n,
- * cuBLASLt for large n), plus model-sized shapes and a captured CUDA graph replayed at
- * several device-side positions. Needs a GPU: exits 77 (skipped) without one unless
- * GB_CUDA_TESTS=1 demands it. */
+ * cuBLASLt for large n), plus model-sized shapes, a captured CUDA graph replayed at
+ * several device-side positions, and the paged KV cache ops (scattered block tables, block
+ * sizes 1/7/16, head_dim 64/80/128 and edge sizes, GQA, sliding window, prefill and decode,
+ * and a captured decode step replayed with new positions and tables). Needs a GPU: exits 77
+ * (skipped) without one unless GB_CUDA_TESTS=1 demands it. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +175,299 @@ static void graph_replay(gb_backend *ref, gb_backend *cu, gb_attn_impl impl) {
     free(kc0), free(vc0);
 }
 
+/* ---- paged KV cache (continuous batching) ---- */
+
+typedef struct paged_case {
+    int batch, n_tokens, block_size, head_dim, n_heads, n_kv_heads, window;
+    int pos[4]; /* first new position of each sequence */
+    float qscale;
+} paged_case;
+
+/* Host side of a paged call: block tables that scatter every sequence over a shuffled pool
+ * (distinct ids, spare blocks in between), and random pools. */
+typedef struct paged_host {
+    int max_blocks, n_blocks;
+    int32_t *tables, pos[4];
+    size_t pool_n, q_n, kv_n;
+    float *kpool, *vpool;
+} paged_host;
+
+static void paged_host_init(paged_host *h, const paged_case *c, kc_rng *r, int max_pos) {
+    h->max_blocks = (max_pos + c->block_size - 1) / c->block_size;
+    h->n_blocks = c->batch * h->max_blocks + 5;
+    int32_t *perm = malloc(sizeof(int32_t) * (size_t)h->n_blocks);
+    for (int i = 0; i < h->n_blocks; i++)
+        perm[i] = i;
+    for (int i = h->n_blocks - 1; i > 0; i--) { /* Fisher-Yates */
+        int j = (int)(kc_next(r) % (uint64_t)(i + 1));
+        int32_t t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+    }
+    h->tables = malloc(sizeof(int32_t) * (size_t)c->batch * h->max_blocks);
+    for (int i = 0; i < c->batch * h->max_blocks; i++)
+        h->tables[i] = perm[i];
+    free(perm);
+    for (int s = 0; s < 4; s++)
+        h->pos[s] = c->pos[s];
+    const size_t w = (size_t)c->n_kv_heads * c->head_dim;
+    h->pool_n = (size_t)h->n_blocks * c->block_size * w;
+    h->q_n = (size_t)c->batch * c->n_tokens * c->n_heads * c->head_dim;
+    h->kv_n = (size_t)c->batch * c->n_tokens * w;
+    h->kpool = kc_rand(r, h->pool_n, 1.0f); /* the history (and unused blocks): random */
+    h->vpool = kc_rand(r, h->pool_n, 1.0f);
+}
+
+static void paged_host_free(paged_host *h) {
+    free(h->tables), free(h->kpool), free(h->vpool);
+}
+
+static gb_paged_args paged_args(const paged_case *c, const paged_host *h, const void *pos,
+                                const void *tables) {
+    gb_paged_args a = {.batch = c->batch,
+                       .n_tokens = c->n_tokens,
+                       .pos = pos,
+                       .block_tables = tables,
+                       .max_blocks = h->max_blocks,
+                       .block_size = c->block_size,
+                       .n_heads = c->n_heads,
+                       .n_kv_heads = c->n_kv_heads,
+                       .head_dim = c->head_dim,
+                       .scale = 1.0f / sqrtf((float)c->head_dim),
+                       .sliding_window = c->window};
+    return a;
+}
+
+/* kv_write_paged of the new tokens, then attention_paged, on both backends: pools and
+ * outputs compared. */
+static void paged_compare(gb_backend *ref, gb_backend *cu, const paged_case *c, kc_rng *r) {
+    int max_pos = 0;
+    for (int s = 0; s < c->batch; s++)
+        if (c->pos[s] + c->n_tokens > max_pos) max_pos = c->pos[s] + c->n_tokens;
+    paged_host h;
+    paged_host_init(&h, c, r, max_pos + 3); /* + 3: table entries no position reaches */
+    float *q = kc_rand(r, h.q_n, c->qscale), *k = kc_rand(r, h.kv_n, 1.0f),
+          *v = kc_rand(r, h.kv_n, 1.0f);
+    gb_backend *bs[2] = {ref, cu};
+    void *d[2][8];
+    for (int s = 0; s < 2; s++) {
+        gb_backend *b = bs[s];
+        d[s][0] = kc_dev(b, q, h.q_n * 4);
+        d[s][1] = kc_dev(b, k, h.kv_n * 4);
+        d[s][2] = kc_dev(b, v, h.kv_n * 4);
+        d[s][3] = kc_dev(b, h.kpool, h.pool_n * 4);
+        d[s][4] = kc_dev(b, h.vpool, h.pool_n * 4);
+        d[s][5] = kc_dev(b, h.pos, sizeof h.pos);
+        d[s][6] = kc_dev(b, h.tables, sizeof(int32_t) * (size_t)c->batch * h.max_blocks);
+        d[s][7] = kc_dev(b, NULL, h.q_n * 4);
+        gb_paged_args a = paged_args(c, &h, d[s][5], d[s][6]);
+        b->ops->kv_write_paged(b, d[s][3], d[s][4], d[s][1], d[s][2], &a);
+        b->ops->attention_paged(b, d[s][7], d[s][0], d[s][3], d[s][4], &a);
+    }
+    kc_pair p = {ref, cu};
+    char what[200];
+    snprintf(what, sizeof what,
+             "%s paged b=%d t=%d pos=%d,%d,%d,%d bs=%d hd=%d nh=%d nkv=%d win=%d qscale=%g",
+             cu->ops->name, c->batch, c->n_tokens, c->pos[0], c->pos[1], c->pos[2], c->pos[3],
+             c->block_size, c->head_dim, c->n_heads, c->n_kv_heads, c->window, c->qscale);
+    char w2[240];
+    snprintf(w2, sizeof w2, "%s: kpool", what);
+    kc_check_outputs(&p, w2, d[0][3], d[1][3], h.pool_n, 1e-4);
+    snprintf(w2, sizeof w2, "%s: vpool", what);
+    kc_check_outputs(&p, w2, d[0][4], d[1][4], h.pool_n, 1e-4);
+    snprintf(w2, sizeof w2, "%s: out", what);
+    kc_check_outputs(&p, w2, d[0][7], d[1][7], h.q_n, 1e-4);
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < 8; i++)
+            bs[s]->ops->free(bs[s], d[s][i]);
+    free(q), free(k), free(v);
+    paged_host_free(&h);
+}
+
+/* Block sizes 1/7/16 x head_dim 64/80/128 x GQA group 1/4 x sliding window off/on x prefill
+ * (sequences at different positions, some mid-sequence) / decode, then edge shapes:
+ * head_dim 256 (more than 48 KiB of shared memory), head_dim 9 (no float4 rows), a group of
+ * 8, a long decode under a window, a peaked softmax. */
+static void paged_ops(gb_backend *ref, gb_backend *cu) {
+    kc_rng r = {4242};
+    if (!cu->ops->kv_write_paged || !cu->ops->attention_paged) {
+        CHECK_MSG(0, "%s: no paged KV cache ops", cu->ops->name);
+        return;
+    }
+    static const int block_sizes[] = {1, 7, 16}, head_dims[] = {64, 80, 128}, groups[] = {1, 4};
+    for (int ib = 0; ib < 3; ib++)
+        for (int ih = 0; ih < 3; ih++)
+            for (int ig = 0; ig < 2; ig++)
+                for (int win = 0; win < 2; win++)
+                    for (int prefill = 0; prefill < 2; prefill++) {
+                        paged_case c = {.block_size = block_sizes[ib],
+                                        .head_dim = head_dims[ih],
+                                        .n_kv_heads = groups[ig] == 1 ? 3 : 2,
+                                        .window = win ? 11 : 0,
+                                        .qscale = 1.0f};
+                        c.n_heads = c.n_kv_heads * groups[ig];
+                        if (prefill) {
+                            c.batch = 3, c.n_tokens = 19;
+                            c.pos[0] = 0, c.pos[1] = 9, c.pos[2] = 30;
+                        } else {
+                            c.batch = 4, c.n_tokens = 1;
+                            c.pos[0] = 0, c.pos[1] = 17, c.pos[2] = 45, c.pos[3] = 100;
+                        }
+                        paged_compare(ref, cu, &c, &r);
+                    }
+    static const paged_case edge[] = {
+        {.batch = 2,
+         .n_tokens = 5,
+         .block_size = 16,
+         .head_dim = 256,
+         .n_heads = 2,
+         .n_kv_heads = 1,
+         .pos = {0, 70},
+         .qscale = 1.0f},
+        {.batch = 2,
+         .n_tokens = 1,
+         .block_size = 5,
+         .head_dim = 256,
+         .n_heads = 8,
+         .n_kv_heads = 2,
+         .pos = {33, 1},
+         .qscale = 1.0f},
+        {.batch = 2,
+         .n_tokens = 3,
+         .block_size = 7,
+         .head_dim = 9,
+         .n_heads = 4,
+         .n_kv_heads = 2,
+         .window = 4,
+         .pos = {4, 31},
+         .qscale = 1.0f},
+        {.batch = 3,
+         .n_tokens = 1,
+         .block_size = 3,
+         .head_dim = 64,
+         .n_heads = 16,
+         .n_kv_heads = 2,
+         .pos = {2, 0, 77},
+         .qscale = 1.0f},
+        {.batch = 1,
+         .n_tokens = 37,
+         .block_size = 16,
+         .head_dim = 128,
+         .n_heads = 32,
+         .n_kv_heads = 8,
+         .pos = {0},
+         .qscale = 1.0f},
+        {.batch = 2,
+         .n_tokens = 1,
+         .block_size = 16,
+         .head_dim = 128,
+         .n_heads = 8,
+         .n_kv_heads = 2,
+         .window = 1000,
+         .pos = {3000, 2500},
+         .qscale = 1.0f},
+        {.batch = 2,
+         .n_tokens = 17,
+         .block_size = 7,
+         .head_dim = 64,
+         .n_heads = 4,
+         .n_kv_heads = 1,
+         .pos = {0, 23},
+         .qscale = 60.0f},
+        {.batch = 4,
+         .n_tokens = 1,
+         .block_size = 16,
+         .head_dim = 80,
+         .n_heads = 4,
+         .n_kv_heads = 4,
+         .window = 3,
+         .pos = {0, 1, 2, 64},
+         .qscale = 60.0f},
+    };
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+        paged_compare(ref, cu, &edge[i], &r);
+}
+
+/* A continuous-batching decode step (kv_write_paged + attention_paged) captured once into a
+ * CUDA graph and replayed over several steps with new positions, block tables and inputs
+ * uploaded in between (the kernels read them on the device), against the CPU reference
+ * pools and outputs updated by the same steps. */
+static void paged_graph_replay(gb_backend *ref, gb_backend *cu) {
+    const paged_case c = {.batch = 3,
+                          .n_tokens = 1,
+                          .block_size = 7,
+                          .head_dim = 64,
+                          .n_heads = 8,
+                          .n_kv_heads = 2,
+                          .window = 9,
+                          .pos = {5, 0, 30},
+                          .qscale = 1.0f};
+    const int steps = 6;
+    kc_rng r = {99};
+    paged_host h;
+    paged_host_init(&h, &c, &r, 30 + steps + 1);
+    gb_backend *bs[2] = {ref, cu};
+    const size_t tn = (size_t)c.batch * h.max_blocks;
+    void *d[2][8];
+    for (int s = 0; s < 2; s++) {
+        gb_backend *b = bs[s];
+        d[s][0] = kc_dev(b, NULL, h.q_n * 4);
+        d[s][1] = kc_dev(b, NULL, h.kv_n * 4);
+        d[s][2] = kc_dev(b, NULL, h.kv_n * 4);
+        d[s][3] = kc_dev(b, h.kpool, h.pool_n * 4);
+        d[s][4] = kc_dev(b, h.vpool, h.pool_n * 4);
+        d[s][5] = kc_dev(b, h.pos, sizeof h.pos);
+        d[s][6] = kc_dev(b, h.tables, sizeof(int32_t) * tn);
+        d[s][7] = kc_dev(b, NULL, h.q_n * 4);
+    }
+    gb_error err = {0};
+    gb_paged_args ac = paged_args(&c, &h, d[1][5], d[1][6]);
+    CHECK_OK(cu->ops->graph_begin(cu, &err), &err);
+    cu->ops->kv_write_paged(cu, d[1][3], d[1][4], d[1][1], d[1][2], &ac);
+    cu->ops->attention_paged(cu, d[1][7], d[1][0], d[1][3], d[1][4], &ac);
+    CHECK_OK(cu->ops->graph_end(cu, &err), &err);
+    int32_t *tables = malloc(sizeof(int32_t) * tn);
+    for (int step = 0; step < steps; step++) {
+        float *q = kc_rand(&r, h.q_n, 2.0f), *k = kc_rand(&r, h.kv_n, 1.0f),
+              *v = kc_rand(&r, h.kv_n, 1.0f);
+        int32_t pos[4] = {c.pos[0] + step, c.pos[1] + step, c.pos[2] + step, 0};
+        /* the sequences swap rows every step (as requests come and go in a batch) */
+        const int rot = step % c.batch;
+        int32_t pos_rot[4] = {0};
+        for (int s = 0; s < c.batch; s++) {
+            const int from = (s + rot) % c.batch;
+            pos_rot[s] = pos[from];
+            memcpy(tables + (size_t)s * h.max_blocks, h.tables + (size_t)from * h.max_blocks,
+                   sizeof(int32_t) * h.max_blocks);
+        }
+        for (int s = 0; s < 2; s++) {
+            gb_backend *b = bs[s];
+            b->ops->upload(b, d[s][0], q, h.q_n * 4, &err);
+            b->ops->upload(b, d[s][1], k, h.kv_n * 4, &err);
+            b->ops->upload(b, d[s][2], v, h.kv_n * 4, &err);
+            b->ops->upload(b, d[s][5], pos_rot, sizeof pos_rot, &err);
+            b->ops->upload(b, d[s][6], tables, sizeof(int32_t) * tn, &err);
+        }
+        gb_paged_args ar = paged_args(&c, &h, d[0][5], d[0][6]);
+        ref->ops->kv_write_paged(ref, d[0][3], d[0][4], d[0][1], d[0][2], &ar);
+        ref->ops->attention_paged(ref, d[0][7], d[0][0], d[0][3], d[0][4], &ar);
+        CHECK_OK(cu->ops->graph_launch(cu, &err), &err);
+        kc_pair p = {ref, cu};
+        char what[96];
+        snprintf(what, sizeof what, "paged graph replay step=%d out", step);
+        kc_check_outputs(&p, what, d[0][7], d[1][7], h.q_n, 1e-4);
+        snprintf(what, sizeof what, "paged graph replay step=%d kpool", step);
+        kc_check_outputs(&p, what, d[0][3], d[1][3], h.pool_n, 1e-4);
+        snprintf(what, sizeof what, "paged graph replay step=%d vpool", step);
+        kc_check_outputs(&p, what, d[0][4], d[1][4], h.pool_n, 1e-4);
+        free(q), free(k), free(v);
+    }
+    free(tables);
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < 8; i++)
+            bs[s]->ops->free(bs[s], d[s][i]);
+    paged_host_free(&h);
+}
+
 /* Errors come back through gb_error, naming the problem. */
 static void errors(void) {
     gb_backend_options o = {0};
@@ -204,6 +499,7 @@ int main(void) {
             fprintf(stderr, "-- cuda %s, GB_CUDA_GEMV_MAX=%s\n", cu->ops->name, paths[pth]);
             kc_compare_backends(ref, cu, 1e-4);
             big_shapes(ref, cu);
+            if (pth == 0) paged_ops(ref, cu); /* no matmul: one GEMV setting suffices */
             gb_error err = {0};
             CHECK_OK(cu->ops->sync(cu, &err), &err);
             gb_backend_free(cu);
@@ -211,6 +507,7 @@ int main(void) {
     gb_backend *cu = mk(1, 1, NULL);
     for (int impl = 0; impl < 3; impl++)
         graph_replay(ref, cu, (gb_attn_impl)impl);
+    paged_graph_replay(ref, cu);
     size_t in_use = 0, peak = 0;
     cu->ops->memory_stats(cu, &in_use, &peak);
     CHECK(peak >= in_use && peak > 0);

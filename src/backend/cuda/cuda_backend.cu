@@ -1,6 +1,6 @@
 /* The CUDA backend: device memory, weight upload, the op tables (reference and kernelized),
  * sticky error reporting and CUDA graph capture of a decode step. Kernels live in
- * cuda_ops.cu, cuda_matmul.cu and cuda_attention.cu. */
+ * cuda_ops.cu, cuda_matmul.cu, cuda_attention.cu and cuda_paged.cu (paged KV cache). */
 #include "backend/cuda/cuda_internal.h"
 
 #include <stdio.h>
@@ -344,8 +344,8 @@ static const gb_backend_ops gb_cuda_ref_ops = {
     op_graph_end,
     op_graph_launch,
     op_memory_stats,
-    NULL, /* kv_write_paged, attention_paged: no paged KV cache kernels yet (the runner */
-    NULL, /* then runs continuous batching as one static batch, with a note) */
+    gb_cuda_kv_write_paged,
+    gb_cuda_attention_paged,
     NULL, /* matmul_add, rmsnorm_gate_up_act: the reference set composes the plain ops */
     NULL,
 };
@@ -362,8 +362,8 @@ static const gb_backend_ops gb_cuda_fused_ops = {
     op_graph_end,
     op_graph_launch,
     op_memory_stats,
-    NULL, /* kv_write_paged */
-    NULL, /* attention_paged */
+    gb_cuda_kv_write_paged,
+    gb_cuda_attention_paged,
     gb_cuda_matmul_add,
     gb_cuda_rmsnorm_gate_up_act,
 };

@@ -141,6 +141,12 @@ void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float
                        void *scratch);
 size_t gb_cuda_attn_scratch_bytes(gb_backend *b, gb_attn_impl impl, const gb_attn_args *a);
 
+/* ---- paged KV cache (cuda_paged.cu) ---- */
+void gb_cuda_kv_write_paged(gb_backend *b, float *kpool, float *vpool, const float *k,
+                            const float *v, const gb_paged_args *a);
+void gb_cuda_attention_paged(gb_backend *b, float *out, const float *q, const float *kpool,
+                             const float *vpool, const gb_paged_args *a);
+
 /* ---- device helpers ---- */
 #ifdef __CUDACC__
 __device__ __forceinline__ float gb_warp_sum(float v) {
