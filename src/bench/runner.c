@@ -562,7 +562,7 @@ int gb_runner_run(const char *model_id, const gb_bench_config *configs, int n_co
     }
     for (int d = 0; d < GB_RUNNER_GPUS; d++) {
         if (!need_gpu[d]) continue;
-        int grc = gb_gpu_ceilings_cached(NULL, d, &m.gc[d], &merr);
+        int grc = gb_gpu_ceilings_cached(o->gpu_probe, d, &m.gc[d], &merr);
         if (grc == 0) {
             m.have_gc[d] = true;
         } else if (grc == GB_ERR_DEVICE) {
@@ -573,7 +573,7 @@ int gb_runner_run(const char *model_id, const gb_bench_config *configs, int n_co
                   "measuring GPU %d's copy bandwidth and matmul peaks (once; cached for later "
                   "runs)",
                   d);
-            m.have_gc[d] = gb_gpu_ceilings_get(NULL, d, 0, &m.gc[d], &merr) == 0;
+            m.have_gc[d] = gb_gpu_ceilings_get(o->gpu_probe, d, 0, &m.gc[d], &merr) == 0;
             if (!m.have_gc[d])
                 logf_(&x, GB_LOG_WARNING, "GPU %d ceilings: %s", d, merr.msg);
             else if (m.gc[d].note[0])
