@@ -110,7 +110,7 @@ int measure_copy(probe *p, size_t bytes, int repeats, double *gbs, int device, g
         CK(cudaMemcpyAsync(p->buf[1], p->buf[0], bytes, cudaMemcpyDeviceToDevice, p->stream),
            "cudaMemcpyAsync (device to device)");
         CK(cudaEventRecord(p->e1, p->stream), "cudaEventRecord");
-        double sec;
+        double sec = 0;
         GB_TRY(elapsed(p, &sec, device, err));
         if (i >= 2) t[i - 2] = sec;
     }
@@ -150,7 +150,7 @@ int measure_gemm(probe *p, cudaDataType_t ab, int n, int repeats, double *tflops
             return gb_error_set(err, GB_ERR_DEVICE, "cuda ceilings, device %d: cublasGemmEx: %s",
                                 device, cublasGetStatusString(s));
         CK(cudaEventRecord(p->e1, p->stream), "cudaEventRecord");
-        double sec;
+        double sec = 0;
         GB_TRY(elapsed(p, &sec, device, err));
         if (i >= 3) t[i - 3] = sec;
     }
@@ -186,7 +186,7 @@ int identify(int device, gb_cuda_ceilings *out, gb_error *err) {
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
     out->device = device;
-    snprintf(out->name, sizeof out->name, "%s", prop.name);
+    snprintf(out->name, sizeof out->name, "%.95s", prop.name);
     out->cc_major = prop.major;
     out->cc_minor = prop.minor;
     out->memory_total_gib = (double)prop.totalGlobalMem / (double)GIB;
