@@ -9,6 +9,7 @@
 
 #include "bench/config.h"
 #include "bench/gpu_ceilings.h"
+#include "bench/report.h"
 #include "bench/results.h"
 #include "bench/runner.h"
 #include "bench/stats.h"
@@ -399,6 +400,11 @@ int main(void) {
             }
             char *txt = gb_bench_results_serialize(&r, true);
             CHECK(txt && strstr(txt, "\"matrix_peak_kind\": \"fp32\"") != NULL);
+            free(txt);
+            txt = gb_report_summary(&r, 1, 1.0);
+            CHECK_MSG(txt && strstr(txt, "of the 3000.0 GB/s measured (device copy)") &&
+                          strstr(txt, "of the 700.0 TFLOP/s bf16 peak"),
+                      "%s", txt ? txt : "(null)");
             free(txt);
             gb_bench_results_free(&r);
         }
