@@ -91,7 +91,7 @@ template <typename T> cudaError_t fill(T *p, size_t n, uint32_t seed, cudaStream
     return cudaGetLastError();
 }
 
-/* Milliseconds between the two events around one call. */
+/* Seconds between the two events around one call. */
 int elapsed(probe *p, double *sec, int device, gb_error *err) {
     CK(cudaEventSynchronize(p->e1), "cudaEventSynchronize");
     float ms = 0;
@@ -163,8 +163,8 @@ int measure_gemm(probe *p, cudaDataType_t ab, int n, int repeats, double *tflops
     return 0;
 }
 
-/* Switches to `device` (remembering the previous one in p) after checking it exists. */
-int select_device(probe *p, int device, gb_error *err) {
+/* GB_ERR_DEVICE unless `device` is an ordinal the runtime can use. */
+int check_device(int device, gb_error *err) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0) {
@@ -173,8 +173,14 @@ int select_device(probe *p, int device, gb_error *err) {
                             e != cudaSuccess ? cudaGetErrorString(e) : "no devices");
     }
     if (device < 0 || device >= n)
-        return gb_error_set(err, GB_ERR_DEVICE, "device %d does not exist (%d GPU%s)", device,
-                            n, n == 1 ? "" : "s");
+        return gb_error_set(err, GB_ERR_DEVICE, "device %d does not exist (%d GPU%s)", device, n,
+                            n == 1 ? "" : "s");
+    return 0;
+}
+
+/* Switches to `device`, remembering the previous one in p (release() switches back). */
+int select_device(probe *p, int device, gb_error *err) {
+    GB_TRY(check_device(device, err));
     int prev = 0;
     CK(cudaGetDevice(&prev), "cudaGetDevice");
     p->prev_device = prev;
@@ -236,13 +242,12 @@ int measure(probe *p, int device, const gb_cuda_ceilings_opts *o, gb_cuda_ceilin
 
 } // namespace
 
+/* Properties only: no device switch, no context on the device beyond what the runtime
+ * needs, so `genbench info --no-measure` stays light. */
 extern "C" int gb_cuda_ceilings_identify(int device, gb_cuda_ceilings *out, gb_error *err) {
     memset(out, 0, sizeof *out);
-    probe p;
-    int rc = select_device(&p, device, err);
-    if (rc == 0) rc = identify(device, out, err);
-    release(&p);
-    return rc;
+    GB_TRY(check_device(device, err));
+    return identify(device, out, err);
 }
 
 extern "C" int gb_cuda_ceilings_measure(int device, const gb_cuda_ceilings_opts *opts,
