@@ -8,8 +8,9 @@
 #
 # Run steps: GPU name/memory/driver; tests/cuda/test_cuda_kernels (every CUDA op against the CPU
 # reference ops); tests/cuda/test_cuda_engine (fixture references through the engine, issue 4
-# tolerances); bench_cuda_kernels (copy bandwidth and cuBLAS bf16 GEMM ceilings, GEMV/GEMM/
-# attention speeds); bench_cuda_generate (warm generations of random:llama-3.2-1b and
+# tolerances); tests/cuda/test_cuda_ceilings (the GPU ceilings of the results files, measured,
+# checked for plausibility and cached); bench_cuda_kernels (copy bandwidth and cuBLAS GEMM
+# ceilings, GEMV/GEMM/attention speeds); bench_cuda_generate (warm generations of random:llama-3.2-1b and
 # random:llama-3.1-8b, bf16, s128 n128, batch 1/8/32, attention x kernel set x compile mode);
 # one cold `genbench generate` end to end; a table last.
 # Env: GB_BENCH_MODELS (default "llama-3.2-1b llama-3.1-8b"), GB_OUT (logs; default /tmp).
@@ -30,7 +31,8 @@ pack() { # $1 = out dir
     rm -rf "$out"
     mkdir -p "$out/bin" "$out/lib"
     for f in build-cuda/genbench build-cuda/tests/test_cuda_kernels \
-        build-cuda/tests/test_cuda_engine build-cuda/tests/bench_cuda_kernels \
+        build-cuda/tests/test_cuda_engine build-cuda/tests/test_cuda_ceilings \
+        build-cuda/tests/bench_cuda_kernels \
         build-cuda/tests/bench_cuda_generate; do
         [ -f "$here/$f" ] && cp "$here/$f" "$out/bin/"
     done
@@ -54,7 +56,7 @@ run() { # $1 = pack dir (bin/ lib/) or build dir layout, $2 = quick
     summary="$out/cuda-summary.txt"
     : >"$summary"
     status=0
-    for t in test_cuda_kernels test_cuda_engine; do
+    for t in test_cuda_kernels test_cuda_engine test_cuda_ceilings; do
         [ -x "$bin/bin/$t" ] || { echo "$t: not built" >>"$summary"; continue; }
         t0=$(date +%s)
         (cd "$here/tests" && "$bin/bin/$t") >"$out/$t.log" 2>&1
@@ -62,6 +64,7 @@ run() { # $1 = pack dir (bin/ lib/) or build dir layout, $2 = quick
         grep -E 'CHECK failed|out of tolerance|error' "$out/$t.log" | head -20
         tail -2 "$out/$t.log"
         echo "$t: exit $rc ($(($(date +%s) - t0)) s)" >>"$summary"
+        grep -E '^(full|quick): cuda' "$out/$t.log" >>"$summary"
         [ $rc -eq 0 ] || status=1
     done
     if [ -x "$bin/bin/bench_cuda_kernels" ]; then
@@ -110,8 +113,8 @@ run) run "${2:?run DIR}" "${3:-}" ;;
     mkdir -p "$here/build-cuda/pack"
     rm -rf "$here/build-cuda/pack/bin"
     mkdir -p "$here/build-cuda/pack/bin"
-    for f in genbench tests/test_cuda_kernels tests/test_cuda_engine tests/bench_cuda_kernels \
-        tests/bench_cuda_generate; do
+    for f in genbench tests/test_cuda_kernels tests/test_cuda_engine tests/test_cuda_ceilings \
+        tests/bench_cuda_kernels tests/bench_cuda_generate; do
         [ -f "$here/build-cuda/$f" ] && ln -sf "$here/build-cuda/$f" "$here/build-cuda/pack/bin/"
     done
     run "$here/build-cuda/pack"

@@ -512,21 +512,27 @@ int gb_machine_load(gb_machine_ceilings *out, const char *path, gb_error *err) {
     return rc;
 }
 
-int gb_machine_cache_path(char *buf, size_t cap, gb_error *err) {
-    char cpu[128], host[64] = "host";
-    cpu_name(cpu, sizeof cpu);
+void gb_machine_host_tag(char *buf, size_t cap) {
+    if (cap == 0) return;
+    snprintf(buf, cap, "host");
     struct utsname u;
     if (uname(&u) == 0 && u.nodename[0]) {
         /* keep file-name-safe characters only */
         size_t j = 0;
-        for (size_t i = 0; u.nodename[i] && j + 1 < sizeof host; i++) {
+        for (size_t i = 0; u.nodename[i] && j + 1 < cap; i++) {
             char ch = u.nodename[i];
             int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
-            host[j++] = ok ? ch : '_';
+            buf[j++] = ok ? ch : '_';
         }
-        host[j] = 0;
+        buf[j] = 0;
     }
+}
+
+int gb_machine_cache_path(char *buf, size_t cap, gb_error *err) {
+    char cpu[128], host[64];
+    cpu_name(cpu, sizeof cpu);
+    gb_machine_host_tag(host, sizeof host);
     char key[256];
     snprintf(key, sizeof key, "%s|%d", cpu, usable_count());
     uint64_t h = gb_fnv1a64(key, strlen(key));

@@ -78,6 +78,10 @@ int gb_machine_measure(gb_machine_ceilings *out, const gb_machine_opts *opts, gb
 /* Cache file path for this machine into buf. Returns 0 or GB_ERR_INVALID if too long. */
 int gb_machine_cache_path(char *buf, size_t bufsize, gb_error *err);
 
+/* This host's name with only file-name-safe characters ([A-Za-z0-9._-], others become '_'),
+ * "host" when unknown: the cache files of this machine are named after it. */
+void gb_machine_host_tag(char *buf, size_t cap);
+
 /* Cache file read/write (explicit path; used by gb_machine_ceilings_get and tests). Load
  * returns GB_ERR_NOT_FOUND for a missing file, GB_ERR_FORMAT for a malformed one. */
 int gb_machine_save(const gb_machine_ceilings *c, const char *path, gb_error *err);

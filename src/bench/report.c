@@ -165,16 +165,20 @@ char *gb_report_summary(const gb_bench_results *res, int nres, double elapsed) {
                           e->config.device, e->config.dtype, e->config.threads);
                 if (e->have_efficiency) {
                     const gb_bench_efficiency *f = &e->eff;
+                    /* GPU ceilings are a copy bandwidth and hundreds of TFLOP/s. */
+                    bool gpu = !strncmp(e->config.device, "cuda", 4);
+                    double fu = gpu ? 1e12 : 1e9;
+                    const char *fl = gpu ? "TFLOP/s" : "GFLOP/s";
                     sb_printf(&b, "  decode: %.2f GB/s read", f->achieved_bandwidth_gbs);
                     if (f->machine_bandwidth_gbs > 0)
-                        sb_printf(&b, " = %.0f%% of the %.1f GB/s measured",
+                        sb_printf(&b, " = %.0f%% of the %.1f GB/s measured%s",
                                   100 * f->achieved_bandwidth_gbs / f->machine_bandwidth_gbs,
-                                  f->machine_bandwidth_gbs);
-                    sb_printf(&b, "; prefill: %.2f GFLOP/s", f->prefill_flops_per_s / 1e9);
+                                  f->machine_bandwidth_gbs, gpu ? " (device copy)" : "");
+                    sb_printf(&b, "; prefill: %.2f %s", f->prefill_flops_per_s / fu, fl);
                     if (f->machine_matrix_peak_flops > 0)
-                        sb_printf(&b, " = %.0f%% of the %.1f GFLOP/s %s peak",
+                        sb_printf(&b, " = %.0f%% of the %.1f %s %s peak",
                                   100 * f->prefill_flops_per_s / f->machine_matrix_peak_flops,
-                                  f->machine_matrix_peak_flops / 1e9, f->peak_kind);
+                                  f->machine_matrix_peak_flops / fu, fl, f->peak_kind);
                     sb_printf(&b, "\n");
                 }
             }

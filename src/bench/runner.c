@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "bench/git.h"
+#include "bench/gpu_ceilings.h"
 #include "bench/gpumon.h"
 #include "bench/hwinfo.h"
 #include "bench/machine.h"
@@ -18,6 +19,9 @@
 #include "util/error.h"
 #include "util/fileio.h"
 #include "util/paths.h"
+
+/* CUDA devices whose ceilings a run looks up (ordinals 0..GB_RUNNER_GPUS-1). */
+#define GB_RUNNER_GPUS 16
 
 typedef struct run_ctx {
     const gb_runner_options *o;
@@ -168,8 +172,22 @@ static int time_generate(run_ctx *x, const setup *s, const gb_bench_config *c, i
     return it->shape_and_decoded ? GB_OK : gb_error_set(err, GB_ERR_NOMEM, "out of memory");
 }
 
+/* CUDA device ordinal of a config's device string ("cuda" = 0, "cuda:N" = N), -1 for the
+ * CPU (or anything else). */
+static int cuda_index(const char *device) {
+    if (strncmp(device, "cuda", 4) != 0) return -1;
+    if (!device[4]) return 0;
+    if (device[4] != ':' || !device[5] || strlen(device + 5) > 6) return -1;
+    for (const char *p = device + 5; *p; p++)
+        if (*p < '0' || *p > '9') return -1;
+    return atoi(device + 5);
+}
+
+/* The ceilings a config's efficiency shares are relative to: the CPU's (threads used) or the
+ * CUDA device's (copy bandwidth; matmul peak of the dtype), when measured. */
 static void compute_efficiency(gb_bench_entry *e, const gb_bench_model_info *mi,
-                               const gb_machine_ceilings *mc, bool have_mc) {
+                               const gb_machine_ceilings *mc, bool have_mc,
+                               const gb_gpu_ceilings *gc) {
     if (e->n_iters == 0 || mi->num_layers <= 0) return;
     double L = mi->num_layers, H = mi->hidden_size, I = mi->intermediate_size;
     double nh = mi->num_heads, nkv = mi->num_kv_heads, hd = mi->head_dim, V = mi->vocab_size;
@@ -199,7 +217,14 @@ static void compute_efficiency(gb_bench_entry *e, const gb_bench_model_info *mi,
     f->achieved_bandwidth_gbs = itl > 0 ? f->decode_bytes_per_step / itl / 1e9 : 0;
     f->prefill_flops_per_s = ttft > 0 ? f->prefill_flops / ttft : 0;
     bool cpu = !strcmp(e->config.device, "cpu");
-    if (have_mc && cpu) {
+    if (gc) {
+        /* A decode step streams the weights once: a D2D copy is the fastest the card moves
+         * bytes, so weight bytes / copy bandwidth is its decode ceiling. */
+        f->machine_bandwidth_gbs = gc->copy_gbs;
+        const char *kind = NULL;
+        f->machine_matrix_peak_flops = gb_gpu_ceilings_peak_flops(gc, e->config.dtype, &kind);
+        snprintf(f->peak_kind, sizeof f->peak_kind, "%s", kind ? kind : "");
+    } else if (have_mc && cpu) {
         bool one = e->config.threads <= 1;
         f->machine_bandwidth_gbs = one ? mc->read_bw_gbs_1t : mc->read_bw_gbs_all;
         bool bf16 = !strcmp(e->config.dtype, "bfloat16");
@@ -292,6 +317,9 @@ typedef struct model_ctx {
     size_t n_prompt;
     gb_machine_ceilings mc;
     bool have_mc;
+    /* CUDA devices' ceilings, by ordinal (devices past GB_RUNNER_GPUS go without) */
+    gb_gpu_ceilings gc[GB_RUNNER_GPUS];
+    bool have_gc[GB_RUNNER_GPUS];
 } model_ctx;
 
 static int run_config(run_ctx *x, model_ctx *m, gb_bench_entry *e, gb_error *err) {
@@ -404,7 +432,10 @@ static int run_config(run_ctx *x, model_ctx *m, gb_bench_entry *e, gb_error *err
     e->weight_bytes = mi.weight_bytes;
     e->kv_bytes = mi.kv_bytes;
     e->peak_device_bytes = mi.peak_device_bytes;
-    compute_efficiency(e, &mi, &m->mc, m->have_mc);
+    int gi = cuda_index(c->device);
+    const gb_gpu_ceilings *gc =
+        gi >= 0 && gi < GB_RUNNER_GPUS && m->have_gc[gi] ? &m->gc[gi] : NULL;
+    compute_efficiency(e, &mi, &m->mc, m->have_mc, gc);
     if (x->o->num_tokens_to_profile > 0) {
         progress(x, "profile", 0, 1);
         gb_error perr;
@@ -497,12 +528,23 @@ int gb_runner_run(const char *model_id, const gb_bench_config *configs, int n_co
     free(ppath);
     if (rc) goto end;
 
-    /* Hardware info (once per run) and the machine's ceilings (cached per machine). */
+    /* Hardware info (once per run) and the ceilings of the devices the configs use (cached
+     * per machine and device; measured before any model is loaded). */
     gb_hwinfo hw;
     gb_error herr;
     if (gb_hwinfo_collect(&hw, &herr) == 0) hw_json = gb_hwinfo_to_json(&hw);
+    bool need_cpu = false, need_gpu[GB_RUNNER_GPUS] = {false};
+    for (int i = 0; i < n_configs; i++) {
+        int gi = cuda_index(configs[i].device);
+        if (gi < 0)
+            need_cpu = true;
+        else if (gi < GB_RUNNER_GPUS)
+            need_gpu[gi] = true;
+    }
     gb_error merr;
-    if (gb_machine_ceilings_cached(&m.mc, &merr) == 0) {
+    if (!need_cpu) {
+        /* CUDA configs only: the CPU's ceilings would not be used. */
+    } else if (gb_machine_ceilings_cached(&m.mc, &merr) == 0) {
         m.have_mc = true;
     } else if (o->measure_ceilings) {
         logf_(&x, GB_LOG_INFO,
@@ -510,6 +552,28 @@ int gb_runner_run(const char *model_id, const gb_bench_config *configs, int n_co
               "(once; cached for later runs)");
         m.have_mc = gb_machine_ceilings_get(&m.mc, 0, &merr) == 0;
         if (!m.have_mc) logf_(&x, GB_LOG_WARNING, "machine ceilings: %s", merr.msg);
+    }
+    for (int d = 0; d < GB_RUNNER_GPUS; d++) {
+        if (!need_gpu[d]) continue;
+        int grc = gb_gpu_ceilings_cached(o->gpu_probe, d, &m.gc[d], &merr);
+        if (grc == 0) {
+            m.have_gc[d] = true;
+        } else if (grc == GB_ERR_DEVICE) {
+            /* no such device: the config fails on its own with the engine's message */
+            logf_(&x, GB_LOG_DEBUG, "GPU ceilings: %s", merr.msg);
+        } else if (o->measure_ceilings) {
+            logf_(&x, GB_LOG_INFO,
+                  "measuring GPU %d's copy bandwidth and matmul peaks (once; cached for later "
+                  "runs)",
+                  d);
+            m.have_gc[d] = gb_gpu_ceilings_get(o->gpu_probe, d, 0, &m.gc[d], &merr) == 0;
+            if (!m.have_gc[d])
+                logf_(&x, GB_LOG_WARNING, "GPU %d ceilings: %s", d, merr.msg);
+            else if (m.gc[d].note[0])
+                logf_(&x, GB_LOG_WARNING, "GPU %d ceilings: %s", d, m.gc[d].note);
+        } else if (grc == GB_ERR_FORMAT) {
+            logf_(&x, GB_LOG_WARNING, "GPU %d ceilings: %s", d, merr.msg);
+        }
     }
 
     /* Model and tokenizer: once per model id. Errors are recorded in every config, and

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "bench/config.h"
+#include "bench/gpu_ceilings.h"
 #include "bench/results.h"
 #include "genbench.h"
 
@@ -72,6 +73,7 @@ typedef struct gb_runner_options {
     bool summarized;           /* summarized results file (no per-token timestamps, GPU samples) */
     const char *prompt_path;   /* NULL: gb_data_dir()/prompt.txt */
     bool measure_ceilings;     /* measure the machine's bandwidth / matrix peak when not cached */
+    const gb_gpu_probe *gpu_probe;  /* NULL: the real CUDA devices' ceilings (tests inject) */
     const gb_bench_engine_ops *ops; /* NULL: gb_bench_engine_default() */
     gb_bench_log_fn log;
     gb_bench_progress_fn progress;

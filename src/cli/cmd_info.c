@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "backend/cpu/opt.h"
+#include "bench/gpu_ceilings.h"
 #include "bench/gpumon.h"
 #include "bench/hwinfo.h"
 #include "bench/machine.h"
@@ -46,16 +47,18 @@ static int print_json_free(cJSON *o, int ok) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: genbench info [--json] [--measure | --no-measure | --fresh | --quick]\n"
-            "                     [--threads N]\n"
+            "                     [--threads N] [--gpu N]\n"
             "       genbench info --gpu-sample MS\n"
             "\n"
             "Shows the genbench version, CPU (model, cores, ISA features), memory, OS, compiler,\n"
             "CUDA availability (build and NVIDIA driver), and this machine's measured ceilings:\n"
             "memory read bandwidth (GB/s, 1 thread and all threads) and bf16 / fp32\n"
-            "matrix-multiply peaks (GFLOP/s, 1 core and all cores).\n"
+            "matrix-multiply peaks (GFLOP/s, 1 core and all cores); with a usable CUDA device,\n"
+            "its ceilings too: device-to-device copy bandwidth (GB/s, read + write) and cuBLAS\n"
+            "bf16 / fp16 / fp32 (no TF32) matmul peaks (TFLOP/s).\n"
             "\n"
-            "The ceilings are measured once (a few seconds) and cached per machine in\n"
-            "$XDG_CACHE_HOME/genbench (or ~/.cache/genbench).\n"
+            "The ceilings are measured once (a few seconds) and cached per machine (and per GPU\n"
+            "name, driver and index) in $XDG_CACHE_HOME/genbench (or ~/.cache/genbench).\n"
             "\n"
             "options:\n"
             "  --json        print one JSON object on stdout\n"
@@ -67,6 +70,7 @@ static void usage(FILE *f) {
             "  --quick       quick low-accuracy measurement (~0.3 s), not cached\n"
             "  --threads N   threads for the all-core numbers of --fresh / --quick\n"
             "                (default: every CPU this process may use)\n"
+            "  --gpu N       CUDA device whose ceilings are shown (default 0)\n"
             "  --gpu-sample MS  run the GPU monitor (50 ms interval) for MS milliseconds and\n"
             "                print its samples as JSON (benchmark_v2's gpu_metrics shape)\n"
             "  -h, --help    this help\n");
@@ -132,6 +136,87 @@ static void print_text(const gb_hwinfo *hw, const gb_machine_ceilings *c, int ha
            c->fp32_gflops_1t, c->fp32_gflops_all, c->threads, c->fp32_isa);
 }
 
+/* The ceilings of one CUDA device, as this invocation's mode asks (see gpu_ceilings()). */
+typedef struct gpu_view {
+    int device;
+    int have;    /* c holds numbers */
+    int present; /* the device exists (else note says why not) */
+    int failed;  /* the device exists but could not be measured (exit status 1) */
+    gb_gpu_ceilings c;
+    char path[4096]; /* its cache file ("" without a device or for --fresh / --quick) */
+    char note[1400]; /* why there are no numbers, or the cache file */
+} gpu_view;
+
+static void print_gpu_text(const gpu_view *g) {
+    if (!g->present) {
+        printf("gpu ceilings: no CUDA device (%s)\n", g->note);
+        return;
+    }
+    const gb_gpu_ceilings *c = &g->c;
+    if (!g->have) {
+        printf("gpu ceilings: cuda:%d not measured (%s)\n", g->device, g->note);
+        return;
+    }
+    if (c->quick)
+        printf("gpu ceilings: cuda:%d, quick measurement %s (low accuracy, not cached)\n",
+               g->device, c->measured_at);
+    else if (!c->from_cache && !g->path[0])
+        printf("gpu ceilings: cuda:%d, fresh measurement %s (not cached)\n", g->device,
+               c->measured_at);
+    else
+        printf("gpu ceilings: cuda:%d, measured %s (best of %d measurement%s)\n", g->device,
+               c->measured_at, c->runs, c->runs == 1 ? "" : "s");
+    printf("            %s, compute %s, %.1f GiB, driver %s\n", c->gpu_name, c->compute_capability,
+           c->memory_total_gib, c->driver_version);
+    if (g->path[0]) printf("            cache: %s\n", g->path);
+    printf("  device copy   %8.1f GB/s      (read + write, %.2f GiB device to device, median of "
+           "%d)\n",
+           c->copy_gbs, (double)c->copy_bytes / (double)(1u << 30), c->repeats);
+    printf("  bf16 matmul   %8.1f TFLOP/s   (cuBLAS %d^3, fp32 accumulation, median of %d)\n",
+           c->bf16_tflops, c->gemm_n, c->repeats);
+    printf("  fp16 matmul   %8.1f TFLOP/s   (cuBLAS %d^3, fp32 accumulation)\n", c->fp16_tflops,
+           c->gemm_n);
+    printf("  fp32 matmul   %8.1f TFLOP/s   (cuBLAS %d^3, no TF32)\n", c->fp32_tflops, c->gemm_n);
+}
+
+/* Fills g for the mode: uncached (--fresh / --quick) measures now; no_measure reads the
+ * cache only; otherwise the cache, measured (and cached) when missing or when measure. A
+ * corrupt cache file is reported on stderr in one line. */
+static void gpu_ceilings(gpu_view *g, int uncached, int quick, int no_measure, int measure) {
+    gb_error err = {0};
+    gb_gpu_ceilings id;
+    if (gb_gpu_ceilings_identify(g->device, &id, &err)) {
+        snprintf(g->note, sizeof g->note, "%s", err.msg);
+        return;
+    }
+    g->present = 1;
+    if (uncached) {
+        g->have = gb_gpu_ceilings_measure(g->device, quick, &g->c, &err) == 0;
+    } else {
+        if (gb_gpu_ceilings_cache_path(&id, g->path, sizeof g->path, &err)) g->path[0] = 0;
+        int rc = measure ? GB_ERR_NOT_FOUND : gb_gpu_ceilings_cached(NULL, g->device, &g->c, &err);
+        g->have = rc == 0;
+        if (rc == GB_ERR_FORMAT) fprintf(stderr, "genbench info: %s\n", err.msg);
+        if (!g->have && no_measure) {
+            snprintf(g->note, sizeof g->note, "no cached measurement");
+            return;
+        }
+        if (!g->have) {
+            fprintf(stderr,
+                    "genbench info: measuring GPU %d's copy bandwidth and matmul peaks "
+                    "(a few seconds)...\n",
+                    g->device);
+            g->have = gb_gpu_ceilings_get(NULL, g->device, measure, &g->c, &err) == 0;
+            if (g->have && g->c.note[0]) fprintf(stderr, "genbench info: %s\n", g->c.note);
+        }
+    }
+    if (!g->have) {
+        g->failed = 1;
+        snprintf(g->note, sizeof g->note, "measurement failed: %s", err.msg);
+        fprintf(stderr, "genbench info: GPU %d ceilings: %s\n", g->device, err.msg);
+    }
+}
+
 /* --gpu-sample: exercises the monitor on its own (NVML loading, sampling, JSON). */
 static int gpu_sample(int ms) {
     gb_error err = {0};
@@ -151,7 +236,7 @@ static int gpu_sample(int ms) {
 }
 
 int gb_cli_info(int argc, char **argv) {
-    int json = 0, measure = 0, no_measure = 0, quick = 0, fresh = 0, threads = 0;
+    int json = 0, measure = 0, no_measure = 0, quick = 0, fresh = 0, threads = 0, gpu = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--gpu-sample")) {
             char *end = NULL;
@@ -179,6 +264,15 @@ int gb_cli_info(int argc, char **argv) {
                 return 2;
             }
             threads = (int)n;
+            i++;
+        } else if (!strcmp(argv[i], "--gpu")) {
+            char *end = NULL;
+            long n = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : -1;
+            if (i + 1 >= argc || *end || n < 0 || n > 4096) {
+                fprintf(stderr, "genbench info: --gpu needs a device number in [0, 4096]\n");
+                return 2;
+            }
+            gpu = (int)n;
             i++;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
@@ -234,9 +328,15 @@ int gb_cli_info(int argc, char **argv) {
     }
     if (have_c && !uncached && path[0]) snprintf(note, sizeof note, "cache: %s", path);
 
+    gpu_view g;
+    memset(&g, 0, sizeof g);
+    g.device = gpu;
+    gpu_ceilings(&g, uncached, quick, no_measure, measure);
+
     if (!json) {
         print_text(&hw, &c, have_c, note);
-        return 0;
+        print_gpu_text(&g);
+        return g.failed;
     }
     cJSON *o = cJSON_CreateObject();
     int ok = o && cJSON_AddStringToObject(o, "genbench_version", gb_version()) &&
@@ -259,5 +359,21 @@ int gb_cli_info(int argc, char **argv) {
     } else if (ok) {
         ok = cJSON_AddNullToObject(o, "ceilings") != NULL;
     }
-    return print_json_free(o, ok);
+    /* gpu_ceilings: null with the reason in gpu_ceilings_note when there is no device or no
+     * measurement. */
+    ok = ok && cJSON_AddStringToObject(o, "gpu_ceilings_cache", g.path) &&
+         cJSON_AddStringToObject(o, "gpu_ceilings_note", g.have ? "" : g.note);
+    if (ok && g.have) {
+        cJSON *gj = gb_gpu_ceilings_to_json(&g.c);
+        ok = gj && cJSON_AddBoolToObject(gj, "from_cache", g.c.from_cache) &&
+             cJSON_AddBoolToObject(gj, "cached", !uncached);
+        if (ok)
+            cJSON_AddItemToObject(o, "gpu_ceilings", gj);
+        else
+            cJSON_Delete(gj);
+    } else if (ok) {
+        ok = cJSON_AddNullToObject(o, "gpu_ceilings") != NULL;
+    }
+    int rc = print_json_free(o, ok);
+    return rc ? rc : g.failed;
 }

@@ -1,7 +1,7 @@
 /* Ceilings and kernel speeds of the CUDA backend on the card at hand (not a test; run by
  * bench/cuda.sh). Prints one line per measurement:
  *   copy      device-to-device copy bandwidth (bytes read + written)
- *   gemm      cuBLAS bf16 GEMM 8192^3 on random data (float32 accumulation)
+ *   gemm      cuBLAS bf16 / fp16 GEMM 8192^3 (float32 accumulation), fp32 (no TF32)
  *   gemv      backend matmul / fused ops at decode (n rows), weight bytes / time
  *   gemm_pf   backend matmul at prefill (n = 128), TFLOP/s
  *   attn      attention impls at decode and prefill
@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "backend/backend.h"
+#include "backend/cuda_ceilings.h"
 #include "util/dtype.h"
 
 static double now_s(void) {
@@ -42,70 +43,25 @@ static int cmp_d(const void *a, const void *b) {
         }                                                                                          \
     } while (0)
 
+/* The ceilings genbench's efficiency numbers use (src/backend/cuda_ceilings.h: median of 10
+ * 2 GiB D2D copies and 8192^3 cuBLAS GEMMs), so this log and the results files agree. */
 static void ceilings(void) {
-    const size_t bytes = (size_t)2 << 30;
-    void *a, *b;
-    CK(cudaMalloc(&a, bytes));
-    CK(cudaMalloc(&b, bytes));
-    CK(cudaMemset(a, 1, bytes));
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
-    double t[10];
-    for (int i = 0; i < 12; i++) {
-        cudaEventRecord(e0, 0);
-        CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, 0));
-        cudaEventRecord(e1, 0);
-        cudaEventSynchronize(e1);
-        float ms;
-        cudaEventElapsedTime(&ms, e0, e1);
-        if (i >= 2) t[i - 2] = ms * 1e-3;
+    gb_cuda_ceilings c;
+    gb_error err;
+    if (gb_cuda_ceilings_measure(0, NULL, &c, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(1);
     }
-    qsort(t, 10, sizeof t[0], cmp_d);
-    printf("copy      %-28s %8.1f GB/s (read+write, median of 10)\n", "2 GiB d2d",
-           2.0 * bytes / t[5] * 1e-9);
-    cudaFree(a);
-    cudaFree(b);
-
-    const int N = 8192;
-    const size_t cnt = (size_t)N * N;
-    uint16_t *h = malloc(cnt * 2);
-    for (size_t i = 0; i < cnt; i++)
-        h[i] = gb_f32_to_bf16(frand());
-    void *A, *B, *C;
-    CK(cudaMalloc(&A, cnt * 2));
-    CK(cudaMalloc(&B, cnt * 2));
-    CK(cudaMalloc(&C, cnt * 4));
-    CK(cudaMemcpy(A, h, cnt * 2, cudaMemcpyHostToDevice));
-    for (size_t i = 0; i < cnt; i++)
-        h[i] = gb_f32_to_bf16(frand());
-    CK(cudaMemcpy(B, h, cnt * 2, cudaMemcpyHostToDevice));
-    free(h);
-    cublasHandle_t hd;
-    cublasCreate(&hd);
-    const float one = 1.f, zero = 0.f;
-    for (int i = 0; i < 13; i++) {
-        cudaEventRecord(e0, 0);
-        cublasStatus_t s = cublasGemmEx(hd, CUBLAS_OP_T, CUBLAS_OP_N, N, N, N, &one, A, CUDA_R_16BF,
-                                        N, B, CUDA_R_16BF, N, &zero, C, CUDA_R_32F, N,
-                                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-        cudaEventRecord(e1, 0);
-        cudaEventSynchronize(e1);
-        if (s != CUBLAS_STATUS_SUCCESS) {
-            fprintf(stderr, "cublasGemmEx: %d\n", (int)s);
-            exit(1);
-        }
-        float ms;
-        cudaEventElapsedTime(&ms, e0, e1);
-        if (i >= 3) t[i - 3] = ms * 1e-3;
-    }
-    qsort(t, 10, sizeof t[0], cmp_d);
-    printf("gemm      %-28s %8.1f TFLOP/s (cuBLAS bf16, f32 out, median of 10)\n", "8192^3",
-           2.0 * N * (double)N * N / t[5] * 1e-12);
-    cublasDestroy(hd);
-    cudaFree(A);
-    cudaFree(B);
-    cudaFree(C);
+    char what[64];
+    snprintf(what, sizeof what, "%.2g GiB d2d", (double)c.copy_bytes / (double)(1u << 30));
+    printf("copy      %-28s %8.1f GB/s (read+write, median of %d)\n", what, c.copy_gbs, c.repeats);
+    snprintf(what, sizeof what, "%d^3", c.gemm_n);
+    printf("gemm      %-28s %8.1f TFLOP/s (cuBLAS bf16, f32 out, median of %d)\n", what,
+           c.bf16_tflops, c.repeats);
+    printf("gemm      %-28s %8.1f TFLOP/s (cuBLAS fp16, f32 out, median of %d)\n", what,
+           c.fp16_tflops, c.repeats);
+    printf("gemm      %-28s %8.1f TFLOP/s (cuBLAS fp32, no TF32, median of %d)\n", what,
+           c.fp32_tflops, c.repeats);
 }
 
 static gb_backend *B;

@@ -23,6 +23,13 @@ if "$GB_BIN" info --threads 1 2>/dev/null; then fail "--threads without --fresh/
 if "$GB_BIN" info --quick --measure 2>/dev/null; then fail "--quick with --measure"; fi
 grep -q "^cpu: " "$GB_TEST_TMP/quick.txt" || fail "text output lacks cpu line"
 grep -q "memory read" "$GB_TEST_TMP/quick.txt" || fail "text output lacks bandwidth"
+# GPU ceilings: a line in every case; without a device it says so (exit status 0).
+grep -q "^gpu ceilings: " "$GB_TEST_TMP/quick.txt" || fail "text output lacks gpu ceilings"
+if "$GB_BIN" info --gpu x 2>/dev/null; then fail "--gpu x accepted"; fi
+if "$GB_BIN" info --quick --gpu 4000 >"$GB_TEST_TMP/gpu4000.txt"; then :; else
+    fail "--gpu 4000 (no such device) must not fail"
+fi
+grep -q "^gpu ceilings: no CUDA device (" "$GB_TEST_TMP/gpu4000.txt" || fail "--gpu 4000 line"
 
 node - "$GB_TEST_TMP" <<'JS'
 const fs = require('fs');
@@ -41,6 +48,17 @@ for (const o of [none, q]) {
   if (!(hw.cpu_count >= 1) || !(hw.memory_total_mb > 0)) fail('cpu_count/memory_total_mb');
   if (!Array.isArray(hw.cpu_features)) fail('cpu_features not an array');
   if (typeof o.cuda.built !== 'boolean' || typeof o.cuda.available !== 'boolean') fail('cuda');
+  for (const k of ['gpu_ceilings_cache', 'gpu_ceilings_note', 'gpu_ceilings'])
+    if (!(k in o)) fail('missing key ' + k);
+  if (!o.cuda.available) {
+    if (o.gpu_ceilings !== null) fail('gpu_ceilings without a GPU');
+    if (!/without CUDA|no usable GPU|does not exist/.test(o.gpu_ceilings_note))
+      fail('gpu_ceilings_note: ' + o.gpu_ceilings_note);
+  }
+}
+if (q.cuda.available) {
+  const g = q.gpu_ceilings;
+  if (!g || g.quick !== true || !(g.copy_gbs > 0) || !(g.bf16_tflops > 0)) fail('quick GPU');
 }
 if (none.ceilings !== null) fail('--no-measure without cache must give null ceilings');
 const c = q.ceilings;

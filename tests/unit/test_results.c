@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "bench/config.h"
+#include "bench/gpu_ceilings.h"
+#include "bench/report.h"
 #include "bench/results.h"
 #include "bench/runner.h"
 #include "bench/stats.h"
@@ -107,6 +109,27 @@ static void f_info(void *model, gb_bench_model_info *mi) {
 
 static const gb_bench_engine_ops fake_ops = {f_tok_load, f_tok_free, f_encode,   f_decode, f_pad,
                                              f_load,     f_free,     f_generate, f_info};
+
+/* A fake GPU for the runner's ceilings lookup: devices 0 and 1, copy 3000 + 100 * device GB/s. */
+static int gpu_measures = 0;
+static int g_identify(void *user, int device, gb_gpu_ceilings *out, gb_error *err) {
+    (void)user;
+    memset(out, 0, sizeof *out);
+    if (device < 0 || device > 1) return gb_error_set(err, GB_ERR_DEVICE, "no device %d", device);
+    out->device = device;
+    snprintf(out->gpu_name, sizeof out->gpu_name, "Fake GPU");
+    snprintf(out->driver_version, sizeof out->driver_version, "1.0");
+    return 0;
+}
+static int g_measure(void *user, int device, int quick, gb_gpu_ceilings *out, gb_error *err) {
+    GB_TRY(g_identify(user, device, out, err));
+    gpu_measures++;
+    out->copy_gbs = 3000 + 100 * device;
+    out->bf16_tflops = 700, out->fp16_tflops = 650, out->fp32_tflops = 50;
+    out->quick = quick;
+    out->runs = 1;
+    return 0;
+}
 
 static int n_logs_skip = 0;
 static void log_cb(void *u, int level, const char *msg) {
@@ -332,6 +355,60 @@ int main(void) {
             CHECK(r.entries[i].config.continuous_batching);
         }
         gb_bench_results_free(&r);
+    }
+
+    /* CUDA configs: efficiency shares against the GPU's copy bandwidth and the dtype's
+     * matmul peak (fake GPU), measured once per device and then read from the cache. */
+    {
+        char xdg[1200];
+        snprintf(xdg, sizeof xdg, "%s/xdg", dir);
+        setenv("XDG_CACHE_HOME", xdg, 1);
+        gb_gpu_probe probe = {g_identify, g_measure, NULL};
+        gb_bench_config gc[3] = {c[0], c[0], c[0]};
+        snprintf(gc[0].device, sizeof gc[0].device, "cuda");
+        snprintf(gc[1].device, sizeof gc[1].device, "cuda:1");
+        snprintf(gc[1].dtype, sizeof gc[1].dtype, "float32");
+        snprintf(gc[2].device, sizeof gc[2].device, "cuda:7"); /* no such device */
+        for (int i = 0; i < 3; i++) {
+            gc[i].name_given = false;
+            gc[i].name[0] = '\0';
+            gc[i].measurement_iterations = 2;
+            gc[i].warmup_iterations = 0;
+        }
+        gb_runner_options go = o;
+        go.num_tokens_to_profile = 0;
+        go.measure_ceilings = true;
+        go.gpu_probe = &probe;
+        for (int round = 0; round < 2; round++) {
+            CHECK_OK(gb_runner_run(model, gc, 3, &go, &r, &failed, &err), &err);
+            CHECK_EQ_INT(gpu_measures, 2); /* devices 0 and 1, in the first round only */
+            CHECK_EQ_INT(r.n_entries, 3);
+            for (int i = 0; i < r.n_entries && i < 3; i++) {
+                const gb_bench_efficiency *f = &r.entries[i].eff;
+                CHECK(r.entries[i].have_efficiency);
+                if (i == 0) {
+                    CHECK(f->machine_bandwidth_gbs == 3000);
+                    CHECK(f->machine_matrix_peak_flops == 700e12);
+                    CHECK_STR(f->peak_kind, "bf16");
+                } else if (i == 1) {
+                    CHECK(f->machine_bandwidth_gbs == 3100);
+                    CHECK(f->machine_matrix_peak_flops == 50e12);
+                    CHECK_STR(f->peak_kind, "fp32");
+                } else {
+                    CHECK(f->machine_bandwidth_gbs == 0 && f->machine_matrix_peak_flops == 0);
+                }
+            }
+            char *txt = gb_bench_results_serialize(&r, true);
+            CHECK(txt && strstr(txt, "\"matrix_peak_kind\": \"fp32\"") != NULL);
+            free(txt);
+            txt = gb_report_summary(&r, 1, 1.0);
+            CHECK_MSG(txt && strstr(txt, "of the 3000.0 GB/s measured (device copy)") &&
+                          strstr(txt, "of the 700.0 TFLOP/s bf16 peak"),
+                      "%s", txt ? txt : "(null)");
+            free(txt);
+            gb_bench_results_free(&r);
+        }
+        unsetenv("XDG_CACHE_HOME");
     }
 
     /* A missing model: every config fails with the searched places, and the file is saved. */
