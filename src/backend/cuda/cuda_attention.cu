@@ -540,9 +540,9 @@ void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float
                 ((size_t)32 * (hd + 1) + 32 * hd + (size_t)g * hd + g * 32 + (size_t)g * (hd + 2)) *
                 4;
             if (sm > 48 * 1024 &&
-                GB_CU(st, cudaFuncSetAttribute(k_flash_decode_cluster,
-                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               (int)sm)))
+                GB_CU(st,
+                      cudaFuncSetAttribute(k_flash_decode_cluster,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm)))
                 return;
             cudaLaunchConfig_t cfg = {};
             cfg.gridDim = dim3(ns, B * nkv);

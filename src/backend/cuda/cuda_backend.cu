@@ -129,22 +129,21 @@ static void op_free(gb_backend *b, void *ptr) {
 
 static int op_upload(gb_backend *b, void *dst, const void *src, size_t bytes, gb_error *err) {
     gb_cuda *st = gb_cuda_of(b);
-    if (bytes && GB_CU(st, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, st->stream)))
-        return gb_cuda_status(st, err);
+    if (bytes) GB_CU_MEMCPY(st, dst, src, bytes, cudaMemcpyHostToDevice);
     return gb_cuda_status(st, err);
 }
 
 static int op_download(gb_backend *b, void *dst, const void *src, size_t bytes, gb_error *err) {
     gb_cuda *st = gb_cuda_of(b);
     if (st->failed) return gb_cuda_status(st, err);
-    if (bytes) GB_CU(st, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, st->stream));
+    if (bytes) GB_CU_MEMCPY(st, dst, src, bytes, cudaMemcpyDeviceToHost);
     GB_CU(st, cudaStreamSynchronize(st->stream));
     return gb_cuda_status(st, err);
 }
 
 static int op_copy(gb_backend *b, void *dst, const void *src, size_t bytes, gb_error *err) {
     gb_cuda *st = gb_cuda_of(b);
-    if (bytes) GB_CU(st, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, st->stream));
+    if (bytes) GB_CU_MEMCPY(st, dst, src, bytes, cudaMemcpyDeviceToDevice);
     return gb_cuda_status(st, err);
 }
 
@@ -164,7 +163,7 @@ static int gb_upload_staged(gb_cuda *st, void *dst, const void *src, size_t byte
     if (bytes <= ((size_t)1 << 20)) {
         /* on our stream: a plain cudaMemcpy from pageable memory may return before its DMA
          * lands, and our non-blocking stream does not wait for the legacy stream */
-        if (GB_CU(st, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, st->stream)) ||
+        if (GB_CU_MEMCPY(st, dst, src, bytes, cudaMemcpyHostToDevice) ||
             GB_CU(st, cudaStreamSynchronize(st->stream)))
             return GB_ERR_DEVICE;
         return 0;
@@ -182,8 +181,7 @@ static int gb_upload_staged(gb_cuda *st, void *dst, const void *src, size_t byte
         rc = GB_CU(st, cudaEventSynchronize(ev[s])); /* the buffer's previous copy is done */
         if (rc) break;
         memcpy(stage[s], (const char *)src + off, n);
-        rc = GB_CU(st, cudaMemcpyAsync((char *)dst + off, stage[s], n, cudaMemcpyHostToDevice,
-                                       st->stream));
+        rc = GB_CU_MEMCPY(st, (char *)dst + off, stage[s], n, cudaMemcpyHostToDevice);
         if (!rc) rc = GB_CU(st, cudaEventRecord(ev[s], st->stream));
     }
     if (!rc) rc = GB_CU(st, cudaStreamSynchronize(st->stream));
@@ -262,6 +260,7 @@ static void op_set_pos(gb_backend *b, int pos) {
 static int op_graph_begin(gb_backend *b, gb_error *err) {
     gb_cuda *st = gb_cuda_of(b);
     GB_TRY(gb_cuda_status(st, err));
+    st->prev_pdl = 0; /* the graph's first kernel has no kernel before it */
     if (GB_CU(st, cudaStreamBeginCapture(st->stream, cudaStreamCaptureModeRelaxed)))
         return gb_cuda_status(st, err);
     st->capturing = 1;
@@ -288,6 +287,7 @@ static int op_graph_end(gb_backend *b, gb_error *err) {
 static int op_graph_launch(gb_backend *b, gb_error *err) {
     gb_cuda *st = gb_cuda_of(b);
     if (!st->exec) return gb_error_set(err, GB_ERR_INTERNAL, "cuda: no captured graph to launch");
+    st->prev_pdl = 0;
     GB_CU(st, cudaGraphLaunch(st->exec, st->stream));
     return gb_cuda_status(st, err);
 }
@@ -409,6 +409,8 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
      * the previous kernel drains, see docs/performance.md); GB_CUDA_PDL=0 turns it off */
     env = getenv("GB_CUDA_PDL");
     st->pdl = !(env && *env == '0');
+    env = getenv("GB_CUDA_PDL_CHAIN");
+    st->pdl_chain = !(env && *env == '0');
     env = getenv("GB_CUDA_FUSE_NORM");
     st->fuse_norm = !(env && *env == '0');
     int rc = GB_CU(st, cudaSetDevice(dev));

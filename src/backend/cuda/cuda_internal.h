@@ -52,9 +52,12 @@ typedef struct gb_cuda {
     int *d_pos;   /* device copy of the step position */
     int pos_mode; /* 1: kernels read pos0 from d_pos */
 
-    int gemv_max_n; /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
-    int pdl;        /* launch the decode kernels with programmatic dependent launch */
-    int fuse_norm;  /* n == 1: RMSNorm computed inside the GEMVs that consume it */
+    int gemv_max_n;  /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
+    int pdl;         /* launch the decode kernels with programmatic dependent launch */
+    int fuse_norm;   /* n == 1: RMSNorm computed inside the GEMVs that consume it */
+    int pdl_chain;   /* PDL only when the previous stream operation was a gb_launch kernel */
+    int prev_pdl;    /* the last stream operation was a gb_launch kernel */
+    int pdl_pending; /* set by gb_launch, moved to prev_pdl by GB_CU_LAUNCH */
 
     cudaGraph_t graph;
     cudaGraphExec_t exec;
@@ -80,7 +83,18 @@ int gb_cuda_check(gb_cuda *st, cudaError_t e, const char *what, const char *file
 int gb_cuda_check_lt(gb_cuda *st, cublasStatus_t s, const char *what, const char *file, int line);
 #define GB_CU(st, call) gb_cuda_check((st), (call), #call, __FILE__, __LINE__)
 #define GB_LT(st, call) gb_cuda_check_lt((st), (call), #call, __FILE__, __LINE__)
-#define GB_CU_LAUNCH(st, name) gb_cuda_check((st), cudaGetLastError(), name, __FILE__, __LINE__)
+/* Every stream copy: clears prev_pdl, so the kernel launched next waits for it in full. */
+#define GB_CU_MEMCPY(st, dst, src, n, kind)                                                        \
+    ((st)->prev_pdl = 0, GB_CU((st), cudaMemcpyAsync((dst), (src), (n), (kind), (st)->stream)))
+/* After every kernel launch: records whether it was a gb_launch (PDL-aware) kernel, then checks
+ * the launch. */
+#define GB_CU_LAUNCH(st, name) gb_cuda_launched((st), name, __FILE__, __LINE__)
+
+static inline int gb_cuda_launched(gb_cuda *st, const char *name, const char *file, int line) {
+    st->prev_pdl = st->pdl_pending;
+    st->pdl_pending = 0;
+    return gb_cuda_check(st, cudaGetLastError(), name, file, line);
+}
 
 /* Grows a scratch buffer (never while capturing a graph). Returns 0 or GB_ERR_DEVICE. */
 int gb_cuda_grow(gb_cuda *st, void **buf, size_t *have, size_t need, const char *what);
@@ -199,8 +213,9 @@ static inline void gb_launch(gb_cuda *st, void (*k)(KArgs...), dim3 grid, dim3 b
     at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     at[0].val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = at;
-    cfg.numAttrs = st->pdl ? 1 : 0;
+    cfg.numAttrs = st->pdl && (!st->pdl_chain || st->prev_pdl) ? 1 : 0;
     cudaLaunchKernelEx(&cfg, k, static_cast<KArgs>(args)...);
+    st->pdl_pending = 1;
 }
 
 __device__ __forceinline__ float gb_load_as_f32(const void *p, gb_dtype dt, int64_t i) {

@@ -97,7 +97,8 @@ __device__ __forceinline__ void gb_row_dot(float *acc, float *ss, const T *wrow,
         uint4 wv[GB_GEMV_U];
 #pragma unroll
         for (int u = 0; u < GB_GEMV_U; u++)
-            wv[u] = lane + u * 32 < nvec ? gb_ld_stream(wr + lane + u * 32) : make_uint4(0, 0, 0, 0);
+            wv[u] =
+                lane + u * 32 < nvec ? gb_ld_stream(wr + lane + u * 32) : make_uint4(0, 0, 0, 0);
         gb_pdl_wait();
 #pragma unroll
         for (int u = 0; u < GB_GEMV_U; u++)
@@ -438,6 +439,7 @@ static void gb_lt_matmul(gb_cuda *st, float *y, const void *xin, const gb_weight
     gb_lt_plan *p = gb_lt_plan_get(st, (int)w->rows, n, (int)w->cols, w->dtype);
     if (!p) return;
     const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    st->prev_pdl = 0; /* a cuBLAS kernel: the next gb_launch kernel must not overlap it */
     GB_LT(st,
           cublasLtMatmul(st->lt, p->desc, &one, w->data, p->a, xin, p->b, &beta, y, p->c, y, p->c,
                          p->has_algo ? &p->algo : NULL, st->lt_ws, st->lt_ws_bytes, st->stream));
