@@ -299,7 +299,7 @@ __global__ void k_flash_decode_split(float *part, const float *q, const float *k
 #pragma unroll 8
                 for (int d = 0; d < hd; d += 4) {
                     const float4 kv = *(const float4 *)(kr + d);
-                    const float4 qv = __ldg((const float4 *)(qr + d));
+                    const float4 qv = *(const float4 *)(qr + d);
                     acc += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
                 }
             } else {

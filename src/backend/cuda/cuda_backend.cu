@@ -411,8 +411,10 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     st->pdl = !(env && *env == '0');
     env = getenv("GB_CUDA_PDL_CHAIN");
     st->pdl_chain = !(env && *env == '0');
+    /* RMSNorm inside the consuming GEMVs: measured slower (each warp re-reads the norm weights
+     * and squares x; see docs/performance.md), off unless GB_CUDA_FUSE_NORM=1 */
     env = getenv("GB_CUDA_FUSE_NORM");
-    st->fuse_norm = !(env && *env == '0');
+    st->fuse_norm = env && *env == '1';
     int rc = GB_CU(st, cudaSetDevice(dev));
     if (!rc)
         rc = GB_CU(st, cudaDeviceGetAttribute(&st->sm_count, cudaDevAttrMultiProcessorCount, dev));

@@ -77,7 +77,10 @@ __device__ __forceinline__ void gb_vec_fma(float *acc, float *ss, const uint4 &w
         if (NORM) nv = __ldg((const float4 *)(nw + (int64_t)idx * VEC) + q);
 #pragma unroll
         for (int r = 0; r < NB; r++) {
-            float4 xv = __ldg((const float4 *)(x + (int64_t)r * cols + (int64_t)idx * VEC) + q);
+            /* a plain load, not __ldg: with programmatic dependent launch this kernel is
+             * resident while the previous one writes x, and the non-coherent read-only path
+             * may then return stale lines (measured: wrong tokens) */
+            float4 xv = *((const float4 *)(x + (int64_t)r * cols + (int64_t)idx * VEC) + q);
             if (NORM) {
                 ss[r] += xv.x * xv.x + xv.y * xv.y + xv.z * xv.z + xv.w * xv.w;
                 xv.x *= nv.x, xv.y *= nv.y, xv.z *= nv.z, xv.w *= nv.w;
@@ -172,7 +175,7 @@ struct gb_gemv_jobs {
 
 template <typename T, int NB, bool NORM>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
-    k_gemv(gb_gemv_jobs jobs, const float *__restrict__ x, int cols, int total_rows) {
+    k_gemv(gb_gemv_jobs jobs, const float *x, int cols, int total_rows) {
     const int lane = threadIdx.x & 31;
     int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
     const bool active = row < total_rows;
@@ -227,7 +230,7 @@ __device__ __forceinline__ float gb_act_dev(float x, gb_act_kind act) {
 /* out = act(x' . Wg^T) * (x' . Wu^T), x' = x or, with NORM, rmsnorm(x) * norm_w (NB == 1). */
 template <typename T, int NB, bool NORM>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
-    k_gemv_gate_up(float *out, const float *__restrict__ x, const T *wg, const T *wu, int cols,
+    k_gemv_gate_up(float *out, const float *x, const T *wg, const T *wu, int cols,
                    int rows, gb_act_kind act, const float *norm_w, float eps, float *xnorm) {
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
