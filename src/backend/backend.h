@@ -186,6 +186,11 @@ typedef struct gb_backend_ops {
     void (*rmsnorm_gate_up_act)(gb_backend *b, float *out, float *xnorm, const float *x,
                                 const float *norm_w, float eps, const gb_weight *wg,
                                 const gb_weight *wu, int n, gb_act_kind act);
+    /* rope_kv_write then attention (same arguments as the two); a backend may do both in one
+     * pass for decode. NULL: the engine calls the two. */
+    void (*rope_kv_attention)(gb_backend *b, gb_attn_impl impl, float *out, float *q, float *k,
+                              const float *v, float *kcache, float *vcache, const gb_rope_args *r,
+                              const gb_attn_args *a, void *scratch);
 } gb_backend_ops;
 
 struct gb_backend {

@@ -249,23 +249,29 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
             op->rmsnorm(be, ws->q, ws->q, L->q_norm, n * nh, hd, eps);
             op->rmsnorm(be, ws->k, ws->k, L->k_norm, n * nkv, hd, eps);
         }
-        tr_next(&ops, gpt2 ? "kv_write" : "rope+kv_write");
-        if (paged) {
-            gb_paged_rope_kv_write(m, ws, l);
-        } else if (gpt2) {
-            op->kv_write(be, kc, vc, ws->k, ws->v, &aa);
-        } else if (op->rope_kv_write) {
-            op->rope_kv_write(be, ws->q, ws->k, ws->v, kc, vc, &rq, &aa);
+        if (!paged && !gpt2 && op->rope_kv_attention) {
+            tr_next(&ops, "rope+kv_write+attention");
+            op->rope_kv_attention(be, m->opts.attn, ws->att, ws->q, ws->k, ws->v, kc, vc, &rq, &aa,
+                                  ws->scratch);
         } else {
-            op->rope(be, ws->q, &rq);
-            op->rope(be, ws->k, &rk);
-            op->kv_write(be, kc, vc, ws->k, ws->v, &aa);
+            tr_next(&ops, gpt2 ? "kv_write" : "rope+kv_write");
+            if (paged) {
+                gb_paged_rope_kv_write(m, ws, l);
+            } else if (gpt2) {
+                op->kv_write(be, kc, vc, ws->k, ws->v, &aa);
+            } else if (op->rope_kv_write) {
+                op->rope_kv_write(be, ws->q, ws->k, ws->v, kc, vc, &rq, &aa);
+            } else {
+                op->rope(be, ws->q, &rq);
+                op->rope(be, ws->k, &rk);
+                op->kv_write(be, kc, vc, ws->k, ws->v, &aa);
+            }
+            tr_next(&ops, "attention");
+            if (paged)
+                gb_paged_attention(m, ws, l);
+            else
+                op->attention(be, m->opts.attn, ws->att, ws->q, kc, vc, &aa, ws->scratch);
         }
-        tr_next(&ops, "attention");
-        if (paged)
-            gb_paged_attention(m, ws, l);
-        else
-            op->attention(be, m->opts.attn, ws->att, ws->q, kc, vc, &aa, ws->scratch);
         tr_next(&ops, "o_proj");
         /* with matmul_add the residual adds happen in the products' epilogues */
         const int fold = op->matmul_add != NULL;

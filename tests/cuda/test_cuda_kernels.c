@@ -88,8 +88,9 @@ static void big_shapes(gb_backend *ref, gb_backend *cu) {
 }
 
 /* A decode step (rope + kv write + attention) captured once at position P and replayed at
- * P..P+5 with set_pos, against the CPU reference run at each explicit position. */
-static void graph_replay(gb_backend *ref, gb_backend *cu, gb_attn_impl impl) {
+ * P..P+5 with set_pos, against the CPU reference run at each explicit position. fused: the
+ * CUDA side runs the step as one rope_kv_attention call. */
+static void graph_replay(gb_backend *ref, gb_backend *cu, gb_attn_impl impl, int fused) {
     const int nh = 4, nkv = 2, hd = 64, cap = 64, P = 20, steps = 6, batch = 2;
     kc_rng r = {777 + (uint64_t)impl};
     float inv_freq[32];
@@ -130,12 +131,17 @@ static void graph_replay(gb_backend *ref, gb_backend *cu, gb_attn_impl impl) {
     ra.inv_freq = d[1][5];
     cu->ops->set_pos(cu, P);
     CHECK_OK(cu->ops->graph_begin(cu, &err), &err);
-    cu->ops->rope(cu, d[1][0], &ra);
-    gb_rope_args rk = ra;
-    rk.n_heads = nkv;
-    cu->ops->rope(cu, d[1][1], &rk);
-    cu->ops->kv_write(cu, d[1][3], d[1][4], d[1][1], d[1][2], &a);
-    cu->ops->attention(cu, impl, d[1][7], d[1][0], d[1][3], d[1][4], &a, d[1][6]);
+    if (fused) {
+        cu->ops->rope_kv_attention(cu, impl, d[1][7], d[1][0], d[1][1], d[1][2], d[1][3], d[1][4],
+                                   &ra, &a, d[1][6]);
+    } else {
+        cu->ops->rope(cu, d[1][0], &ra);
+        gb_rope_args rk = ra;
+        rk.n_heads = nkv;
+        cu->ops->rope(cu, d[1][1], &rk);
+        cu->ops->kv_write(cu, d[1][3], d[1][4], d[1][1], d[1][2], &a);
+        cu->ops->attention(cu, impl, d[1][7], d[1][0], d[1][3], d[1][4], &a, d[1][6]);
+    }
     CHECK_OK(cu->ops->graph_end(cu, &err), &err);
     for (int step = 0; step < steps; step++) {
         float *q = kc_rand(&r, qn, 2.0f), *k = kc_rand(&r, kn, 1.0f), *v = kc_rand(&r, kn, 1.0f);
@@ -162,10 +168,15 @@ static void graph_replay(gb_backend *ref, gb_backend *cu, gb_attn_impl impl) {
         CHECK_OK(cu->ops->graph_launch(cu, &err), &err);
         kc_pair p = {ref, cu};
         char what[96];
-        snprintf(what, sizeof what, "graph replay impl=%d step=%d out", (int)impl, step);
+        snprintf(what, sizeof what, "graph replay impl=%d fused=%d step=%d out", (int)impl, fused,
+                 step);
         kc_check_outputs(&p, what, d[0][7], d[1][7], qn, 1e-4);
-        snprintf(what, sizeof what, "graph replay impl=%d step=%d kcache", (int)impl, step);
+        snprintf(what, sizeof what, "graph replay impl=%d fused=%d step=%d kcache", (int)impl,
+                 fused, step);
         kc_check_outputs(&p, what, d[0][3], d[1][3], cn, 1e-4);
+        snprintf(what, sizeof what, "graph replay impl=%d fused=%d step=%d vcache", (int)impl,
+                 fused, step);
+        kc_check_outputs(&p, what, d[0][4], d[1][4], cn, 1e-4);
         free(q), free(k), free(v);
     }
     cu->ops->set_pos(cu, -1);
@@ -505,8 +516,11 @@ int main(void) {
             gb_backend_free(cu);
         }
     gb_backend *cu = mk(1, 1, NULL);
-    for (int impl = 0; impl < 3; impl++)
-        graph_replay(ref, cu, (gb_attn_impl)impl);
+    for (int impl = 0; impl < 3; impl++) {
+        graph_replay(ref, cu, (gb_attn_impl)impl, 0);
+        CHECK(cu->ops->rope_kv_attention != NULL);
+        if (cu->ops->rope_kv_attention) graph_replay(ref, cu, (gb_attn_impl)impl, 1);
+    }
     paged_graph_replay(ref, cu);
     size_t in_use = 0, peak = 0;
     cu->ops->memory_stats(cu, &in_use, &peak);

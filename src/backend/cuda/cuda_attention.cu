@@ -17,7 +17,6 @@
 
 #include <cooperative_groups.h>
 #include <math.h>
-#include <stdlib.h>
 
 #define GB_MAXD 256 /* largest head_dim supported (8 dims per lane) */
 #define GB_DPL (GB_MAXD / 32)
@@ -332,21 +331,32 @@ __global__ void k_flash_decode_split(float *part, const float *q, const float *k
  * scratch, no atomics, one launch. */
 #define GB_DQ 2
 #define GB_DSPLIT 8 /* most blocks per cluster (the portable cluster size) */
+/* ROPE: q and the new k are the projections before RoPE; the blocks rotate their group's q
+ * in shared memory, and the block whose keys end at p rotates the new k, writes k and v to the
+ * cache at p and scores them from shared memory (rope_kv_write folded in: one launch fewer). */
+struct gb_rope_in {
+    const float *k, *v;    /* [batch, nkv * hd] new rows (k before RoPE) */
+    const float *inv_freq; /* [hd / 2] */
+    float af;
+};
+
+template <bool ROPE>
 __global__ void __launch_bounds__(128)
-    k_flash_decode_cluster(float *out, const float *q, const float *kc, const float *vc, int cap,
-                           int nh, int nkv, int hd, float scale, int window, const int *dpos,
-                           int pos0) {
+    k_flash_decode_cluster(float *out, const float *q, float *kc, float *vc, int cap, int nh,
+                           int nkv, int hd, float scale, int window, const int *dpos, int pos0,
+                           gb_rope_in rin) {
     namespace cg = cooperative_groups;
     cg::cluster_group cl = cg::this_cluster();
     gb_pdl_trigger();
     gb_pdl_wait();
     extern __shared__ float smem[];
     const int g = nh / nkv, ks = hd + 1;
-    float *sk = smem;         /* [32][hd + 1] */
-    float *sv = sk + 32 * ks; /* [32][hd] */
-    float *sq = sv + 32 * hd; /* [g][hd] */
-    float *ss = sq + g * hd;  /* [g][32] scores */
-    float *sp = ss + g * 32;  /* [g][hd + 2] this block's partials: m, l, acc */
+    float *sk = smem;               /* [32][hd + 1] */
+    float *sv = sk + 32 * ks;       /* [32][hd] */
+    float *sq = sv + 32 * hd;       /* [g][hd] */
+    float *ss = sq + g * hd;        /* [g][32] scores */
+    float *sp = ss + g * 32;        /* [g][hd + 2] this block's partials: m, l, acc */
+    float *snk = sp + g * (hd + 2); /* ROPE: [2][hd] the new k (rotated) and v */
     const int nsplit = (int)cl.num_blocks(), rank = (int)cl.block_rank();
     const int bi = blockIdx.y / nkv, kvh = blockIdx.y % nkv;
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
@@ -359,6 +369,30 @@ __global__ void __launch_bounds__(128)
     const float *qg = q + ((int64_t)bi * nh + (int64_t)kvh * g) * hd;
     for (int i = tid; i < g * hd; i += blockDim.x)
         sq[i] = qg[i];
+    const bool owns_p = ROPE && lo <= p && p <= hi; /* this block scores key p */
+    if (ROPE) {
+        const int half = hd / 2;
+        if (owns_p) {
+            const int64_t row = ((int64_t)bi * nkv + kvh) * hd;
+            for (int i = tid; i < hd; i += blockDim.x) {
+                snk[i] = rin.k[row + i];
+                snk[hd + i] = rin.v[row + i];
+            }
+        }
+        __syncthreads();
+        for (int i = tid; i < (g + owns_p) * half; i += blockDim.x) {
+            const int h = i / half;
+            gb_rope_pair(h < g ? sq + h * hd : snk, i % half, half, (float)p, rin.inv_freq, rin.af);
+        }
+        __syncthreads();
+        if (owns_p) { /* the cache row at p, for the steps after this one */
+            const int64_t dst = (((int64_t)bi * cap + p) * nkv + kvh) * hd;
+            for (int i = tid; i < hd; i += blockDim.x) {
+                kc[dst + i] = snk[i];
+                vc[dst + i] = snk[hd + i];
+            }
+        }
+    }
     gb_osm st[GB_DQ];
 #pragma unroll
     for (int w = 0; w < GB_DQ; w++)
@@ -372,8 +406,13 @@ __global__ void __launch_bounds__(128)
             const int j = i / hd4, d = (i % hd4) * 4;
             float4 kv4 = make_float4(0.f, 0.f, 0.f, 0.f), vv4 = kv4;
             if (j < nk) {
-                kv4 = *(const float4 *)(kb + (int64_t)(k0 + j) * kstride + d);
-                vv4 = *(const float4 *)(vb + (int64_t)(k0 + j) * kstride + d);
+                if (ROPE && k0 + j == p) { /* written above by this block: take it from smem */
+                    kv4 = *(const float4 *)(snk + d);
+                    vv4 = *(const float4 *)(snk + hd + d);
+                } else {
+                    kv4 = *(const float4 *)(kb + (int64_t)(k0 + j) * kstride + d);
+                    vv4 = *(const float4 *)(vb + (int64_t)(k0 + j) * kstride + d);
+                }
             }
             float *kr = sk + j * ks + d;
             kr[0] = kv4.x, kr[1] = kv4.y, kr[2] = kv4.z, kr[3] = kv4.w;
@@ -487,6 +526,67 @@ __global__ void k_flash_decode_merge(float *out, const float *part, int rows, in
     }
 }
 
+/* ---------------- decode launch ---------------- */
+
+static bool gb_decode_cluster_ok(const gb_attn_args *a) {
+    return a->n_tokens == 1 && a->n_kv_heads > 0 && a->n_heads % a->n_kv_heads == 0 &&
+           a->n_heads / a->n_kv_heads <= 4 * GB_DQ && a->head_dim % 4 == 0 &&
+           a->head_dim <= GB_MAXD;
+}
+
+/* One cluster of up to GB_DSPLIT blocks per (sequence, KV head); rope: see k_flash_decode_cluster.
+ */
+static void gb_decode_cluster(gb_cuda *st, bool rope, float *out, const float *q, float *kcache,
+                              float *vcache, const gb_attn_args *a, gb_rope_in rin) {
+    const int B = a->batch, nh = a->n_heads, nkv = a->n_kv_heads, hd = a->head_dim, cap = a->cap;
+    const int g = nh / nkv;
+    const int ns = cap < 32 * GB_DSPLIT ? (cap + 31) / 32 : GB_DSPLIT;
+    /* K tile (padded rows), V tile, q group, scores, partials (padded to 16 bytes), new k/v */
+    const size_t floats = (size_t)32 * (hd + 1) + 32 * hd + (size_t)g * hd + g * 32 +
+                          (((size_t)g * (hd + 2) + 3) & ~(size_t)3) + 2 * (size_t)hd;
+    const size_t sm = floats * sizeof(float);
+    void (*k)(float *, const float *, float *, float *, int, int, int, int, float, int, const int *,
+              int, gb_rope_in) =
+        rope ? k_flash_decode_cluster<true> : k_flash_decode_cluster<false>;
+    if (sm > 48 * 1024 &&
+        GB_CU(st, cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm)))
+        return;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(ns, B * nkv);
+    cfg.blockDim = dim3(128);
+    cfg.dynamicSmemBytes = sm;
+    cfg.stream = st->stream;
+    cudaLaunchAttribute at[2];
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = ns;
+    at[0].val.clusterDim.y = 1;
+    at[0].val.clusterDim.z = 1;
+    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[1].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    const bool pdl = st->pdl && (!st->pdl_chain || st->prev_pdl);
+    cfg.numAttrs = pdl ? 2 : 1;
+    GB_CU(st, cudaLaunchKernelEx(&cfg, k, out, q, kcache, vcache, cap, nh, nkv, hd, a->scale,
+                                 a->sliding_window, gb_cuda_dpos(st), a->pos0, rin));
+    st->pdl_pending = 1; /* it waits before touching its inputs, like every gb_launch kernel */
+    GB_CU_LAUNCH(st, "flash_decode_cluster");
+}
+
+void gb_cuda_rope_kv_attention(gb_backend *b, gb_attn_impl impl, float *out, float *q, float *k,
+                               const float *v, float *kcache, float *vcache, const gb_rope_args *r,
+                               const gb_attn_args *a, void *scratch) {
+    gb_cuda *st = gb_cuda_of(b);
+    if (st->failed) return;
+    if (impl == GB_ATTN_FLASH && st->fuse_rope && gb_decode_cluster_ok(a) &&
+        r->n_heads == a->n_heads && r->head_dim == a->head_dim && a->batch > 0) {
+        gb_rope_in rin = {k, v, r->inv_freq, r->attn_factor};
+        gb_decode_cluster(st, true, out, q, kcache, vcache, a, rin);
+        return;
+    }
+    gb_cuda_rope_kv_write(b, q, k, v, kcache, vcache, r, a);
+    gb_cuda_attention(b, impl, out, q, kcache, vcache, a, scratch);
+}
+
 /* ---------------- dispatch ---------------- */
 
 size_t gb_cuda_attn_scratch_bytes(gb_backend *b, gb_attn_impl impl, const gb_attn_args *a) {
@@ -533,39 +633,8 @@ void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float
         const int chunk = gb_split_chunk(cap);
         const int nsplit = (cap + chunk - 1) / chunk;
         float *part = (float *)scratch;
-        const int g = nh / nkv;
-        if (g <= 4 * GB_DQ && hd % 4 == 0) {
-            const int ns = cap < 32 * GB_DSPLIT ? (cap + 31) / 32 : GB_DSPLIT;
-            const size_t sm =
-                ((size_t)32 * (hd + 1) + 32 * hd + (size_t)g * hd + g * 32 + (size_t)g * (hd + 2)) *
-                4;
-            if (sm > 48 * 1024 &&
-                GB_CU(st,
-                      cudaFuncSetAttribute(k_flash_decode_cluster,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm)))
-                return;
-            cudaLaunchConfig_t cfg = {};
-            cfg.gridDim = dim3(ns, B * nkv);
-            cfg.blockDim = dim3(128);
-            cfg.dynamicSmemBytes = sm;
-            cfg.stream = st->stream;
-            cudaLaunchAttribute at[2];
-            at[0].id = cudaLaunchAttributeClusterDimension;
-            at[0].val.clusterDim.x = ns;
-            at[0].val.clusterDim.y = 1;
-            at[0].val.clusterDim.z = 1;
-            at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-            at[1].val.programmaticStreamSerializationAllowed = 1;
-            cfg.attrs = at;
-            static int pdl_attn = -1; /* diagnosis switch, GB_CUDA_PDL_ATTN=0 */
-            if (pdl_attn < 0) {
-                const char *e = getenv("GB_CUDA_PDL_ATTN");
-                pdl_attn = !(e && *e == '0');
-            }
-            cfg.numAttrs = st->pdl && pdl_attn ? 2 : 1;
-            GB_CU(st, cudaLaunchKernelEx(&cfg, k_flash_decode_cluster, out, q, kcache, vcache, cap,
-                                         nh, nkv, hd, a->scale, a->sliding_window, dpos, a->pos0));
-            GB_CU_LAUNCH(st, "flash_decode_cluster");
+        if (gb_decode_cluster_ok(a)) {
+            gb_decode_cluster(st, false, out, q, (float *)kcache, (float *)vcache, a, gb_rope_in{});
             return;
         } else {
             const int items = rows * nsplit;

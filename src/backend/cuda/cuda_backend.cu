@@ -346,7 +346,8 @@ static const gb_backend_ops gb_cuda_ref_ops = {
     op_memory_stats,
     gb_cuda_kv_write_paged,
     gb_cuda_attention_paged,
-    NULL, /* matmul_add, rmsnorm_gate_up_act: the reference set composes the plain ops */
+    NULL, /* matmul_add, rmsnorm_gate_up_act, rope_kv_attention: the reference set composes */
+    NULL, /* the plain ops */
     NULL,
 };
 
@@ -366,6 +367,7 @@ static const gb_backend_ops gb_cuda_fused_ops = {
     gb_cuda_attention_paged,
     gb_cuda_matmul_add,
     gb_cuda_rmsnorm_gate_up_act,
+    gb_cuda_rope_kv_attention,
 };
 
 extern "C" int gb_backend_cuda_available(void) {
@@ -409,6 +411,8 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
      * the previous kernel drains, see docs/performance.md); GB_CUDA_PDL=0 turns it off */
     env = getenv("GB_CUDA_PDL");
     st->pdl = !(env && *env == '0');
+    env = getenv("GB_CUDA_FUSE_ROPE");
+    st->fuse_rope = !(env && *env == '0');
     env = getenv("GB_CUDA_PDL_CHAIN");
     st->pdl_chain = !(env && *env == '0');
     /* RMSNorm inside the consuming GEMVs: measured slower (each warp re-reads the norm weights

@@ -55,6 +55,7 @@ typedef struct gb_cuda {
     int gemv_max_n;  /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
     int pdl;         /* launch the decode kernels with programmatic dependent launch */
     int fuse_norm;   /* n == 1: RMSNorm computed inside the GEMVs that consume it */
+    int fuse_rope;   /* decode flash attention also does RoPE and the KV write (one launch) */
     int pdl_chain;   /* PDL only when the previous stream operation was a gb_launch kernel */
     int prev_pdl;    /* the last stream operation was a gb_launch kernel */
     int pdl_pending; /* set by gb_launch, moved to prev_pdl by GB_CU_LAUNCH */
@@ -142,6 +143,9 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
                             const float *const *biases, int count, int n);
 void gb_cuda_gate_up_act(gb_backend *b, float *out, const float *x, const gb_weight *wg,
                          const gb_weight *wu, int n, gb_act_kind act);
+void gb_cuda_rope_kv_attention(gb_backend *b, gb_attn_impl impl, float *out, float *q, float *k,
+                               const float *v, float *kcache, float *vcache, const gb_rope_args *r,
+                               const gb_attn_args *a, void *scratch);
 void gb_cuda_matmul_add(gb_backend *b, float *y, const float *x, const gb_weight *w,
                         const float *bias, int n);
 void gb_cuda_rmsnorm_gate_up_act(gb_backend *b, float *out, float *xnorm, const float *x,
@@ -199,6 +203,18 @@ __device__ __forceinline__ void gb_pdl_trigger() {
 #if __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
+}
+
+/* Rotates the pair (i, i + half) of one head in place (rotate-half layout, as Hugging Face). */
+__device__ __forceinline__ void gb_rope_pair(float *x, int i, int half, float pos,
+                                             const float *inv_freq, float af) {
+    float s, c;
+    sincosf(pos * inv_freq[i], &s, &c);
+    c *= af;
+    s *= af;
+    const float x1 = x[i], x2 = x[i + half];
+    x[i] = x1 * c - x2 * s;
+    x[i + half] = x2 * c + x1 * s;
 }
 
 template <typename... KArgs, typename... Args>

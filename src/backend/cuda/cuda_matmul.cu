@@ -230,8 +230,8 @@ __device__ __forceinline__ float gb_act_dev(float x, gb_act_kind act) {
 /* out = act(x' . Wg^T) * (x' . Wu^T), x' = x or, with NORM, rmsnorm(x) * norm_w (NB == 1). */
 template <typename T, int NB, bool NORM>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
-    k_gemv_gate_up(float *out, const float *x, const T *wg, const T *wu, int cols,
-                   int rows, gb_act_kind act, const float *norm_w, float eps, float *xnorm) {
+    k_gemv_gate_up(float *out, const float *x, const T *wg, const T *wu, int cols, int rows,
+                   gb_act_kind act, const float *norm_w, float eps, float *xnorm) {
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
     if (row >= rows) return;

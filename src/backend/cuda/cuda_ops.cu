@@ -256,16 +256,6 @@ void gb_cuda_convert(gb_cuda *st, void *dst, gb_dtype ddt, const void *src, gb_d
 /* ---------------- rotary embedding and KV cache ---------------- */
 
 /* Rotates pair (i, i + half) of one head vector x (rotate-half layout). */
-__device__ __forceinline__ void gb_rope_pair(float *x, int i, int half, float pos,
-                                             const float *inv_freq, float af) {
-    float s, c;
-    sincosf(pos * inv_freq[i], &s, &c);
-    c *= af;
-    s *= af;
-    const float x1 = x[i], x2 = x[i + half];
-    x[i] = x1 * c - x2 * s;
-    x[i + half] = x2 * c + x1 * s;
-}
 
 __global__ void k_rope(float *x, int n_tokens, int n_heads, int head_dim, const float *inv_freq,
                        float af, const int *dpos, int pos0) {
