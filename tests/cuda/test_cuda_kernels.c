@@ -91,7 +91,9 @@ static void big_shapes(gb_backend *ref, gb_backend *cu) {
  * P..P+5 with set_pos, against the CPU reference run at each explicit position. fused: the
  * CUDA side runs the step as one rope_kv_attention call. */
 static void graph_replay(gb_backend *ref, gb_backend *cu, gb_attn_impl impl, int fused) {
-    const int nh = 4, nkv = 2, hd = 64, cap = 64, P = 20, steps = 6, batch = 2;
+    /* fused == 2: one head per KV head and head_dim 32 (odd-sized shared-memory sections) */
+    const int nh = fused == 2 ? 3 : 4, nkv = fused == 2 ? 3 : 2, hd = fused == 2 ? 32 : 64;
+    const int cap = 64, P = 20, steps = 6, batch = 2;
     kc_rng r = {777 + (uint64_t)impl};
     float inv_freq[32];
     for (int i = 0; i < hd / 2; i++)
@@ -519,7 +521,10 @@ int main(void) {
     for (int impl = 0; impl < 3; impl++) {
         graph_replay(ref, cu, (gb_attn_impl)impl, 0);
         CHECK(cu->ops->rope_kv_attention != NULL);
-        if (cu->ops->rope_kv_attention) graph_replay(ref, cu, (gb_attn_impl)impl, 1);
+        if (cu->ops->rope_kv_attention) {
+            graph_replay(ref, cu, (gb_attn_impl)impl, 1);
+            graph_replay(ref, cu, (gb_attn_impl)impl, 2);
+        }
     }
     paged_graph_replay(ref, cu);
     size_t in_use = 0, peak = 0;

@@ -351,12 +351,13 @@ __global__ void __launch_bounds__(128)
     gb_pdl_wait();
     extern __shared__ float smem[];
     const int g = nh / nkv, ks = hd + 1;
-    float *sk = smem;               /* [32][hd + 1] */
-    float *sv = sk + 32 * ks;       /* [32][hd] */
-    float *sq = sv + 32 * hd;       /* [g][hd] */
-    float *ss = sq + g * hd;        /* [g][32] scores */
-    float *sp = ss + g * 32;        /* [g][hd + 2] this block's partials: m, l, acc */
-    float *snk = sp + g * (hd + 2); /* ROPE: [2][hd] the new k (rotated) and v */
+    float *sk = smem;         /* [32][hd + 1] */
+    float *sv = sk + 32 * ks; /* [32][hd] */
+    float *sq = sv + 32 * hd; /* [g][hd] */
+    float *ss = sq + g * hd;  /* [g][32] scores */
+    float *sp = ss + g * 32;  /* [g][hd + 2] this block's partials: m, l, acc */
+    /* ROPE: [2][hd] the new k (rotated) and v, 16-byte aligned */
+    float *snk = sp + ((g * (hd + 2) + 3) & ~3);
     const int nsplit = (int)cl.num_blocks(), rank = (int)cl.block_rank();
     const int bi = blockIdx.y / nkv, kvh = blockIdx.y % nkv;
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
