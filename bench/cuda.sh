@@ -86,9 +86,9 @@ run() { # $1 = pack dir (bin/ lib/) or build dir layout, $2 = quick
         done
     fi
     if [ -z "$quick" ] && [ -x "$bin/bin/bench_cuda_generate" ]; then
-        # the same best config with programmatic dependent launch (off by default)
-        GB_CUDA_PDL=1 "$bin/bin/bench_cuda_generate" llama-3.2-1b 128 128 best 2>&1 |
-            tail -n +2 | sed 's/$/  (PDL on)/' >>"$summary"
+        # the same best config without programmatic dependent launch (on by default)
+        GB_CUDA_PDL=0 "$bin/bin/bench_cuda_generate" llama-3.2-1b 128 128 best 2>&1 |
+            tail -n +2 | sed 's/$/  (PDL off)/' >>"$summary"
     fi
     if [ -z "$quick" ] && [ -x "$bin/bin/genbench" ]; then
         # the CLI end to end (cold: one generation, includes first-use costs)
