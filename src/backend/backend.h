@@ -175,17 +175,12 @@ typedef struct gb_backend_ops {
     void (*attention_paged)(gb_backend *b, float *out, const float *q, const float *kpool,
                             const float *vpool, const gb_paged_args *a);
 
-    /* ---- residual and norm folded into the products (kernelize); NULL where not provided:
-     * the engine then composes matmul + add and rmsnorm + gate_up_act ---- */
+    /* ---- residual adds and RoPE folded into neighbouring kernels (kernelize); NULL where not
+     * provided: the engine then composes the plain ops ---- */
     /* y[n, w.rows] += x[n, w.cols] . W^T (+ bias): the residual add in the product's epilogue
      * (y holds the residual stream and must not alias x). */
     void (*matmul_add)(gb_backend *b, float *y, const float *x, const gb_weight *w,
                        const float *bias, int n);
-    /* xnorm = rmsnorm(x) * norm_w; out[n, wg.rows] = act(xnorm . Wg^T) * (xnorm . Wu^T).
-     * xnorm: backend memory [n, dim], dim = wg.cols. */
-    void (*rmsnorm_gate_up_act)(gb_backend *b, float *out, float *xnorm, const float *x,
-                                const float *norm_w, float eps, const gb_weight *wg,
-                                const gb_weight *wu, int n, gb_act_kind act);
     /* rope_kv_write then attention (same arguments as the two); a backend may do both in one
      * pass for decode. NULL: the engine calls the two. */
     void (*rope_kv_attention)(gb_backend *b, gb_attn_impl impl, float *out, float *q, float *k,

@@ -289,25 +289,20 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
             op->act(be, ws->up, ws->up, (size_t)n * I, act);
         } else {
             const int plain_mlp = L->bgate || L->bup;
-            if (fold && op->rmsnorm_gate_up_act && !plain_mlp) {
-                op->rmsnorm_gate_up_act(be, ws->gate, ws->xn, ws->x, L->mlp_norm_w, eps, &L->wgate,
-                                        &L->wup, n, act);
+            if (fold)
+                op->rmsnorm(be, ws->xn, ws->x, L->mlp_norm_w, n, H, eps);
+            else if (op->add_rmsnorm)
+                op->add_rmsnorm(be, ws->x, ws->proj, ws->xn, L->mlp_norm_w, n, H, eps);
+            else {
+                op->add(be, ws->x, ws->x, ws->proj, (size_t)n * H);
+                op->rmsnorm(be, ws->xn, ws->x, L->mlp_norm_w, n, H, eps);
+            }
+            if (op->gate_up_act && !plain_mlp) {
+                op->gate_up_act(be, ws->gate, ws->xn, &L->wgate, &L->wup, n, act);
             } else {
-                if (fold)
-                    op->rmsnorm(be, ws->xn, ws->x, L->mlp_norm_w, n, H, eps);
-                else if (op->add_rmsnorm)
-                    op->add_rmsnorm(be, ws->x, ws->proj, ws->xn, L->mlp_norm_w, n, H, eps);
-                else {
-                    op->add(be, ws->x, ws->x, ws->proj, (size_t)n * H);
-                    op->rmsnorm(be, ws->xn, ws->x, L->mlp_norm_w, n, H, eps);
-                }
-                if (op->gate_up_act && !plain_mlp) {
-                    op->gate_up_act(be, ws->gate, ws->xn, &L->wgate, &L->wup, n, act);
-                } else {
-                    op->matmul(be, ws->gate, ws->xn, &L->wgate, L->bgate, n);
-                    op->matmul(be, ws->up, ws->xn, &L->wup, L->bup, n);
-                    op->act_mul(be, ws->gate, ws->gate, ws->up, (size_t)n * I, act);
-                }
+                op->matmul(be, ws->gate, ws->xn, &L->wgate, L->bgate, n);
+                op->matmul(be, ws->up, ws->xn, &L->wup, L->bup, n);
+                op->act_mul(be, ws->gate, ws->gate, ws->up, (size_t)n * I, act);
             }
         }
         /* down projection (GPT-2: c_proj) and the second residual */

@@ -434,9 +434,9 @@ static inline void kc_compare_backends(gb_backend *ref, gb_backend *opt, double 
             for (int dt = 0; dt < GB_DTYPE_COUNT; dt++) {
                 int n = shape ? 1 : 3, dim = shape ? 256 : 67, m1 = 29, m2 = 13;
                 double t = dt == GB_F32 ? tol : kc_tol16(tol, dim);
-            /* act(g) * u multiplies two dot products whose activations a GEMM path rounds to
-             * 16 bits: their relative errors add */
-            double tg = dt == GB_F32 ? tol : 2 * t;
+                /* act(g) * u multiplies two dot products whose activations a GEMM path rounds to
+                 * 16 bits: their relative errors add */
+                double tg = dt == GB_F32 ? tol : 2 * t;
                 float *x = kc_rand(&r, (size_t)n * dim, 1.0f), *nw = kc_rand(&r, dim, 1.0f);
                 float *w1 = kc_rand(&r, (size_t)m1 * dim, 0.5f),
                       *w2 = kc_rand(&r, (size_t)m1 * dim, 0.5f);
@@ -482,22 +482,6 @@ static inline void kc_compare_backends(gb_backend *ref, gb_backend *opt, double 
                         opt->ops->gate_up_act(opt, d[1][7], d[1][0], &W[1][0], &W[1][1], n,
                                               (gb_act_kind)act);
                         kc_check_outputs(&p, "gate_up_act", d[0][7], d[1][7], (size_t)n * m1, tg);
-                    }
-                }
-                if (opt->ops->rmsnorm_gate_up_act) {
-                    for (int act = 0; act < 2; act++) {
-                        ref->ops->rmsnorm(ref, d[0][3], d[0][0], d[0][1], n, dim, 1e-5f);
-                        ref->ops->matmul(ref, d[0][4], d[0][3], &W[0][0], NULL, n);
-                        ref->ops->matmul(ref, d[0][5], d[0][3], &W[0][1], NULL, n);
-                        ref->ops->act_mul(ref, d[0][7], d[0][4], d[0][5], (size_t)n * m1,
-                                          (gb_act_kind)act);
-                        opt->ops->rmsnorm_gate_up_act(opt, d[1][7], d[1][3], d[1][0], d[1][1],
-                                                      1e-5f, &W[1][0], &W[1][1], n,
-                                                      (gb_act_kind)act);
-                        kc_check_outputs(&p, "rmsnorm_gate_up_act xnorm", d[0][3], d[1][3],
-                                         (size_t)n * dim, t);
-                        kc_check_outputs(&p, "rmsnorm_gate_up_act", d[0][7], d[1][7],
-                                         (size_t)n * m1, tg);
                     }
                 }
                 if (opt->ops->matmul_add) {

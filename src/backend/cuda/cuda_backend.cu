@@ -346,8 +346,7 @@ static const gb_backend_ops gb_cuda_ref_ops = {
     op_memory_stats,
     gb_cuda_kv_write_paged,
     gb_cuda_attention_paged,
-    NULL, /* matmul_add, rmsnorm_gate_up_act, rope_kv_attention: the reference set composes */
-    NULL, /* the plain ops */
+    NULL, /* matmul_add, rope_kv_attention: the reference set composes the plain ops */
     NULL,
 };
 
@@ -366,7 +365,6 @@ static const gb_backend_ops gb_cuda_fused_ops = {
     gb_cuda_kv_write_paged,
     gb_cuda_attention_paged,
     gb_cuda_matmul_add,
-    gb_cuda_rmsnorm_gate_up_act,
     gb_cuda_rope_kv_attention,
 };
 
@@ -415,10 +413,6 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     st->fuse_rope = !(env && *env == '0');
     env = getenv("GB_CUDA_PDL_CHAIN");
     st->pdl_chain = !(env && *env == '0');
-    /* RMSNorm inside the consuming GEMVs: measured slower (each warp re-reads the norm weights
-     * and squares x; see docs/performance.md), off unless GB_CUDA_FUSE_NORM=1 */
-    env = getenv("GB_CUDA_FUSE_NORM");
-    st->fuse_norm = env && *env == '1';
     int rc = GB_CU(st, cudaSetDevice(dev));
     if (!rc)
         rc = GB_CU(st, cudaDeviceGetAttribute(&st->sm_count, cudaDevAttrMultiProcessorCount, dev));

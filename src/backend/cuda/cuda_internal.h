@@ -54,7 +54,6 @@ typedef struct gb_cuda {
 
     int gemv_max_n;  /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
     int pdl;         /* launch the decode kernels with programmatic dependent launch */
-    int fuse_norm;   /* n == 1: RMSNorm computed inside the GEMVs that consume it */
     int fuse_rope;   /* decode flash attention also does RoPE and the KV write (one launch) */
     int pdl_chain;   /* PDL only when the previous stream operation was a gb_launch kernel */
     int prev_pdl;    /* the last stream operation was a gb_launch kernel */
@@ -148,9 +147,6 @@ void gb_cuda_rope_kv_attention(gb_backend *b, gb_attn_impl impl, float *out, flo
                                const gb_attn_args *a, void *scratch);
 void gb_cuda_matmul_add(gb_backend *b, float *y, const float *x, const gb_weight *w,
                         const float *bias, int n);
-void gb_cuda_rmsnorm_gate_up_act(gb_backend *b, float *out, float *xnorm, const float *x,
-                                 const float *norm_w, float eps, const gb_weight *wg,
-                                 const gb_weight *wu, int n, gb_act_kind act);
 void gb_cuda_lt_free(gb_cuda *st);
 
 /* ---- attention (cuda_attention.cu) ---- */

@@ -56,44 +56,38 @@ template <> __device__ __forceinline__ void gb_unpack<float>(const uint4 &v, flo
     f[3] = __uint_as_float(v.w);
 }
 
-/* Dot products of one weight row with NB activation rows: acc[r] = sum_k w[k] * x'[r, k],
- * reduced over the warp, where x' = x, or x * norm_w when NORM (the RMSNorm weight applied on
- * the fly; ss[r] then receives sum_k x[r, k]^2 so the caller can scale by 1/rms). Requires
- * cols % VEC == 0 and 16-byte aligned rows.
- *
- * The first group of GB_GEMV_U loads per lane is issued before gb_pdl_wait(): weights never
- * depend on the previous kernel, so with programmatic dependent launch they stream in while
- * the previous kernel drains (for rows of <= 32 * U vectors, 2048 bf16 columns, that is the
- * whole row). Full groups of GB_GEMV_U loads per lane are issued before any use. */
-template <typename T, int NB, bool NORM>
-__device__ __forceinline__ void gb_vec_fma(float *acc, float *ss, const uint4 &wv, int idx,
-                                           const float *x, const float *nw, int cols) {
+/* acc[r] += dot of the 8 (or 4) weights in wv (vector index idx) with x row r. */
+template <typename T, int NB>
+__device__ __forceinline__ void gb_vec_fma(float *acc, const uint4 &wv, int idx, const float *x,
+                                           int cols) {
     const int VEC = gb_vec<T>::N;
     float wf[VEC];
     gb_unpack<T>(wv, wf);
 #pragma unroll
-    for (int q = 0; q < VEC / 4; q++) {
-        float4 nv = make_float4(1.f, 1.f, 1.f, 1.f);
-        if (NORM) nv = __ldg((const float4 *)(nw + (int64_t)idx * VEC) + q);
+    for (int r = 0; r < NB; r++) {
+        /* plain loads, not __ldg: with programmatic dependent launch this kernel is resident
+         * while the previous one writes x, and the non-coherent read-only path then returned
+         * stale lines (measured: wrong tokens) */
+        const float4 *xp = (const float4 *)(x + (int64_t)r * cols + (int64_t)idx * VEC);
 #pragma unroll
-        for (int r = 0; r < NB; r++) {
-            /* a plain load, not __ldg: with programmatic dependent launch this kernel is
-             * resident while the previous one writes x, and the non-coherent read-only path
-             * may then return stale lines (measured: wrong tokens) */
-            float4 xv = *((const float4 *)(x + (int64_t)r * cols + (int64_t)idx * VEC) + q);
-            if (NORM) {
-                ss[r] += xv.x * xv.x + xv.y * xv.y + xv.z * xv.z + xv.w * xv.w;
-                xv.x *= nv.x, xv.y *= nv.y, xv.z *= nv.z, xv.w *= nv.w;
-            }
+        for (int q = 0; q < VEC / 4; q++) {
+            const float4 xv = xp[q];
             acc[r] += wf[4 * q] * xv.x + wf[4 * q + 1] * xv.y + wf[4 * q + 2] * xv.z +
                       wf[4 * q + 3] * xv.w;
         }
     }
 }
 
-template <typename T, int NB, bool NORM>
-__device__ __forceinline__ void gb_row_dot(float *acc, float *ss, const T *wrow, const float *x,
-                                           const float *nw, int cols, int lane) {
+/* Dot products of one weight row with NB activation rows: acc[r] = sum_k w[k] * x[r, k],
+ * reduced over the warp. Requires cols % VEC == 0 and 16-byte aligned rows.
+ *
+ * The first group of GB_GEMV_U loads per lane is issued before gb_pdl_wait(): weights never
+ * depend on the previous kernel, so with programmatic dependent launch they stream in while
+ * the previous kernel drains (for rows of <= 32 * U vectors, 2048 bf16 columns, that is the
+ * whole row). Full groups of GB_GEMV_U loads per lane are issued before any use. */
+template <typename T, int NB>
+__device__ __forceinline__ void gb_row_dot(float *acc, const T *wrow, const float *x, int cols,
+                                           int lane) {
     const int nvec = cols / gb_vec<T>::N;
     const uint4 *wr = (const uint4 *)wrow;
     {
@@ -105,8 +99,7 @@ __device__ __forceinline__ void gb_row_dot(float *acc, float *ss, const T *wrow,
         gb_pdl_wait();
 #pragma unroll
         for (int u = 0; u < GB_GEMV_U; u++)
-            if (lane + u * 32 < nvec)
-                gb_vec_fma<T, NB, NORM>(acc, ss, wv[u], lane + u * 32, x, nw, cols);
+            if (lane + u * 32 < nvec) gb_vec_fma<T, NB>(acc, wv[u], lane + u * 32, x, cols);
     }
     int base = lane + 32 * GB_GEMV_U;
     for (; base + 32 * (GB_GEMV_U - 1) < nvec; base += 32 * GB_GEMV_U) {
@@ -116,51 +109,17 @@ __device__ __forceinline__ void gb_row_dot(float *acc, float *ss, const T *wrow,
             wv[u] = gb_ld_stream(wr + base + u * 32);
 #pragma unroll
         for (int u = 0; u < GB_GEMV_U; u++)
-            gb_vec_fma<T, NB, NORM>(acc, ss, wv[u], base + u * 32, x, nw, cols);
+            gb_vec_fma<T, NB>(acc, wv[u], base + u * 32, x, cols);
     }
     for (; base < nvec; base += 32)
-        gb_vec_fma<T, NB, NORM>(acc, ss, gb_ld_stream(wr + base), base, x, nw, cols);
+        gb_vec_fma<T, NB>(acc, gb_ld_stream(wr + base), base, x, cols);
 #pragma unroll
-    for (int r = 0; r < NB; r++) {
+    for (int r = 0; r < NB; r++)
         acc[r] = gb_warp_sum(acc[r]);
-        if (NORM) ss[r] = gb_warp_sum(ss[r]);
-    }
-}
-
-/* 1/rms of each row from its sum of squares (as the rmsnorm kernel computes it). */
-template <int NB, bool NORM>
-__device__ __forceinline__ void gb_norm_scale(float *acc, const float *ss, int cols, float eps) {
-    if (NORM) {
-#pragma unroll
-        for (int r = 0; r < NB; r++)
-            acc[r] *= 1.0f / sqrtf(ss[r] / (float)cols + eps);
-    }
-}
-
-/* With NORM, block 0's first warp also writes the normalised rows (the xnorm output of the
- * fused ops), from the sums of squares it has just computed. */
-template <int NB, bool NORM>
-__device__ __forceinline__ void gb_norm_store(float *xnorm, const float *x, const float *nw,
-                                              const float *ss, int cols, float eps, int lane) {
-    if (NORM && xnorm && blockIdx.x == 0 && threadIdx.x < 32) {
-#pragma unroll
-        for (int r = 0; r < NB; r++) {
-            const float inv = 1.0f / sqrtf(ss[r] / (float)cols + eps);
-            const float4 *xr = (const float4 *)(x + (int64_t)r * cols);
-            float4 *yr = (float4 *)(xnorm + (int64_t)r * cols);
-#pragma unroll 4
-            for (int k = lane; k < cols / 4; k += 32) { /* cols % 4 == 0 on this path */
-                const float4 xv = xr[k], nv = __ldg((const float4 *)nw + k);
-                yr[k] = make_float4(nv.x * (xv.x * inv), nv.y * (xv.y * inv), nv.z * (xv.z * inv),
-                                    nv.w * (xv.w * inv));
-            }
-        }
-    }
 }
 
 /* Up to three matrices sharing one input: output row index space is their concatenation.
- * resid: y += product (y holds the residual stream). norm_w: the input is RMS-normalised on
- * the fly (NB == 1 launches only), xnorm (optional) receiving the normalised rows. */
+ * resid: y += product (y holds the residual stream). */
 struct gb_gemv_jobs {
     const void *w[3];
     const float *bias[3];
@@ -168,12 +127,9 @@ struct gb_gemv_jobs {
     int rows[3];
     int count;
     int resid;
-    const float *norm_w;
-    float eps;
-    float *xnorm;
 };
 
-template <typename T, int NB, bool NORM>
+template <typename T, int NB>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     k_gemv(gb_gemv_jobs jobs, const float *x, int cols, int total_rows) {
     const int lane = threadIdx.x & 31;
@@ -200,16 +156,14 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
         }
     }
     if (!active) return;
-    float acc[NB], ss[NB];
+    float acc[NB];
 #pragma unroll
     for (int r = 0; r < NB; r++)
-        acc[r] = ss[r] = 0.f;
-    gb_row_dot<T, NB, NORM>(acc, ss, (const T *)w + (int64_t)row * cols, x, jobs.norm_w, cols,
-                            lane);
+        acc[r] = 0.f;
+    gb_row_dot<T, NB>(acc, (const T *)w + (int64_t)row * cols, x, cols, lane);
     /* the next kernel may launch once every block is past its loads: triggering at the start
      * would let its waiting blocks take the slots this grid's later blocks need */
     gb_pdl_trigger();
-    gb_norm_scale<NB, NORM>(acc, ss, cols, jobs.eps);
     if (lane == 0) {
         const float bv = bias ? bias[row] : 0.f;
 #pragma unroll
@@ -218,7 +172,6 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
             *yp = (jobs.resid ? *yp : 0.f) + acc[r] + bv;
         }
     }
-    gb_norm_store<NB, NORM>(jobs.xnorm, x, jobs.norm_w, ss, cols, jobs.eps, lane);
 }
 
 __device__ __forceinline__ float gb_act_dev(float x, gb_act_kind act) {
@@ -227,29 +180,26 @@ __device__ __forceinline__ float gb_act_dev(float x, gb_act_kind act) {
     return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
 }
 
-/* out = act(x' . Wg^T) * (x' . Wu^T), x' = x or, with NORM, rmsnorm(x) * norm_w (NB == 1). */
-template <typename T, int NB, bool NORM>
+/* out = act(x . Wg^T) * (x . Wu^T) */
+template <typename T, int NB>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     k_gemv_gate_up(float *out, const float *x, const T *wg, const T *wu, int cols, int rows,
-                   gb_act_kind act, const float *norm_w, float eps, float *xnorm) {
+                   gb_act_kind act) {
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
     if (row >= rows) return;
-    float g[NB], u[NB], ss[NB], ss2[NB];
+    float g[NB], u[NB];
 #pragma unroll
     for (int r = 0; r < NB; r++)
-        g[r] = u[r] = ss[r] = ss2[r] = 0.f;
-    gb_row_dot<T, NB, NORM>(g, ss, wg + (int64_t)row * cols, x, norm_w, cols, lane);
-    gb_row_dot<T, NB, NORM>(u, ss2, wu + (int64_t)row * cols, x, norm_w, cols, lane);
+        g[r] = u[r] = 0.f;
+    gb_row_dot<T, NB>(g, wg + (int64_t)row * cols, x, cols, lane);
+    gb_row_dot<T, NB>(u, wu + (int64_t)row * cols, x, cols, lane);
     gb_pdl_trigger(); /* as in k_gemv */
-    gb_norm_scale<NB, NORM>(g, ss, cols, eps);
-    gb_norm_scale<NB, NORM>(u, ss, cols, eps);
     if (lane == 0) {
 #pragma unroll
         for (int r = 0; r < NB; r++)
             out[(int64_t)r * rows + row] = gb_act_dev(g[r], act) * u[r];
     }
-    gb_norm_store<NB, NORM>(xnorm, x, norm_w, ss, cols, eps, lane);
 }
 
 /* Scalar fallback for shapes the vector kernel cannot take (cols not a multiple of the vector
@@ -280,11 +230,6 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
         total += jobs0.rows[j];
     const int blocks = (total + GB_GEMV_WARPS - 1) / GB_GEMV_WARPS;
     const dim3 g(blocks), t(GB_GEMV_WARPS * 32);
-    if (jobs0.norm_w) { /* callers normalise separately for n > 1 */
-        gb_launch(st, k_gemv<T, 1, true>, g, t, 0, jobs0, x, cols, total);
-        GB_CU_LAUNCH(st, "gemv_norm");
-        return;
-    }
     gb_gemv_jobs jobs = jobs0;
     int r0 = 0;
     while (r0 < n) {
@@ -295,16 +240,16 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
         const float *xr = x + (int64_t)r0 * cols;
         switch (nb) {
         case 8:
-            gb_launch(st, k_gemv<T, 8, false>, g, t, 0, jobs, xr, cols, total);
+            gb_launch(st, k_gemv<T, 8>, g, t, 0, jobs, xr, cols, total);
             break;
         case 4:
-            gb_launch(st, k_gemv<T, 4, false>, g, t, 0, jobs, xr, cols, total);
+            gb_launch(st, k_gemv<T, 4>, g, t, 0, jobs, xr, cols, total);
             break;
         case 2:
-            gb_launch(st, k_gemv<T, 2, false>, g, t, 0, jobs, xr, cols, total);
+            gb_launch(st, k_gemv<T, 2>, g, t, 0, jobs, xr, cols, total);
             break;
         default:
-            gb_launch(st, k_gemv<T, 1, false>, g, t, 0, jobs, xr, cols, total);
+            gb_launch(st, k_gemv<T, 1>, g, t, 0, jobs, xr, cols, total);
             break;
         }
         GB_CU_LAUNCH(st, "gemv");
@@ -322,23 +267,13 @@ static void gb_gemv_launch(gb_cuda *st, gb_dtype dt, const gb_gemv_jobs &jobs, c
         gb_gemv_launch_t<float>(st, jobs, x, cols, n);
 }
 
-/* norm_w != NULL (n == 1 only): x is normalised on the fly, xnorm (optional) receives it. */
 template <typename T>
 static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const gb_weight *wg,
-                                const gb_weight *wu, int n, gb_act_kind act, const float *norm_w,
-                                float eps, float *xnorm) {
+                                const gb_weight *wu, int n, gb_act_kind act) {
     const int rows = (int)wg->rows, cols = (int)wg->cols;
     const int blocks = (rows + GB_GEMV_WARPS - 1) / GB_GEMV_WARPS;
     const T *g = (const T *)wg->data, *u = (const T *)wu->data;
     const dim3 gr(blocks), t(GB_GEMV_WARPS * 32);
-    if (norm_w) {
-        gb_launch(st, k_gemv_gate_up<T, 1, true>, gr, t, 0, out, x, g, u, cols, rows, act, norm_w,
-                  eps, xnorm);
-        GB_CU_LAUNCH(st, "gemv_norm_gate_up");
-        return;
-    }
-    const float *nn = nullptr;
-    float *xn = nullptr;
     int r0 = 0;
     while (r0 < n) {
         const int left = n - r0;
@@ -347,20 +282,16 @@ static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const g
         const float *xr = x + (int64_t)r0 * cols;
         switch (nb) {
         case 8:
-            gb_launch(st, k_gemv_gate_up<T, 8, false>, gr, t, 0, o, xr, g, u, cols, rows, act, nn,
-                      eps, xn);
+            gb_launch(st, k_gemv_gate_up<T, 8>, gr, t, 0, o, xr, g, u, cols, rows, act);
             break;
         case 4:
-            gb_launch(st, k_gemv_gate_up<T, 4, false>, gr, t, 0, o, xr, g, u, cols, rows, act, nn,
-                      eps, xn);
+            gb_launch(st, k_gemv_gate_up<T, 4>, gr, t, 0, o, xr, g, u, cols, rows, act);
             break;
         case 2:
-            gb_launch(st, k_gemv_gate_up<T, 2, false>, gr, t, 0, o, xr, g, u, cols, rows, act, nn,
-                      eps, xn);
+            gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act);
             break;
         default:
-            gb_launch(st, k_gemv_gate_up<T, 1, false>, gr, t, 0, o, xr, g, u, cols, rows, act, nn,
-                      eps, xn);
+            gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act);
             break;
         }
         GB_CU_LAUNCH(st, "gemv_gate_up");
@@ -529,11 +460,9 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
     for (int i = 0; i < count; i++)
         same = same && ws[i]->dtype == dt && ws[i]->cols == dim && gb_gemv_ok(ws[i]);
     if (n <= st->gemv_max_n && same) {
-        /* n == 1: every warp normalises its own copy of x on the fly (the sum of squares comes
-         * from the same loads as the dot product, so no extra memory traffic and one launch
-         * fewer); for n > 1 a separate norm kernel (the per-row work would grow n-fold). */
-        const bool fuse = n == 1 && st->fuse_norm;
-        if (!fuse) gb_cuda_rmsnorm(b, xnorm, x, norm_w, n, dim, eps);
+        /* A separate norm kernel: normalising inside every GEMV warp (tried, for n == 1: each
+         * warp squares x and re-reads the norm weights) measured slower on H200. */
+        gb_cuda_rmsnorm(b, xnorm, x, norm_w, n, dim, eps);
         gb_gemv_jobs jobs;
         memset(&jobs, 0, sizeof jobs);
         for (int i = 0; i < count; i++) {
@@ -543,12 +472,7 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
             jobs.rows[i] = (int)ws[i]->rows;
         }
         jobs.count = count;
-        if (n == 1 && st->fuse_norm) {
-            jobs.norm_w = norm_w;
-            jobs.eps = eps;
-            jobs.xnorm = xnorm;
-        }
-        gb_gemv_launch(st, dt, jobs, fuse ? x : xnorm, dim, n);
+        gb_gemv_launch(st, dt, jobs, xnorm, dim, n);
         return;
     }
     if (n > st->gemv_max_n && dt != GB_F32) {
@@ -571,29 +495,18 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
         gb_cuda_matmul(b, ys[i], xnorm, ws[i], biases ? biases[i] : NULL, n);
 }
 
-static bool gb_gate_up_gemv_ok(gb_cuda *st, const gb_weight *wg, const gb_weight *wu, int n) {
-    return n <= st->gemv_max_n && wg->dtype == wu->dtype && gb_gemv_ok(wg) && gb_gemv_ok(wu) &&
-           wg->rows == wu->rows && wg->cols == wu->cols;
-}
-
-/* GEMV launch of the gate/up pair (norm_w: normalise x on the fly, n == 1 only). */
-static void gb_gate_up_gemv(gb_cuda *st, float *out, const float *x, const gb_weight *wg,
-                            const gb_weight *wu, int n, gb_act_kind act, const float *norm_w,
-                            float eps, float *xnorm) {
-    if (wg->dtype == GB_BF16)
-        gb_gate_up_launch_t<__nv_bfloat16>(st, out, x, wg, wu, n, act, norm_w, eps, xnorm);
-    else if (wg->dtype == GB_F16)
-        gb_gate_up_launch_t<__half>(st, out, x, wg, wu, n, act, norm_w, eps, xnorm);
-    else
-        gb_gate_up_launch_t<float>(st, out, x, wg, wu, n, act, norm_w, eps, xnorm);
-}
-
 void gb_cuda_gate_up_act(gb_backend *b, float *out, const float *x, const gb_weight *wg,
                          const gb_weight *wu, int n, gb_act_kind act) {
     gb_cuda *st = gb_cuda_of(b);
     if (n <= 0 || st->failed) return;
-    if (gb_gate_up_gemv_ok(st, wg, wu, n)) {
-        gb_gate_up_gemv(st, out, x, wg, wu, n, act, nullptr, 0.f, nullptr);
+    if (n <= st->gemv_max_n && wg->dtype == wu->dtype && gb_gemv_ok(wg) && gb_gemv_ok(wu) &&
+        wg->rows == wu->rows && wg->cols == wu->cols) {
+        if (wg->dtype == GB_BF16)
+            gb_gate_up_launch_t<__nv_bfloat16>(st, out, x, wg, wu, n, act);
+        else if (wg->dtype == GB_F16)
+            gb_gate_up_launch_t<__half>(st, out, x, wg, wu, n, act);
+        else
+            gb_gate_up_launch_t<float>(st, out, x, wg, wu, n, act);
         return;
     }
     /* GEMMs into scratch, then act(g) * u. */
@@ -612,17 +525,4 @@ void gb_cuda_gate_up_act(gb_backend *b, float *out, const float *x, const gb_wei
         gb_cuda_matmul(b, u, x, wu, NULL, n);
     }
     gb_cuda_act_mul(b, out, g, u, each, act);
-}
-
-void gb_cuda_rmsnorm_gate_up_act(gb_backend *b, float *out, float *xnorm, const float *x,
-                                 const float *norm_w, float eps, const gb_weight *wg,
-                                 const gb_weight *wu, int n, gb_act_kind act) {
-    gb_cuda *st = gb_cuda_of(b);
-    if (n <= 0 || st->failed) return;
-    if (n == 1 && st->fuse_norm && gb_gate_up_gemv_ok(st, wg, wu, n)) { /* see rmsnorm_matmul */
-        gb_gate_up_gemv(st, out, x, wg, wu, n, act, norm_w, eps, xnorm);
-        return;
-    }
-    gb_cuda_rmsnorm(b, xnorm, x, norm_w, n, (int)wg->cols, eps);
-    gb_cuda_gate_up_act(b, out, xnorm, wg, wu, n, act);
 }
