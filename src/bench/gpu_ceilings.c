@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "backend/cuda_ceilings.h"
+#include "bench/json_cache.h"
 #include "bench/machine.h"
 #include "bench/nvml.h"
 #include "util/clock.h"
@@ -112,66 +113,29 @@ cJSON *gb_gpu_ceilings_to_json(const gb_gpu_ceilings *c) {
 }
 
 int gb_gpu_ceilings_save(const gb_gpu_ceilings *c, const char *path, gb_error *err) {
-    cJSON *o = gb_gpu_ceilings_to_json(c);
-    char *text = NULL;
-    if (o && cJSON_AddNumberToObject(o, "format", CACHE_FORMAT)) text = cJSON_Print(o);
-    cJSON_Delete(o);
-    if (!text) return gb_error_set(err, GB_ERR_NOMEM, "%s: out of memory", path);
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    int rc = 0;
-    if (slash && slash != dir) {
-        *slash = 0;
-        rc = gb_mkdir_p(dir, err);
-    }
-    if (rc == 0) rc = gb_file_write_atomic(path, text, strlen(text), err);
-    cJSON_free(text);
-    return rc;
-}
-
-static int get_num(const cJSON *o, const char *key, double *v, const char *path, gb_error *err) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble) || j->valuedouble < 0)
-        return gb_error_set(err, GB_ERR_FORMAT, "%s: field '%s' missing or not a number >= 0", path,
-                            key);
-    *v = j->valuedouble;
-    return 0;
-}
-
-static int get_str(const cJSON *o, const char *key, char *buf, size_t cap, const char *path,
-                   gb_error *err) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsString(j) || strlen(j->valuestring) >= cap)
-        return gb_error_set(err, GB_ERR_FORMAT, "%s: field '%s' missing or not a short string",
-                            path, key);
-    memcpy(buf, j->valuestring, strlen(j->valuestring) + 1);
-    return 0;
+    return gb_json_cache_save(gb_gpu_ceilings_to_json(c), CACHE_FORMAT, path, err);
 }
 
 static int parse(const cJSON *o, gb_gpu_ceilings *out, const char *path, gb_error *err) {
-    double fmt = 0, device = 0, copy_bytes = 0, gemm_n = 0, repeats = 0, runs = 0;
-    GB_TRY(get_num(o, "format", &fmt, path, err));
-    if (fmt != CACHE_FORMAT)
-        return gb_error_set(err, GB_ERR_FORMAT, "%s: cache format %g, expected %d", path, fmt,
-                            CACHE_FORMAT);
-    GB_TRY(get_num(o, "device", &device, path, err));
-    GB_TRY(get_str(o, "gpu_name", out->gpu_name, sizeof out->gpu_name, path, err));
+    double device = 0, copy_bytes = 0, gemm_n = 0, repeats = 0, runs = 0;
+    GB_TRY(gb_json_cache_num(o, "device", &device, path, err));
+    GB_TRY(gb_json_cache_str(o, "gpu_name", out->gpu_name, sizeof out->gpu_name, path, err));
+    GB_TRY(gb_json_cache_str(o, "driver_version", out->driver_version, sizeof out->driver_version,
+                             path, err));
+    GB_TRY(gb_json_cache_str(o, "compute_capability", out->compute_capability,
+                             sizeof out->compute_capability, path, err));
+    GB_TRY(gb_json_cache_num(o, "memory_total_gib", &out->memory_total_gib, path, err));
+    GB_TRY(gb_json_cache_num(o, "copy_gbs", &out->copy_gbs, path, err));
+    GB_TRY(gb_json_cache_num(o, "bf16_tflops", &out->bf16_tflops, path, err));
+    GB_TRY(gb_json_cache_num(o, "fp16_tflops", &out->fp16_tflops, path, err));
+    GB_TRY(gb_json_cache_num(o, "fp32_tflops", &out->fp32_tflops, path, err));
+    GB_TRY(gb_json_cache_num(o, "copy_bytes", &copy_bytes, path, err));
+    GB_TRY(gb_json_cache_num(o, "gemm_n", &gemm_n, path, err));
+    GB_TRY(gb_json_cache_num(o, "repeats", &repeats, path, err));
     GB_TRY(
-        get_str(o, "driver_version", out->driver_version, sizeof out->driver_version, path, err));
-    GB_TRY(get_str(o, "compute_capability", out->compute_capability, sizeof out->compute_capability,
-                   path, err));
-    GB_TRY(get_num(o, "memory_total_gib", &out->memory_total_gib, path, err));
-    GB_TRY(get_num(o, "copy_gbs", &out->copy_gbs, path, err));
-    GB_TRY(get_num(o, "bf16_tflops", &out->bf16_tflops, path, err));
-    GB_TRY(get_num(o, "fp16_tflops", &out->fp16_tflops, path, err));
-    GB_TRY(get_num(o, "fp32_tflops", &out->fp32_tflops, path, err));
-    GB_TRY(get_num(o, "copy_bytes", &copy_bytes, path, err));
-    GB_TRY(get_num(o, "gemm_n", &gemm_n, path, err));
-    GB_TRY(get_num(o, "repeats", &repeats, path, err));
-    GB_TRY(get_str(o, "measured_at", out->measured_at, sizeof out->measured_at, path, err));
-    GB_TRY(get_num(o, "measure_seconds", &out->measure_seconds, path, err));
-    GB_TRY(get_num(o, "runs", &runs, path, err));
+        gb_json_cache_str(o, "measured_at", out->measured_at, sizeof out->measured_at, path, err));
+    GB_TRY(gb_json_cache_num(o, "measure_seconds", &out->measure_seconds, path, err));
+    GB_TRY(gb_json_cache_num(o, "runs", &runs, path, err));
     if (device > 4096 || runs < 1 || runs > 1e9 || gemm_n > 1e6 || repeats > 1e6 ||
         copy_bytes > 1e15 || !(out->copy_gbs > 0) || !(out->bf16_tflops > 0) ||
         !(out->fp16_tflops > 0) || !(out->fp32_tflops > 0))
@@ -189,15 +153,9 @@ static int parse(const cJSON *o, gb_gpu_ceilings *out, const char *path, gb_erro
 
 int gb_gpu_ceilings_load(gb_gpu_ceilings *out, const char *path, gb_error *err) {
     memset(out, 0, sizeof *out);
-    if (!gb_is_file(path))
-        return gb_error_set(err, GB_ERR_NOT_FOUND, "%s: no GPU ceilings cache", path);
-    char *text = NULL;
-    size_t len = 0;
-    GB_TRY(gb_file_read_all(path, 1 << 20, &text, &len, err));
-    cJSON *o = cJSON_ParseWithLength(text, len);
-    free(text);
-    int rc = cJSON_IsObject(o) ? parse(o, out, path, err)
-                               : gb_error_set(err, GB_ERR_FORMAT, "%s: not a JSON object", path);
+    cJSON *o = NULL;
+    GB_TRY(gb_json_cache_load(path, CACHE_FORMAT, "GPU ceilings", &o, err));
+    int rc = parse(o, out, path, err);
     cJSON_Delete(o);
     return rc;
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "bench/hwinfo.h"
+#include "bench/json_cache.h"
 #include "bench/machine_kernels.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -425,77 +426,33 @@ cJSON *gb_machine_to_json(const gb_machine_ceilings *c) {
 }
 
 int gb_machine_save(const gb_machine_ceilings *c, const char *path, gb_error *err) {
-    cJSON *o = gb_machine_to_json(c);
-    char *text = NULL;
-    if (o && cJSON_AddNumberToObject(o, "format", CACHE_FORMAT)) text = cJSON_Print(o);
-    cJSON_Delete(o);
-    if (!text) return gb_error_set(err, GB_ERR_NOMEM, "%s: out of memory", path);
-    /* Create the directory that holds the file. */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    int rc = 0;
-    if (slash && slash != dir) {
-        *slash = 0;
-        rc = gb_mkdir_p(dir, err);
-    }
-    if (rc == 0) rc = gb_file_write_atomic(path, text, strlen(text), err);
-    cJSON_free(text);
-    return rc;
-}
-
-static int get_num(const cJSON *o, const char *key, double *v, const char *path, gb_error *err) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble) || j->valuedouble < 0)
-        return gb_error_set(err, GB_ERR_FORMAT, "%s: field '%s' missing or not a number >= 0", path,
-                            key);
-    *v = j->valuedouble;
-    return 0;
-}
-
-static int get_str(const cJSON *o, const char *key, char *buf, size_t cap, const char *path,
-                   gb_error *err) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsString(j) || strlen(j->valuestring) >= cap)
-        return gb_error_set(err, GB_ERR_FORMAT, "%s: field '%s' missing or not a short string",
-                            path, key);
-    memcpy(buf, j->valuestring, strlen(j->valuestring) + 1);
-    return 0;
+    return gb_json_cache_save(gb_machine_to_json(c), CACHE_FORMAT, path, err);
 }
 
 int gb_machine_load(gb_machine_ceilings *out, const char *path, gb_error *err) {
     memset(out, 0, sizeof *out);
-    if (!gb_is_file(path))
-        return gb_error_set(err, GB_ERR_NOT_FOUND, "%s: no machine ceilings cache", path);
-    char *text = NULL;
-    size_t len = 0;
-    GB_TRY(gb_file_read_all(path, 1 << 20, &text, &len, err));
-    cJSON *o = cJSON_ParseWithLength(text, len);
-    free(text);
-    if (!cJSON_IsObject(o)) {
-        cJSON_Delete(o);
-        return gb_error_set(err, GB_ERR_FORMAT, "%s: not a JSON object", path);
-    }
-    double fmt = 0, threads = 0, bw_bytes = 0;
-    int rc = get_num(o, "format", &fmt, path, err);
-    if (rc == 0 && fmt != CACHE_FORMAT)
-        rc = gb_error_set(err, GB_ERR_FORMAT, "%s: cache format %g, expected %d", path, fmt,
-                          CACHE_FORMAT);
-    if (rc == 0) rc = get_num(o, "read_bw_gbs_1t", &out->read_bw_gbs_1t, path, err);
-    if (rc == 0) rc = get_num(o, "read_bw_gbs_all", &out->read_bw_gbs_all, path, err);
-    if (rc == 0) rc = get_num(o, "bf16_gflops_1t", &out->bf16_gflops_1t, path, err);
-    if (rc == 0) rc = get_num(o, "bf16_gflops_all", &out->bf16_gflops_all, path, err);
-    if (rc == 0) rc = get_num(o, "fp32_gflops_1t", &out->fp32_gflops_1t, path, err);
-    if (rc == 0) rc = get_num(o, "fp32_gflops_all", &out->fp32_gflops_all, path, err);
-    if (rc == 0) rc = get_num(o, "threads", &threads, path, err);
-    if (rc == 0) rc = get_num(o, "bw_bytes", &bw_bytes, path, err);
-    if (rc == 0) rc = get_num(o, "measure_seconds", &out->measure_seconds, path, err);
-    if (rc == 0) rc = get_str(o, "bw_isa", out->bw_isa, sizeof out->bw_isa, path, err);
-    if (rc == 0) rc = get_str(o, "fp32_isa", out->fp32_isa, sizeof out->fp32_isa, path, err);
-    if (rc == 0) rc = get_str(o, "bf16_isa", out->bf16_isa, sizeof out->bf16_isa, path, err);
-    if (rc == 0) rc = get_str(o, "cpu_name", out->cpu_name, sizeof out->cpu_name, path, err);
-    if (rc == 0)
-        rc = get_str(o, "measured_at", out->measured_at, sizeof out->measured_at, path, err);
+    cJSON *o = NULL;
+    GB_TRY(gb_json_cache_load(path, CACHE_FORMAT, "machine ceilings", &o, err));
+    double threads = 0, bw_bytes = 0;
+#define NUM(key, dst) (rc == 0 ? (rc = gb_json_cache_num(o, key, dst, path, err)) : rc)
+#define STR(key, dst) (rc == 0 ? (rc = gb_json_cache_str(o, key, dst, sizeof dst, path, err)) : rc)
+    int rc = 0;
+    NUM("read_bw_gbs_1t", &out->read_bw_gbs_1t);
+    NUM("read_bw_gbs_all", &out->read_bw_gbs_all);
+    NUM("bf16_gflops_1t", &out->bf16_gflops_1t);
+    NUM("bf16_gflops_all", &out->bf16_gflops_all);
+    NUM("fp32_gflops_1t", &out->fp32_gflops_1t);
+    NUM("fp32_gflops_all", &out->fp32_gflops_all);
+    NUM("threads", &threads);
+    NUM("bw_bytes", &bw_bytes);
+    NUM("measure_seconds", &out->measure_seconds);
+    STR("bw_isa", out->bw_isa);
+    STR("fp32_isa", out->fp32_isa);
+    STR("bf16_isa", out->bf16_isa);
+    STR("cpu_name", out->cpu_name);
+    STR("measured_at", out->measured_at);
+#undef NUM
+#undef STR
     if (rc == 0 && (threads < 1 || threads > 1 << 20 || out->read_bw_gbs_1t <= 0 ||
                     out->bf16_gflops_1t <= 0 || out->fp32_gflops_1t <= 0))
         rc = gb_error_set(err, GB_ERR_FORMAT, "%s: threads or ceilings out of range", path);
