@@ -389,20 +389,27 @@ static const void *gb_gemm_input(gb_cuda *st, const float *x, gb_dtype dt, size_
 
 /* ---------------- ops ---------------- */
 
+/* One matrix through the GEMV kernels (resid: y += product). */
+static void gb_gemv_one(gb_cuda *st, float *y, const float *x, const gb_weight *w,
+                        const float *bias, int n, int resid) {
+    gb_gemv_jobs jobs;
+    memset(&jobs, 0, sizeof jobs);
+    jobs.w[0] = w->data;
+    jobs.bias[0] = bias;
+    jobs.y[0] = y;
+    jobs.rows[0] = (int)w->rows;
+    jobs.count = 1;
+    jobs.resid = resid;
+    gb_gemv_launch(st, w->dtype, jobs, x, (int)w->cols, n);
+}
+
 void gb_cuda_matmul(gb_backend *b, float *y, const float *x, const gb_weight *w, const float *bias,
                     int n) {
     gb_cuda *st = gb_cuda_of(b);
     if (n <= 0 || st->failed) return;
     if (n <= st->gemv_max_n) {
         if (gb_gemv_ok(w)) {
-            gb_gemv_jobs jobs;
-            memset(&jobs, 0, sizeof jobs);
-            jobs.w[0] = w->data;
-            jobs.bias[0] = bias;
-            jobs.y[0] = y;
-            jobs.rows[0] = (int)w->rows;
-            jobs.count = 1;
-            gb_gemv_launch(st, w->dtype, jobs, x, (int)w->cols, n);
+            gb_gemv_one(st, y, x, w, bias, n, 0);
         } else {
             const int64_t items = (int64_t)n * w->rows;
             k_gemv_scalar<<<(unsigned)((items + GB_GEMV_WARPS - 1) / GB_GEMV_WARPS),
@@ -423,15 +430,7 @@ void gb_cuda_matmul_add(gb_backend *b, float *y, const float *x, const gb_weight
     gb_cuda *st = gb_cuda_of(b);
     if (n <= 0 || st->failed) return;
     if (n <= st->gemv_max_n && gb_gemv_ok(w)) {
-        gb_gemv_jobs jobs;
-        memset(&jobs, 0, sizeof jobs);
-        jobs.w[0] = w->data;
-        jobs.bias[0] = bias;
-        jobs.y[0] = y;
-        jobs.rows[0] = (int)w->rows;
-        jobs.count = 1;
-        jobs.resid = 1;
-        gb_gemv_launch(st, w->dtype, jobs, x, (int)w->cols, n);
+        gb_gemv_one(st, y, x, w, bias, n, 1);
         return;
     }
     if (n > st->gemv_max_n) { /* the GEMM accumulates into y (beta = 1) */
