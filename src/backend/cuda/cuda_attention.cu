@@ -21,9 +21,6 @@
 #define GB_MAXD 256 /* largest head_dim supported (8 dims per lane) */
 #define GB_DPL (GB_MAXD / 32)
 
-__device__ __forceinline__ int gb_key_lo(int p, int window) {
-    return window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
-}
 
 /* ---------------- eager ---------------- */
 

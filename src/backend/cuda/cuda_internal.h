@@ -201,6 +201,11 @@ __device__ __forceinline__ void gb_pdl_trigger() {
 #endif
 }
 
+/* Lowest key a query at position p sees (sliding window; 0 without one). */
+__device__ __forceinline__ int gb_key_lo(int p, int window) {
+    return window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+}
+
 /* Rotates the pair (i, i + half) of one head in place (rotate-half layout, as Hugging Face). */
 __device__ __forceinline__ void gb_rope_pair(float *x, int i, int half, float pos,
                                              const float *inv_freq, float af) {

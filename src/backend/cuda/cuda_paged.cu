@@ -33,11 +33,6 @@ __device__ __forceinline__ int64_t gb_paged_pool_row(const int32_t *table, int p
     return (int64_t)table[p / bs] * bs + p % bs;
 }
 
-/* Lowest key a query at position p sees. */
-__device__ __forceinline__ int gb_paged_key_lo(int p, int window) {
-    return window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
-}
-
 /* ---------------- kv_write_paged ---------------- */
 
 __global__ void k_kv_write_paged(float *kp, float *vp, const float *k, const float *v,
@@ -132,7 +127,7 @@ __global__ void __launch_bounds__(GB_PWARPS * 32)
         sq[i] = x;
     }
     /* keys any query of the tile sees: positions grow with the item index */
-    const int kmin = gb_paged_key_lo(P0 + q0 / g, window);
+    const int kmin = gb_key_lo(P0 + q0 / g, window);
     const int pmax = P0 + (q0 + nq - 1) / g;
     gb_posm st[GB_PQ_PER_WARP];
 #pragma unroll
@@ -180,7 +175,7 @@ __global__ void __launch_bounds__(GB_PWARPS * 32)
         for (int w = 0; w < GB_PQ_PER_WARP; w++) {
             const int qi = w * GB_PWARPS + wid;
             if (qi >= nq) continue;
-            const int p = P0 + (q0 + qi) / g, lo = gb_paged_key_lo(p, window);
+            const int p = P0 + (q0 + qi) / g, lo = gb_key_lo(p, window);
             if (k0 > p || k0 + GB_PK <= lo) continue; /* warp-uniform */
             const int key = k0 + lane;
             float sc = -INFINITY;
