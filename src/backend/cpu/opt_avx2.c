@@ -30,17 +30,35 @@ static int64_t xp_ld(int64_t km) {
     return km + 16;
 }
 
-/* n >= GB_PANEL_MIN_N uses the panel GEMM, which reads x unpacked. */
+/* n >= GB_PANEL_MIN_N: the panel GEMM's x, in tiles of GB_PNR token rows, k-major within a
+ * tile (element (t, k) at (t / GB_PNR) * GB_PNR * cols + k * rows_of_tile + t % GB_PNR), so
+ * the tile's broadcasts read one sequential stream instead of GB_PNR rows a multiple of
+ * 4 KiB apart (same L1 set). */
+#define GB_PNR 6
+
 static size_t pack_bytes(gb_dtype wd, int n, int64_t cols) {
     (void)wd;
-    if (n >= GB_PANEL_MIN_N) return 0;
+    if (n >= GB_PANEL_MIN_N) return (size_t)n * (size_t)cols * sizeof(float);
     return (size_t)n * (size_t)xp_ld(cols & ~(int64_t)15) * sizeof(float);
+}
+
+static void pack_x_tiles(float *xp, const float *x, int n, int64_t cols, int t0, int t1) {
+    for (int t = t0; t < t1; t++) {
+        int g = t / GB_PNR, nr = n - g * GB_PNR < GB_PNR ? n - g * GB_PNR : GB_PNR;
+        float *dst = xp + (int64_t)g * GB_PNR * cols + t % GB_PNR;
+        const float *src = x + (int64_t)t * cols;
+        for (int64_t k = 0; k < cols; k++)
+            dst[k * nr] = src[k];
+    }
 }
 
 static void pack_x(void *xpv, const float *x, gb_dtype wd, int n, int64_t cols, int t0, int t1) {
     int64_t km = cols & ~(int64_t)15, ldx = xp_ld(km);
     float *xp = xpv;
-    if (n >= GB_PANEL_MIN_N) return;
+    if (n >= GB_PANEL_MIN_N) {
+        pack_x_tiles(xp, x, n, cols, t0, t1);
+        return;
+    }
     for (int t = t0; t < t1; t++) {
         const float *src = x + (int64_t)t * cols;
         float *dst = xp + (int64_t)t * ldx;
@@ -248,14 +266,14 @@ static void pack_panel(gb_dtype dt, const void *w, int64_t K, int64_t r, int nr,
 }
 
 #define GB_PK(NR)                                                                                  \
-    static void pk_##NR(const float *wp, int kc, const float *x, int64_t ldx, float *acc_out) {    \
+    static void pk_##NR(const float *wp, int kc, const float *x, float *acc_out) {                 \
         __m256 acc[NR][2];                                                                         \
         GB_UNROLL for (int j = 0; j < NR; j++) acc[j][0] = acc[j][1] = _mm256_setzero_ps();        \
         for (int kk = 0; kk < kc; kk++) {                                                          \
             __m256 w0 = _mm256_load_ps(wp + kk * GB_PMR),                                          \
                    w1 = _mm256_load_ps(wp + kk * GB_PMR + 8);                                      \
             GB_UNROLL for (int j = 0; j < NR; j++) {                                               \
-                __m256 b = _mm256_broadcast_ss(x + j * ldx + kk);                                  \
+                __m256 b = _mm256_broadcast_ss(x + kk * NR + j);                                   \
                 acc[j][0] = _mm256_fmadd_ps(w0, b, acc[j][0]);                                     \
                 acc[j][1] = _mm256_fmadd_ps(w1, b, acc[j][1]);                                     \
             }                                                                                      \
@@ -271,7 +289,7 @@ GB_PK(3)
 GB_PK(4)
 GB_PK(5)
 GB_PK(6)
-typedef void (*pk_fn)(const float *, int, const float *, int64_t, float *);
+typedef void (*pk_fn)(const float *, int, const float *, float *);
 static const pk_fn pk_table[7] = {NULL, pk_1, pk_2, pk_3, pk_4, pk_5, pk_6};
 
 /* Asks for the next panel's weights (16 rows x GB_PKC values, 16 short row segments the
@@ -306,9 +324,9 @@ static void mm_rows_panel(const gb_mm_args *a, int64_t r0, int64_t r1) {
             int nr = r1 - r < GB_PMR ? (int)(r1 - r) : GB_PMR;
             pack_panel(a->wdtype, a->w, K, r, nr, kb, kc, wp);
             prefetch_next_panel(a, r0, r1, r, kb);
-            for (int t0 = 0; t0 < n; t0 += 6) {
-                int nt = n - t0 < 6 ? n - t0 : 6;
-                pk_table[nt](wp, kc, a->x + (int64_t)t0 * K + kb, K, part);
+            for (int t0 = 0; t0 < n; t0 += GB_PNR) {
+                int nt = n - t0 < GB_PNR ? n - t0 : GB_PNR;
+                pk_table[nt](wp, kc, (const float *)a->xp + (int64_t)t0 * K + kb * nt, part);
                 for (int j = 0; j < nt; j++) {
                     float *yr = y + (int64_t)(t0 + j) * ldy + r;
                     if (nr == GB_PMR) {
@@ -340,12 +358,11 @@ static const mk_fn mks_table[3][3][GB_MKS_NR + 1] = {
     [GB_F32] = GB_MKS_TABLE(f32), [GB_F16] = GB_MKS_TABLE(f16), [GB_BF16] = GB_MKS_TABLE(bf16)};
 
 /* n = 2..11 token rows (batched decode): every W element is read from memory once per call.
- * n <= 4 is one token group over whole rows (as the GEMV); above, per k-block (x block of n x GB_KC
- * floats stays in L1) the token rows are split into balanced groups of <= 4. The first group's pass
- * streams the chunk's W rows from DRAM, each row pair prefetching the next (each row's block
- * is a short stream, 1 KiB at n > 4, that the hardware prefetcher does not pick up in time:
- * +12% at n = 8 from DRAM, 1 thread, with the rows prefetched 1-4 pairs ahead alike); later
- * groups re-read them from L1/L2. */
+ * n <= 4 is one token group over whole rows (as the GEMV); above, per k-block (an x block of
+ * n x GB_KC floats stays in L1) the token rows are split into balanced groups of <= 4. The
+ * first group's pass streams the chunk's W rows from DRAM, each row pair prefetching the
+ * next (rows of 4-16 KiB span pages, and the hardware prefetcher stops at page boundaries:
+ * +25-35% for n = 2..11 from DRAM, 1 thread); later groups re-read them from L1/L2. */
 static void gemm_small(const gb_mm_args *a, int64_t r0, int64_t r1, int64_t km) {
     const int64_t K = a->cols, ldy = a->ldy, ldx = xp_ld(km);
     const int n = a->n, groups = (n + GB_MKS_NR - 1) / GB_MKS_NR;
