@@ -249,6 +249,27 @@ GB_AI void transpose8(__m256 *r) {
 static void pack_panel(gb_dtype dt, const void *w, int64_t K, int64_t r, int nr, int64_t k0, int kc,
                        float *wp) {
     int kk = 0;
+    if (dt == GB_BF16 && nr == GB_PMR) {
+        /* Transpose (k, k+1) pairs as 32-bit units, then widen each pair vector into the
+         * k and k+1 panel rows (`<< 16`, `& 0xffff0000`): 24 shuffles per 128 weights instead
+         * of 32 per 64 (the pack was 12-19% of a 128-token GEMM). */
+        const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+        for (; kk + 16 <= kc; kk += 16)
+            for (int half = 0; half < 2; half++) {
+                __m256 v[8];
+                for (int i = 0; i < 8; i++)
+                    v[i] = _mm256_castsi256_ps(_mm256_loadu_si256(
+                        (const __m256i *)((const uint16_t *)w + (r + half * 8 + i) * K + k0 + kk)));
+                transpose8(v);
+                for (int q = 0; q < 8; q++) {
+                    __m256i p = _mm256_castps_si256(v[q]);
+                    _mm256_store_ps(wp + (kk + 2 * q) * GB_PMR + half * 8,
+                                    _mm256_castsi256_ps(_mm256_slli_epi32(p, 16)));
+                    _mm256_store_ps(wp + (kk + 2 * q + 1) * GB_PMR + half * 8,
+                                    _mm256_castsi256_ps(_mm256_and_si256(p, hi)));
+                }
+            }
+    }
     if (nr == GB_PMR) {
         for (; kk + 8 <= kc; kk += 8)
             for (int half = 0; half < 2; half++) {
