@@ -25,7 +25,8 @@ GB_AI float hsum256(__m256 v) {
 
 /* Row stride of packed x: km plus one cache line. Rows of km = 2048 or 8192 floats are a
  * multiple of 4 KiB apart, so the NR rows a tile reads would all map to the same L1 set
- * (and alias the 4 KiB-strided W rows): measured 52 -> 58-75 GFLOP/s for n = 8 in L2. */
+ * (and alias the 4 KiB-strided W rows). A standalone microbenchmark of the n = 8 tiles gained
+ * 10-40% from it (noisy); in the full kernel the change was within noise on its own. */
 static int64_t xp_ld(int64_t km) {
     return km + 16;
 }
@@ -104,7 +105,7 @@ GB_AI void load_w_f32(const void *w, int64_t off, __m256 *a, __m256 *b) {
 #define GB_IN_REG(v) __asm__("" : "+x"(v))
 
 /* pf (NULL: none): the next MR rows, touched at the same k one tile ahead, one line per
- * row per 64 bytes read (rows of 2-8 KiB are 1-2 pages: the hardware prefetcher stops at
+ * row per 64 bytes read (rows of 4-16 KiB span 1-4 pages: the hardware prefetcher stops at
  * page boundaries and would start every tile on cold streams). */
 #define GB_ES_bf16 2
 #define GB_ES_f16 2
@@ -366,8 +367,9 @@ static void mm_rows_panel(const gb_mm_args *a, int64_t r0, int64_t r1) {
 }
 
 /* Batched-decode tiles (n = 2..11): 2 W rows x up to 4 token rows, x kept in registers.
- * Tried instead: x as a memory operand of each FMA with 2 x 5 / 2 x 6 tiles (more
- * independent accumulators): 5-20% slower at n = 4 and 8 in the same process. [dtype][MR][NR] */
+ * Tried instead: x as a memory operand of each FMA with 2 x 5 / 2 x 6 tiles (10-12
+ * independent accumulators instead of 8): 12% slower at n = 4, no gain at n = 8 (same
+ * process, interleaved). [dtype][MR][NR] */
 #define GB_MKS_NR 4
 #define GB_MKS_TABLE(DT)                                                                           \
     {                                                                                              \
