@@ -4,7 +4,8 @@
  *
  * GEMV (n = 1): each call reads a different copy of the weights from a set larger than the
  * L3 cache, as decoding does (every weight comes from DRAM once per token).
- * usage: bench_cpu_kernels [reps] [max_threads] [BF16|F16|F32|all] */
+ * usage: bench_cpu_kernels [reps] [max_threads] [BF16|F16|F32|all] [ROWSxCOLS]
+ * (the last argument keeps one weight shape, e.g. 8192x2048) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,11 @@ int main(int argc, char **argv) {
         for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
             if (dt != GB_BF16 && si == 4) continue;
             int64_t rows = shapes[si][0], cols = shapes[si][1];
+            if (argc > 4) {
+                char want[64];
+                snprintf(want, sizeof want, "%ldx%ld", (long)rows, (long)cols);
+                if (strcmp(argv[4], want)) continue;
+            }
             size_t mbytes = (size_t)rows * (size_t)cols * es;
             int copies = (int)((512u << 20) / mbytes);
             if (copies < 1) copies = 1;
@@ -187,6 +193,24 @@ int main(int argc, char **argv) {
                 printf("gemv %-4s %6ld x %-5ld threads=%d  %6.1f GB/s  (read loop %5.1f GB/s, "
                        "%3.0f%%)\n",
                        gb_dtype_st_name(dt), (long)rows, (long)cols, th, g, rr, 100.0 * g / rr);
+                /* batched decode: n = 8 token rows, weights from DRAM as in a decode step */
+                double g8[64];
+                for (int r = 0; r < c; r++) {
+                    int64_t t0 = gb_clock_ns();
+                    for (int k = 0; k < copies; k++) {
+                        gb_weight wt = {.dtype = dt,
+                                        .rows = rows,
+                                        .cols = cols,
+                                        .data = w + (size_t)k * mbytes};
+                        gb_cpu_opt_matmul(th, y, x, &wt, NULL, 8);
+                    }
+                    g8[r] = 2.0 * 8 * rows * cols * copies / (double)(gb_clock_ns() - t0);
+                }
+                double f8 = median(g8, c);
+                printf("gemm %-4s    8 x %6ld x %-5ld threads=%d  %6.1f GFLOP/s streamed from DRAM "
+                       "(%.1f GB/s of weights)\n",
+                       gb_dtype_st_name(dt), (long)rows, (long)cols, th, f8,
+                       f8 * (double)es / 16.0);
             }
             /* GEMM, n = 128 and n = 8 (batch decode), on the first copy */
             static const int ns[] = {8, 128};

@@ -1,7 +1,8 @@
 /* The optimised ("kernelized") CPU kernels against straightforward reference kernels, for
  * every instruction set this CPU runs (scalar, avx2, avx512), on random inputs of awkward
  * sizes (not multiples of the vector widths or the k-block), float32 / float16 / bfloat16
- * weights, n = 1, 3, 17 and 128 token rows, 1 and 3 threads, and with non-finite inputs.
+ * weights, n = 1, 2, 3, 5, 8, 11, 17 and 128 token rows (GEMV, batched decode, GEMM), 1 and
+ * 3 threads, and with non-finite inputs.
  *
  * References are computed here in double precision from the same (already rounded) inputs,
  * so the error bounds state the optimised kernels' own float32 rounding:
@@ -216,12 +217,14 @@ static void check_close(const char *what, const float *got, const float *want, c
 /* ---- tests ---- */
 
 static void test_matmul(const gb_backend_ops *ops, gb_backend *b) {
-    static const int64_t shapes[][2] = {{1, 3}, {5, 19}, {37, 77}, {6, 1029}, {13, 48}, {3, 600}};
-    static const int ns[] = {1, 3, 17, 128};
+    /* {70, 2100}: several row chunks and k-blocks of the batched-decode path (n = 2..11) */
+    static const int64_t shapes[][2] = {{1, 3},   {5, 19},  {37, 77},  {6, 1029},
+                                        {13, 48}, {3, 600}, {70, 2100}};
+    static const int ns[] = {1, 2, 3, 5, 8, 11, 17, 128};
     const gb_dtype dts[] = {GB_F32, GB_F16, GB_BF16};
     for (size_t di = 0; di < 3; di++)
         for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
-            for (size_t ni = 0; ni < 4; ni++) {
+            for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++) {
                 int64_t rows = shapes[si][0], cols = shapes[si][1];
                 int n = ns[ni];
                 if (n == 128 && cols > 100) continue;

@@ -23,20 +23,46 @@ GB_AI float hsum256(__m256 v) {
 
 #define GB_PANEL_MIN_N 12
 
-/* n >= GB_PANEL_MIN_N uses the panel GEMM, which reads x unpacked. */
+/* Row stride of packed x: km plus one cache line. Rows of km = 2048 or 8192 floats are a
+ * multiple of 4 KiB apart, so the NR rows a tile reads would all map to the same L1 set
+ * (and alias the 4 KiB-strided W rows). A standalone microbenchmark of the n = 8 tiles gained
+ * 10-40% from it (noisy); in the full kernel the change was within noise on its own. */
+static int64_t xp_ld(int64_t km) {
+    return km + 16;
+}
+
+/* n >= GB_PANEL_MIN_N: the panel GEMM's x, in tiles of GB_PNR token rows, k-major within a
+ * tile (element (t, k) at (t / GB_PNR) * GB_PNR * cols + k * rows_of_tile + t % GB_PNR), so
+ * the tile's broadcasts read one sequential stream instead of GB_PNR rows a multiple of
+ * 4 KiB apart (same L1 set). */
+#define GB_PNR 6
+
 static size_t pack_bytes(gb_dtype wd, int n, int64_t cols) {
     (void)wd;
-    if (n >= GB_PANEL_MIN_N) return 0;
-    return (size_t)n * (size_t)(cols & ~(int64_t)15) * sizeof(float);
+    if (n >= GB_PANEL_MIN_N) return (size_t)n * (size_t)cols * sizeof(float);
+    return (size_t)n * (size_t)xp_ld(cols & ~(int64_t)15) * sizeof(float);
+}
+
+static void pack_x_tiles(float *xp, const float *x, int n, int64_t cols, int t0, int t1) {
+    for (int t = t0; t < t1; t++) {
+        int g = t / GB_PNR, nr = n - g * GB_PNR < GB_PNR ? n - g * GB_PNR : GB_PNR;
+        float *dst = xp + (int64_t)g * GB_PNR * cols + t % GB_PNR;
+        const float *src = x + (int64_t)t * cols;
+        for (int64_t k = 0; k < cols; k++)
+            dst[k * nr] = src[k];
+    }
 }
 
 static void pack_x(void *xpv, const float *x, gb_dtype wd, int n, int64_t cols, int t0, int t1) {
-    int64_t km = cols & ~(int64_t)15;
+    int64_t km = cols & ~(int64_t)15, ldx = xp_ld(km);
     float *xp = xpv;
-    if (n >= GB_PANEL_MIN_N) return;
+    if (n >= GB_PANEL_MIN_N) {
+        pack_x_tiles(xp, x, n, cols, t0, t1);
+        return;
+    }
     for (int t = t0; t < t1; t++) {
         const float *src = x + (int64_t)t * cols;
-        float *dst = xp + (int64_t)t * km;
+        float *dst = xp + (int64_t)t * ldx;
         if (wd != GB_BF16) {
             memcpy(dst, src, (size_t)km * sizeof(float));
             continue;
@@ -78,10 +104,16 @@ GB_AI void load_w_f32(const void *w, int64_t off, __m256 *a, __m256 *b) {
  * uses it, and Zen 3 issues FMAs with a memory operand at half the register-form rate. */
 #define GB_IN_REG(v) __asm__("" : "+x"(v))
 
+/* pf (NULL: none): the next MR rows, touched at the same k one tile ahead, one line per
+ * row per 64 bytes read (rows of 4-16 KiB span 1-4 pages: the hardware prefetcher stops at
+ * page boundaries and would start every tile on cold streams). */
+#define GB_ES_bf16 2
+#define GB_ES_f16 2
+#define GB_ES_f32 4
 #define GB_MK(DT, MR, NR)                                                                          \
     static void mk_##DT##_##MR##_##NR(const void *w, int64_t K, int64_t r, const float *xp,        \
                                       int64_t ldx, int t0, int64_t k0, int64_t k1, float *y,       \
-                                      int64_t ldy) {                                               \
+                                      int64_t ldy, const char *pf) {                               \
         __m256 acc[MR][NR];                                                                        \
         GB_UNROLL for (int i = 0; i < MR; i++) GB_UNROLL for (int j = 0; j < NR; j++) acc[i][j] =  \
             _mm256_setzero_ps();                                                                   \
@@ -90,6 +122,9 @@ GB_AI void load_w_f32(const void *w, int64_t off, __m256 *a, __m256 *b) {
             __m256 wa[MR], wb[MR];                                                                 \
             GB_UNROLL for (int i = 0; i < MR; i++)                                                 \
                 load_w_##DT(w, (r + i) * K + k, &wa[i], &wb[i]);                                   \
+            if (pf && ((k * GB_ES_##DT) & 63) == 0)                                                \
+                GB_UNROLL for (int i = 0; i < MR; i++)                                             \
+                    _mm_prefetch(pf + (size_t)(i * K + k) * GB_ES_##DT, _MM_HINT_T0);              \
             GB_UNROLL for (int j = 0; j < NR; j++) {                                               \
                 __m256 xa = _mm256_loadu_ps(xr + j * ldx + k);                                     \
                 __m256 xb = _mm256_loadu_ps(xr + j * ldx + k + 8);                                 \
@@ -146,21 +181,13 @@ static void gemv_bf16_4_pf(const void *w, int64_t K, int64_t r, const float *xp,
 }
 
 typedef void (*mk_fn)(const void *, int64_t, int64_t, const float *, int64_t, int, int64_t, int64_t,
-                      float *, int64_t);
+                      float *, int64_t, const char *);
 
-#define GB_MK_TABLE(DT)                                                                            \
-    {                                                                                              \
-        {NULL, NULL, NULL, NULL, NULL},                                                            \
-            {NULL, mk_##DT##_1_1, mk_##DT##_1_2, mk_##DT##_1_3, mk_##DT##_1_4},                    \
-            {NULL, mk_##DT##_2_1, mk_##DT##_2_2, mk_##DT##_2_3, mk_##DT##_2_4},                    \
-            {NULL, NULL, NULL, NULL, NULL}, {                                                      \
-            NULL, mk_##DT##_4_1, NULL, NULL, NULL                                                  \
-        }                                                                                          \
-    }
-
-/* [dtype][MR][NR] */
-static const mk_fn mk_table[3][5][5] = {
-    [GB_F32] = GB_MK_TABLE(f32), [GB_F16] = GB_MK_TABLE(f16), [GB_BF16] = GB_MK_TABLE(bf16)};
+/* GEMV (n = 1) tiles: [dtype][MR] */
+static const mk_fn mk_table[3][5] = {
+    [GB_F32] = {NULL, mk_f32_1_1, mk_f32_2_1, NULL, mk_f32_4_1},
+    [GB_F16] = {NULL, mk_f16_1_1, mk_f16_2_1, NULL, mk_f16_4_1},
+    [GB_BF16] = {NULL, mk_bf16_1_1, mk_bf16_2_1, NULL, mk_bf16_4_1}};
 
 static float w_at(gb_dtype dt, const void *w, int64_t i) {
     switch (dt) {
@@ -223,6 +250,27 @@ GB_AI void transpose8(__m256 *r) {
 static void pack_panel(gb_dtype dt, const void *w, int64_t K, int64_t r, int nr, int64_t k0, int kc,
                        float *wp) {
     int kk = 0;
+    if (dt == GB_BF16 && nr == GB_PMR) {
+        /* Transpose (k, k+1) pairs as 32-bit units, then widen each pair vector into the
+         * k and k+1 panel rows (`<< 16`, `& 0xffff0000`): 24 shuffles per 128 weights instead
+         * of 32 per 64 (the pack was 12-19% of a 128-token GEMM). */
+        const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+        for (; kk + 16 <= kc; kk += 16)
+            for (int half = 0; half < 2; half++) {
+                __m256 v[8];
+                for (int i = 0; i < 8; i++)
+                    v[i] = _mm256_castsi256_ps(_mm256_loadu_si256(
+                        (const __m256i *)((const uint16_t *)w + (r + half * 8 + i) * K + k0 + kk)));
+                transpose8(v);
+                for (int q = 0; q < 8; q++) {
+                    __m256i p = _mm256_castps_si256(v[q]);
+                    _mm256_store_ps(wp + (kk + 2 * q) * GB_PMR + half * 8,
+                                    _mm256_castsi256_ps(_mm256_slli_epi32(p, 16)));
+                    _mm256_store_ps(wp + (kk + 2 * q + 1) * GB_PMR + half * 8,
+                                    _mm256_castsi256_ps(_mm256_and_si256(p, hi)));
+                }
+            }
+    }
     if (nr == GB_PMR) {
         for (; kk + 8 <= kc; kk += 8)
             for (int half = 0; half < 2; half++) {
@@ -240,14 +288,14 @@ static void pack_panel(gb_dtype dt, const void *w, int64_t K, int64_t r, int nr,
 }
 
 #define GB_PK(NR)                                                                                  \
-    static void pk_##NR(const float *wp, int kc, const float *x, int64_t ldx, float *acc_out) {    \
+    static void pk_##NR(const float *wp, int kc, const float *x, float *acc_out) {                 \
         __m256 acc[NR][2];                                                                         \
         GB_UNROLL for (int j = 0; j < NR; j++) acc[j][0] = acc[j][1] = _mm256_setzero_ps();        \
         for (int kk = 0; kk < kc; kk++) {                                                          \
             __m256 w0 = _mm256_load_ps(wp + kk * GB_PMR),                                          \
                    w1 = _mm256_load_ps(wp + kk * GB_PMR + 8);                                      \
             GB_UNROLL for (int j = 0; j < NR; j++) {                                               \
-                __m256 b = _mm256_broadcast_ss(x + j * ldx + kk);                                  \
+                __m256 b = _mm256_broadcast_ss(x + kk * NR + j);                                   \
                 acc[j][0] = _mm256_fmadd_ps(w0, b, acc[j][0]);                                     \
                 acc[j][1] = _mm256_fmadd_ps(w1, b, acc[j][1]);                                     \
             }                                                                                      \
@@ -263,7 +311,7 @@ GB_PK(3)
 GB_PK(4)
 GB_PK(5)
 GB_PK(6)
-typedef void (*pk_fn)(const float *, int, const float *, int64_t, float *);
+typedef void (*pk_fn)(const float *, int, const float *, float *);
 static const pk_fn pk_table[7] = {NULL, pk_1, pk_2, pk_3, pk_4, pk_5, pk_6};
 
 /* Asks for the next panel's weights (16 rows x GB_PKC values, 16 short row segments the
@@ -298,9 +346,9 @@ static void mm_rows_panel(const gb_mm_args *a, int64_t r0, int64_t r1) {
             int nr = r1 - r < GB_PMR ? (int)(r1 - r) : GB_PMR;
             pack_panel(a->wdtype, a->w, K, r, nr, kb, kc, wp);
             prefetch_next_panel(a, r0, r1, r, kb);
-            for (int t0 = 0; t0 < n; t0 += 6) {
-                int nt = n - t0 < 6 ? n - t0 : 6;
-                pk_table[nt](wp, kc, a->x + (int64_t)t0 * K + kb, K, part);
+            for (int t0 = 0; t0 < n; t0 += GB_PNR) {
+                int nt = n - t0 < GB_PNR ? n - t0 : GB_PNR;
+                pk_table[nt](wp, kc, (const float *)a->xp + (int64_t)t0 * K + kb * nt, part);
                 for (int j = 0; j < nt; j++) {
                     float *yr = y + (int64_t)(t0 + j) * ldy + r;
                     if (nr == GB_PMR) {
@@ -318,6 +366,51 @@ static void mm_rows_panel(const gb_mm_args *a, int64_t r0, int64_t r1) {
     }
 }
 
+/* Batched-decode tiles (n = 2..11): 2 W rows x up to 4 token rows, x kept in registers.
+ * Tried instead: x as a memory operand of each FMA with 2 x 5 / 2 x 6 tiles (10-12
+ * independent accumulators instead of 8): 12% slower at n = 4, no gain at n = 8 (same
+ * process, interleaved). [dtype][MR][NR] */
+#define GB_MKS_NR 4
+#define GB_MKS_TABLE(DT)                                                                           \
+    {                                                                                              \
+        {NULL}, {NULL, mk_##DT##_1_1, mk_##DT##_1_2, mk_##DT##_1_3, mk_##DT##_1_4}, {              \
+            NULL, mk_##DT##_2_1, mk_##DT##_2_2, mk_##DT##_2_3, mk_##DT##_2_4                       \
+        }                                                                                          \
+    }
+static const mk_fn mks_table[3][3][GB_MKS_NR + 1] = {
+    [GB_F32] = GB_MKS_TABLE(f32), [GB_F16] = GB_MKS_TABLE(f16), [GB_BF16] = GB_MKS_TABLE(bf16)};
+
+/* n = 2..11 token rows (batched decode): every W element is read from memory once per call.
+ * n <= 4 is one token group over whole rows (as the GEMV); above, per k-block (an x block of
+ * n x GB_KC floats stays in L1) the token rows are split into balanced groups of <= 4. The
+ * first group's pass streams the chunk's W rows from DRAM, each row pair prefetching the
+ * next (rows of 4-16 KiB span pages, and the hardware prefetcher stops at page boundaries:
+ * +25-35% for n = 2..11 from DRAM, 1 thread); later groups re-read them from L1/L2. */
+static void gemm_small(const gb_mm_args *a, int64_t r0, int64_t r1, int64_t km) {
+    const int64_t K = a->cols, ldy = a->ldy, ldx = xp_ld(km);
+    const int n = a->n, groups = (n + GB_MKS_NR - 1) / GB_MKS_NR;
+    const mk_fn(*tab)[GB_MKS_NR + 1] = mks_table[a->wdtype];
+    const char *w = a->w;
+    const size_t es = gb_dtype_size(a->wdtype);
+    const float *xp = a->xp;
+    float *y = a->y;
+    const int64_t kc = n <= GB_MKS_NR ? km : GB_KC;
+    for (int64_t kb = 0; kb < km; kb += kc) {
+        int64_t ke = kb + kc < km ? kb + kc : km;
+        for (int g = 0, t0 = 0; g < groups; g++) {
+            int nt = n / groups + (g < n % groups);
+            int64_t r = r0;
+            for (; r + 2 <= r1; r += 2) {
+                const char *pf = g == 0 && r + 4 <= r1 ? w + (size_t)((r + 2) * K) * es : NULL;
+                tab[2][nt](w, K, r, xp, ldx, t0, kb, ke, y, ldy, pf);
+            }
+            for (; r < r1; r++)
+                tab[1][nt](w, K, r, xp, ldx, t0, kb, ke, y, ldy, NULL);
+            t0 += nt;
+        }
+    }
+}
+
 static void mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
     const int64_t K = a->cols, km = K & ~(int64_t)15;
     const int n = a->n;
@@ -330,7 +423,7 @@ static void mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
         mm_rows_panel(a, r0, r1);
         return;
     }
-    const mk_fn(*tab)[5] = mk_table[a->wdtype];
+    const mk_fn *tab = mk_table[a->wdtype];
     const float *xp = a->xp;
     if (km > 0) {
         if (n == 1) {
@@ -342,24 +435,13 @@ static void mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
                 }
             }
             for (; r + 4 <= r1; r += 4)
-                tab[4][1](a->w, K, r, xp, km, 0, 0, km, y, ldy);
+                tab[4](a->w, K, r, xp, xp_ld(km), 0, 0, km, y, ldy, NULL);
             for (; r + 2 <= r1; r += 2)
-                tab[2][1](a->w, K, r, xp, km, 0, 0, km, y, ldy);
+                tab[2](a->w, K, r, xp, xp_ld(km), 0, 0, km, y, ldy, NULL);
             for (; r < r1; r++)
-                tab[1][1](a->w, K, r, xp, km, 0, 0, km, y, ldy);
+                tab[1](a->w, K, r, xp, xp_ld(km), 0, 0, km, y, ldy, NULL);
         } else {
-            const int64_t kc = n <= 4 ? km : GB_KC;
-            for (int64_t kb = 0; kb < km; kb += kc) {
-                int64_t ke = kb + kc < km ? kb + kc : km;
-                for (int t0 = 0; t0 < n; t0 += 4) {
-                    int nt = n - t0 < 4 ? n - t0 : 4;
-                    int64_t r = r0;
-                    for (; r + 2 <= r1; r += 2)
-                        tab[2][nt](a->w, K, r, xp, km, t0, kb, ke, y, ldy);
-                    for (; r < r1; r++)
-                        tab[1][nt](a->w, K, r, xp, km, t0, kb, ke, y, ldy);
-                }
-            }
+            gemm_small(a, r0, r1, km);
         }
     }
     if (km < K) {

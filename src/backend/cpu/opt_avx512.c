@@ -21,9 +21,15 @@ static int use_bf16_gemm(gb_dtype wd, int n) {
     return wd == GB_BF16 && n > 1;
 }
 
+/* Row stride of packed x: km plus one cache line, so the NR rows a tile reads (km = 2048 or
+ * 8192 bf16 values, a multiple of 4 KiB) do not all map to one L1 set (as in the AVX2 file). */
+static int64_t xp_ld(int64_t km) {
+    return km + 32;
+}
+
 static size_t pack_bytes(gb_dtype wd, int n, int64_t cols) {
     if (!use_bf16_gemm(wd, n)) return gb_opt_isa_avx2.pack_bytes(wd, n, cols);
-    return (size_t)n * (size_t)(cols & ~(int64_t)31) * sizeof(uint16_t);
+    return (size_t)n * (size_t)xp_ld(cols & ~(int64_t)31) * sizeof(uint16_t);
 }
 
 static void pack_x(void *xpv, const float *x, gb_dtype wd, int n, int64_t cols, int t0, int t1) {
@@ -31,18 +37,21 @@ static void pack_x(void *xpv, const float *x, gb_dtype wd, int n, int64_t cols, 
         gb_opt_isa_avx2.pack_x(xpv, x, wd, n, cols, t0, t1);
         return;
     }
-    int64_t km = cols & ~(int64_t)31;
+    int64_t km = cols & ~(int64_t)31, ldx = xp_ld(km);
     uint16_t *xp = xpv;
     for (int t = t0; t < t1; t++)
         for (int64_t k = 0; k < km; k++)
-            xp[t * km + k] = gb_f32_to_bf16(x[t * cols + k]);
+            xp[t * ldx + k] = gb_f32_to_bf16(x[t * cols + k]);
 }
 
-/* rows r..r+MR-1 x tokens t0..t0+NR-1 over k in [k0, k1) (multiples of 32), added into y */
+/* rows r..r+MR-1 x tokens t0..t0+NR-1 over k in [k0, k1) (multiples of 32), added into y.
+ * pf (NULL: none): the next MR rows, touched at the same k one tile ahead (one 64-byte line
+ * per row per step): each tile streams MR rows of 4-16 KiB, and the hardware prefetcher
+ * stops at page boundaries (the AVX2 file measured +25-35% for batched decode from DRAM). */
 #define GB_MK512(MR, NR)                                                                           \
     static void mk512_##MR##_##NR(const uint16_t *w, int64_t K, int64_t r, const uint16_t *xp,     \
                                   int64_t ldx, int t0, int64_t k0, int64_t k1, float *y,           \
-                                  int64_t ldy) {                                                   \
+                                  int64_t ldy, const uint16_t *pf) {                               \
         __m512 acc[MR][NR];                                                                        \
         GB_UNROLL for (int i = 0; i < MR; i++) GB_UNROLL for (int j = 0; j < NR; j++) acc[i][j] =  \
             _mm512_setzero_ps();                                                                   \
@@ -51,6 +60,9 @@ static void pack_x(void *xpv, const float *x, gb_dtype wd, int n, int64_t cols, 
             __m512i wv[MR];                                                                        \
             GB_UNROLL for (int i = 0; i < MR; i++) wv[i] =                                         \
                 _mm512_loadu_si512((const void *)(w + (r + i) * K + k));                           \
+            if (pf)                                                                                \
+                GB_UNROLL for (int i = 0; i < MR; i++)                                             \
+                    _mm_prefetch((const char *)(pf + i * K + k), _MM_HINT_T0);                     \
             GB_UNROLL for (int j = 0; j < NR; j++) {                                               \
                 __m512i xv = _mm512_loadu_si512((const void *)(xr + j * ldx + k));                 \
                 GB_UNROLL for (int i = 0; i < MR; i++) acc[i][j] =                                 \
@@ -71,7 +83,7 @@ GB_MK512(1, 3)
 GB_MK512(1, 4)
 
 typedef void (*mk512_fn)(const uint16_t *, int64_t, int64_t, const uint16_t *, int64_t, int,
-                         int64_t, int64_t, float *, int64_t);
+                         int64_t, int64_t, float *, int64_t, const uint16_t *);
 static const mk512_fn mk4[5] = {NULL, mk512_4_1, mk512_4_2, mk512_4_3, mk512_4_4};
 static const mk512_fn mk1[5] = {NULL, mk512_1_1, mk512_1_2, mk512_1_3, mk512_1_4};
 
@@ -90,15 +102,19 @@ static void mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
     for (int t = 0; t < n; t++)
         for (int64_t r = r0; r < r1; r++)
             y[t * ldy + r] = a->bias ? a->bias[r] : 0.0f;
+    const int64_t ldx = xp_ld(km);
     for (int64_t kb = 0; kb < km; kb += GB_KC512) {
         int64_t ke = kb + GB_KC512 < km ? kb + GB_KC512 : km;
         for (int t0 = 0; t0 < n; t0 += 4) {
             int nt = n - t0 < 4 ? n - t0 : 4;
             int64_t r = r0;
-            for (; r + 4 <= r1; r += 4)
-                mk4[nt](w, K, r, xp, km, t0, kb, ke, y, ldy);
+            for (; r + 4 <= r1; r += 4) {
+                /* the first token group's pass is the one that streams W from memory */
+                const uint16_t *pf = t0 == 0 && r + 8 <= r1 ? w + (r + 4) * K : NULL;
+                mk4[nt](w, K, r, xp, ldx, t0, kb, ke, y, ldy, pf);
+            }
             for (; r < r1; r++)
-                mk1[nt](w, K, r, xp, km, t0, kb, ke, y, ldy);
+                mk1[nt](w, K, r, xp, ldx, t0, kb, ke, y, ldy, NULL);
         }
     }
     if (km < K)
