@@ -425,6 +425,12 @@ cJSON *gb_machine_to_json(const gb_machine_ceilings *c) {
     return o;
 }
 
+double gb_machine_for_threads(double one, double all, int t, int all_threads) {
+    if (t <= 1) return one;
+    if (t >= all_threads || all <= 0) return all;
+    return one * t < all ? one * t : all;
+}
+
 int gb_machine_save(const gb_machine_ceilings *c, const char *path, gb_error *err) {
     return gb_json_cache_save(gb_machine_to_json(c), CACHE_FORMAT, path, err);
 }

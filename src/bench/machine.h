@@ -94,6 +94,9 @@ int gb_machine_load(gb_machine_ceilings *out, const char *path, gb_error *err);
 cJSON *gb_machine_to_json(const gb_machine_ceilings *c);
 
 /* Individual measurements (also used by benchmarks scripts). threads >= 1. */
+/* A ceiling for t threads from its one-thread and all-thread (all_threads threads) figures:
+ * t x one, capped by all (bandwidth and peaks grow at most linearly with threads). */
+double gb_machine_for_threads(double one, double all, int t, int all_threads);
 double gb_machine_read_bw_gbs(size_t bytes, int threads, int repeats, int *huge_pages);
 double gb_machine_fp32_gflops(int threads, int quick);
 double gb_machine_bf16_gflops(int threads, int quick);

@@ -225,13 +225,17 @@ static void compute_efficiency(gb_bench_entry *e, const gb_bench_model_info *mi,
         f->machine_matrix_peak_flops = gb_gpu_ceilings_peak_flops(gc, e->config.dtype, &kind);
         snprintf(f->peak_kind, sizeof f->peak_kind, "%s", kind ? kind : "");
     } else if (have_mc && cpu) {
-        bool one = e->config.threads <= 1;
-        f->machine_bandwidth_gbs = one ? mc->read_bw_gbs_1t : mc->read_bw_gbs_all;
+        /* Ceilings are measured for one thread and for all CPUs; a run on T threads in
+         * between is held against T times the one-thread figure, capped by the all-CPU one
+         * (2 threads on a 16-core machine must not be compared with 16 cores' bandwidth). */
+        const int t = e->config.threads;
         bool bf16 = !strcmp(e->config.dtype, "bfloat16");
         snprintf(f->peak_kind, sizeof f->peak_kind, "%s", bf16 ? "bf16" : "fp32");
-        double g = bf16 ? (one ? mc->bf16_gflops_1t : mc->bf16_gflops_all)
-                        : (one ? mc->fp32_gflops_1t : mc->fp32_gflops_all);
-        f->machine_matrix_peak_flops = g * 1e9;
+        double g1 = bf16 ? mc->bf16_gflops_1t : mc->fp32_gflops_1t;
+        double ga = bf16 ? mc->bf16_gflops_all : mc->fp32_gflops_all;
+        f->machine_bandwidth_gbs =
+            gb_machine_for_threads(mc->read_bw_gbs_1t, mc->read_bw_gbs_all, t, mc->threads);
+        f->machine_matrix_peak_flops = gb_machine_for_threads(g1, ga, t, mc->threads) * 1e9;
     }
     e->have_efficiency = true;
 }

@@ -225,5 +225,13 @@ int main(void) {
     snprintf(bad, sizeof bad, "%s/missing.json", dir);
     CHECK_EQ_INT(gb_machine_load(&got, bad, &err), GB_ERR_NOT_FOUND);
     remove(path);
+
+    /* ceilings for a thread count between 1 and all CPUs */
+    CHECK(gb_machine_for_threads(10, 150, 1, 16) == 10);
+    CHECK(gb_machine_for_threads(10, 150, 0, 16) == 10);
+    CHECK(gb_machine_for_threads(10, 150, 2, 16) == 20);
+    CHECK(gb_machine_for_threads(10, 150, 15, 16) == 150); /* capped */
+    CHECK(gb_machine_for_threads(10, 150, 16, 16) == 150);
+    CHECK(gb_machine_for_threads(10, 150, 32, 16) == 150);
     TEST_MAIN_END();
 }
