@@ -330,8 +330,8 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
     if (gpt2) {
         op->layernorm(be, rows, rows, m->final_norm_w, m->final_norm_b, logit_rows, H, eps);
         op->matmul(be, ws->logits, rows, m->lm_head, NULL, logit_rows);
-    } else if (op->rmsnorm_matmul && op->matmul_add) {
-        /* the final norm inside the head's product (xnorm: ws->xn, not read afterwards) */
+    } else if (op->rmsnorm_matmul) {
+        /* the final norm and the head as one op (xnorm: ws->xn, not read afterwards) */
         float *ys[1] = {ws->logits};
         const gb_weight *w1[1] = {m->lm_head};
         op->rmsnorm_matmul(be, ys, ws->xn, rows, m->final_norm_w, eps, w1, NULL, 1, logit_rows);
