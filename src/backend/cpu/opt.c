@@ -167,9 +167,11 @@ typedef struct {
  * (n x K floats, 4 MiB at n = 128, K = 8192) once more from L3, and with two cores doing so
  * at once 32-row chunks lost ~10% at 2 threads against 128-row ones (interleaved in one
  * process, 1B shapes 2048x2048, 8192x2048, 2048x8192: 108-113 vs 120-125 GFLOP/s; 1 thread
- * unchanged), so chunks grow up to 128 rows, still >= 4 per thread where the rows allow. */
+ * unchanged), so chunks grow up to 128 rows, still >= 4 per thread where the rows allow.
+ * One thread keeps 32: there is no second core to contend with, and the 1-thread TTFT
+ * measured 7% slower with 128 (3 of 3 interleaved rounds, cause not found). */
 static int64_t row_chunk(int64_t rows, int n, int nth) {
-    if (n >= 12) {
+    if (n >= 12 && nth > 1) {
         int64_t c = rows / ((int64_t)nth * 4);
         if (c > 128) c = 128;
         if (c < 32) c = 32;
