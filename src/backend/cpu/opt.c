@@ -162,21 +162,7 @@ typedef struct {
     const gb_opt_isa *isa;
 } mm_job;
 
-/* Rows of one pool task. n = 1 (GEMV): rows / (8 x threads), so a slow or stolen core is
- * balanced by the others. n >= 12 (prefill GEMM): every chunk reads the whole packed x
- * (n x K floats, 4 MiB at n = 128, K = 8192) once more from L3, and with two cores doing so
- * at once 32-row chunks lost ~10% at 2 threads against 128-row ones (interleaved in one
- * process, 1B shapes 2048x2048, 8192x2048, 2048x8192: 108-113 vs 120-125 GFLOP/s; 1 thread
- * unchanged), so chunks grow up to 128 rows, still >= 4 per thread where the rows allow.
- * One thread keeps 32: there is no second core to contend with, and the 1-thread TTFT
- * measured 7% slower with 128 (3 of 3 interleaved rounds, cause not found). */
 static int64_t row_chunk(int64_t rows, int n, int nth) {
-    if (n >= 12 && nth > 1) {
-        int64_t c = rows / ((int64_t)nth * 4);
-        if (c > 128) c = 128;
-        if (c < 32) c = 32;
-        return c & ~(int64_t)15;
-    }
     int64_t c = n == 1 ? rows / ((int64_t)nth * 8) : 32;
     if (c < 16) c = 16;
     if (c > 256) c = 256;
