@@ -4,11 +4,14 @@
  * row with 16-byte non-caching loads (8 bf16/f16 or 4 f32 per load, up to 8 loads in flight
  * per lane) and float32 activations from L1; n rows are computed per pass (NB in {1,2,4,8}),
  * so weights are read once for up to 8 rows. Several matrices sharing one input (q,k,v) go in
- * one launch; gate/up pairs compute act(g)*u in the epilogue.
+ * one launch; gate/up pairs compute act(g)*u in the epilogue, matmul_add adds the product to
+ * the residual stream. With programmatic dependent launch each warp's first weight loads are
+ * issued before waiting on the previous kernel (weights never depend on it).
  *
  * Prefill (larger n): cuBLASLt GEMM, bf16/f16 operands with float32 accumulation and float32
- * output (activations converted to the weight dtype first, fused into rmsnorm where possible);
- * float32 weights use a float32 GEMM (no TF32). Plans are cached per shape. */
+ * output (activations converted to the weight dtype first, fused into rmsnorm where possible;
+ * matmul_add accumulates with beta = 1); float32 weights use a float32 GEMM (no TF32). Plans
+ * are cached per shape. */
 #include "backend/cuda/cuda_internal.h"
 
 #include <string.h>
