@@ -21,7 +21,6 @@
 #define GB_MAXD 256 /* largest head_dim supported (8 dims per lane) */
 #define GB_DPL (GB_MAXD / 32)
 
-
 /* ---------------- eager ---------------- */
 
 __global__ void k_eager_scores(float *s, const float *q, const float *kc, int T, int cap, int nh,
@@ -549,24 +548,8 @@ static void gb_decode_cluster(gb_cuda *st, bool rope, float *out, const float *q
     if (sm > 48 * 1024 &&
         GB_CU(st, cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm)))
         return;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(ns, B * nkv);
-    cfg.blockDim = dim3(128);
-    cfg.dynamicSmemBytes = sm;
-    cfg.stream = st->stream;
-    cudaLaunchAttribute at[2];
-    at[0].id = cudaLaunchAttributeClusterDimension;
-    at[0].val.clusterDim.x = ns;
-    at[0].val.clusterDim.y = 1;
-    at[0].val.clusterDim.z = 1;
-    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[1].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = at;
-    const bool pdl = st->pdl && (!st->pdl_chain || st->prev_pdl);
-    cfg.numAttrs = pdl ? 2 : 1;
-    GB_CU(st, cudaLaunchKernelEx(&cfg, k, out, q, kcache, vcache, cap, nh, nkv, hd, a->scale,
-                                 a->sliding_window, gb_cuda_dpos(st), a->pos0, rin));
-    st->pdl_pending = 1; /* it waits before touching its inputs, like every gb_launch kernel */
+    gb_launch_ex(st, k, dim3(ns, B * nkv), dim3(128), sm, (unsigned)ns, out, q, kcache, vcache, cap,
+                 nh, nkv, hd, a->scale, a->sliding_window, gb_cuda_dpos(st), a->pos0, rin);
     GB_CU_LAUNCH(st, "flash_decode_cluster");
 }
 
@@ -592,6 +575,7 @@ size_t gb_cuda_attn_scratch_bytes(gb_backend *b, gb_attn_impl impl, const gb_att
     const size_t rows = (size_t)a->batch * a->n_tokens * a->n_heads;
     if (impl == GB_ATTN_EAGER) return rows * (size_t)a->cap * sizeof(float);
     if (impl == GB_ATTN_FLASH && a->n_tokens == 1) {
+        if (gb_decode_cluster_ok(a)) return 0; /* partials stay in shared memory */
         const int chunk = gb_split_chunk(a->cap);
         const size_t nsplit = (size_t)((a->cap + chunk - 1) / chunk);
         return rows * nsplit * (size_t)(a->head_dim + 2) * sizeof(float);

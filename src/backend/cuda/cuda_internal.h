@@ -189,7 +189,10 @@ __device__ __forceinline__ float gb_block_sum(float v, float *sh /* 33 floats */
 /* Programmatic dependent launch (sm_90): a kernel launched by gb_launch may start while its
  * predecessor still runs; it must call gb_pdl_wait() before touching memory the predecessor
  * reads or writes (every such kernel does, so the ordering stays transitive). gb_pdl_trigger
- * lets the successor launch early. Both are no-ops for ordinary launches. */
+ * lets the successor launch early. Both are no-ops for ordinary launches.
+ * Such a kernel is resident while its predecessor still writes: it must read that data with
+ * ordinary loads, never through the non-coherent read-only path (__ldg, or const __restrict__
+ * pointers the compiler may turn into it), which returned stale values on an H200. */
 __device__ __forceinline__ void gb_pdl_wait() {
 #if __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -218,21 +221,41 @@ __device__ __forceinline__ void gb_rope_pair(float *x, int i, int half, float po
     x[i + half] = x2 * c + x1 * s;
 }
 
+/* Launches k on the backend's stream with programmatic dependent launch when enabled (and,
+ * in chain mode, only right after another kernel launched here); cluster_x > 0 groups the
+ * blocks of each grid row into thread-block clusters of that many blocks. */
 template <typename... KArgs, typename... Args>
-static inline void gb_launch(gb_cuda *st, void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem,
-                             Args... args) {
+static inline void gb_launch_ex(gb_cuda *st, void (*k)(KArgs...), dim3 grid, dim3 block,
+                                size_t smem, unsigned cluster_x, Args... args) {
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;
     cfg.dynamicSmemBytes = smem;
     cfg.stream = st->stream;
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchAttribute at[2];
+    unsigned n = 0;
+    if (cluster_x > 0) {
+        at[n].id = cudaLaunchAttributeClusterDimension;
+        at[n].val.clusterDim.x = cluster_x;
+        at[n].val.clusterDim.y = 1;
+        at[n].val.clusterDim.z = 1;
+        n++;
+    }
+    if (st->pdl && (!st->pdl_chain || st->prev_pdl)) {
+        at[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[n].val.programmaticStreamSerializationAllowed = 1;
+        n++;
+    }
     cfg.attrs = at;
-    cfg.numAttrs = st->pdl && (!st->pdl_chain || st->prev_pdl) ? 1 : 0;
+    cfg.numAttrs = n;
     cudaLaunchKernelEx(&cfg, k, static_cast<KArgs>(args)...);
     st->pdl_pending = 1;
+}
+
+template <typename... KArgs, typename... Args>
+static inline void gb_launch(gb_cuda *st, void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                             Args... args) {
+    gb_launch_ex(st, k, grid, block, smem, 0u, args...);
 }
 
 __device__ __forceinline__ float gb_load_as_f32(const void *p, gb_dtype dt, int64_t i) {
