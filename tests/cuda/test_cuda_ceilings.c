@@ -69,7 +69,8 @@ int main(void) {
     CHECK_OK(gb_gpu_ceilings_get(NULL, 0, 0, &g1, &err), &err);
     CHECK(g1.from_cache == 0);
     CHECK_OK(gb_gpu_ceilings_get(NULL, 0, 0, &g2, &err), &err);
-    /* the cache stores rounded figures */
+    /* read back from the cache (from_cache); the figures within 0.1 %: exact equality failed
+     * once on an H200 without a message saying why, which this check now prints */
     CHECK_MSG(g2.from_cache == 1 && fabs(g2.copy_gbs - g1.copy_gbs) <= 1e-3 * g1.copy_gbs &&
                   fabs(g2.bf16_tflops - g1.bf16_tflops) <= 1e-3 * g1.bf16_tflops,
               "from_cache %d, copy %.3f vs %.3f, bf16 %.3f vs %.3f", g2.from_cache, g2.copy_gbs,
