@@ -320,8 +320,8 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
     tr_next(&ops, "norm+lm_head");
 
     /* final norm and output head on the wanted rows: logits [logit_rows, V] */
-    float *rows = ws->x;
-    if (mode == GB_LOGITS_LAST) {
+    float *rows = ws->x; /* one token per sequence: the rows are x's own (normalised in place) */
+    if (mode == GB_LOGITS_LAST && T > 1) {
         rows = ws->last;
         for (int s = 0; s < batch; s++)
             GB_TRY(op->copy(be, rows + (size_t)s * H, ws->x + ((size_t)s * T + T - 1) * H,

@@ -67,6 +67,8 @@ static uint64_t graph_key(const gb_model *m, const gb_workspace *ws, int batch) 
     return h ? h : 1;
 }
 
+/* The captured step reads its input ids from ws->ids and leaves the next ones there (the
+ * caller puts the prefill's ids there first): no copy node in the graph. */
 static int decode_step_graph(gb_model *m, gb_workspace *ws, int batch, int32_t *host_ids,
                              gb_error *err) {
     gb_backend *be = m->be;
@@ -76,11 +78,10 @@ static int decode_step_graph(gb_model *m, gb_workspace *ws, int batch, int32_t *
         m->graph_key = 0;
         const int len = m->kv.len;
         GB_TRY(be->ops->graph_begin(be, err));
-        int rc = be->ops->copy(be, ws->ids, ws->next, (size_t)batch * sizeof(int32_t), err);
         gb_trace_fn trace = m->opts.trace; /* op/layer slices sync: not while capturing */
         m->opts.trace = NULL;
-        if (!rc) rc = gb_forward(m, ws, batch, 1, GB_LOGITS_LAST, err);
-        if (!rc) be->ops->argmax(be, ws->next, ws->logits, batch, m->cfg.vocab_size);
+        int rc = gb_forward(m, ws, batch, 1, GB_LOGITS_LAST, err);
+        if (!rc) be->ops->argmax(be, ws->ids, ws->logits, batch, m->cfg.vocab_size);
         m->opts.trace = trace;
         int rc2 = be->ops->graph_end(be, rc ? NULL : err);
         GB_TRY(rc ? rc : rc2);
@@ -89,7 +90,7 @@ static int decode_step_graph(gb_model *m, gb_workspace *ws, int batch, int32_t *
     }
     GB_TRY(be->ops->graph_launch(be, err));
     m->kv.len += 1;
-    return be->ops->download(be, host_ids, ws->next, (size_t)batch * sizeof(int32_t), err);
+    return be->ops->download(be, host_ids, ws->ids, (size_t)batch * sizeof(int32_t), err);
 }
 
 /* Static mode: the model's workspace, (re)planned when a larger shape comes, with attention
@@ -162,6 +163,8 @@ int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_e
 
     /* decode: one token per sequence per step */
     const int graph = stat && m->opts.cuda_graph && m->be->ops->graph_launch;
+    if (!rc && graph && N > 1)
+        rc = m->be->ops->copy(m->be, ws->ids, ws->next, (size_t)batch * sizeof(int32_t), err);
     for (int step = 1; !rc && step < N; step++) {
         t_step = gb_clock_ns();
         rc =

@@ -388,6 +388,41 @@ static inline void kc_compare_backends(gb_backend *ref, gb_backend *opt, double 
         free(zero);
     }
     {
+        /* a vocabulary long enough for split argmax kernels: the tie and the maxima sit in
+         * different chunks, at a chunk's last element and the row's last; two calls on
+         * different data (state left by the first must not leak into the second) */
+        const int vocab = 20000, n = 3;
+        float *logits = kc_rand(&r, (size_t)n * vocab, 5.0f);
+        logits[5000] = logits[15000] = 100.0f; /* tie: first index wins */
+        logits[vocab + vocab - 1] = 60.0f;
+        logits[2 * vocab + 1] = NAN; /* (index 0: the CPU reference would keep it) */
+        logits[2 * vocab + 8191] = 70.0f;
+        logits[2 * vocab + 9000] = NAN;
+        const int32_t want[2][3] = {{5000, 19999, 8191}, {19999, 0, 8191}};
+        gb_backend *bs[2] = {ref, opt};
+        for (int s = 0; s < 2; s++) {
+            void *dl = kc_dev(bs[s], NULL, (size_t)n * vocab * 4), *di = kc_dev(bs[s], NULL, 16);
+            for (int call = 0; call < 2; call++) {
+                if (call) { /* second data: new maxima in rows 0 and 1 */
+                    logits[vocab - 1] = 200.0f;
+                    logits[vocab] = 300.0f;
+                }
+                bs[s]->ops->upload(bs[s], dl, logits, (size_t)n * vocab * 4, NULL);
+                bs[s]->ops->argmax(bs[s], di, dl, n, vocab);
+                int32_t got[3] = {-1, -1, -1};
+                bs[s]->ops->download(bs[s], got, di, sizeof got, NULL);
+                for (int i = 0; i < n; i++)
+                    CHECK_MSG(got[i] == want[call][i],
+                              "%s: argmax (vocab %d) call %d row %d: %d, want %d", bs[s]->ops->name,
+                              vocab, call, i, got[i], want[call][i]);
+                logits[vocab - 1] = logits[vocab] = 0.0f;
+            }
+            bs[s]->ops->free(bs[s], dl);
+            bs[s]->ops->free(bs[s], di);
+        }
+        free(logits);
+    }
+    {
         int vocab = 1001, n = 4, dim = 13;
         float *logits = kc_rand(&r, (size_t)n * vocab, 5.0f);
         logits[3] = logits[900] = 100.0f; /* tie: first index wins */
@@ -430,9 +465,10 @@ static inline void kc_compare_backends(gb_backend *ref, gb_backend *opt, double 
     /* fused projections: an awkward shape (scalar paths) and a vector-friendly one with n = 1
      * (the decode paths that fold the norm and the residual into the products) */
     if (opt->ops->rmsnorm_matmul || opt->ops->gate_up_act || opt->ops->matmul_add)
-        for (int shape = 0; shape < 2; shape++)
+        for (int shape = 0; shape < 3; shape++)
             for (int dt = 0; dt < GB_DTYPE_COUNT; dt++) {
-                int n = shape ? 1 : 3, dim = shape ? 256 : 67, m1 = 29, m2 = 13;
+                /* (n, dim): scalar paths; n = 1 (decode); n = 3 (GEMV passes of 2 + 1 rows) */
+                int n = shape == 1 ? 1 : 3, dim = shape ? 256 : 67, m1 = 29, m2 = 13;
                 double t = dt == GB_F32 ? tol : kc_tol16(tol, dim);
                 /* act(g) * u multiplies two dot products whose activations a GEMM path rounds to
                  * 16 bits: their relative errors add */

@@ -557,7 +557,7 @@ void gb_cuda_rope_kv_attention(gb_backend *b, gb_attn_impl impl, float *out, flo
                                const float *v, float *kcache, float *vcache, const gb_rope_args *r,
                                const gb_attn_args *a, void *scratch) {
     gb_cuda *st = gb_cuda_of(b);
-    if (st->failed) return;
+    if (st->failed || GB_SKIPPED(st, GB_SKIP_ATTN, a->batch * a->n_tokens)) return;
     if (impl == GB_ATTN_FLASH && st->fuse_rope && gb_decode_cluster_ok(a) &&
         r->n_heads == a->n_heads && r->head_dim == a->head_dim && a->batch > 0) {
         gb_rope_in rin = {k, v, r->inv_freq, r->attn_factor};

@@ -314,6 +314,8 @@ static void op_destroy(gb_backend *b) {
         gb_dev_free(st, st->act16);
         gb_dev_free(st, st->tmp);
         gb_dev_free(st, st->d_pos);
+        gb_dev_free(st, st->amax_keys);
+        gb_dev_free(st, st->amax_tickets);
         if (st->stream) cudaStreamDestroy(st->stream);
         free(st->a_ptr);
         free(st->a_size);
@@ -411,6 +413,17 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     st->pdl = !(env && *env == '0');
     env = getenv("GB_CUDA_FUSE_ROPE");
     st->fuse_rope = !(env && *env == '0');
+    env = getenv("GB_CUDA_SKIP");
+    if (env) {
+        static const char *names[] = {"norm", "qkv", "attn", "o", "gate_up", "down", "head"};
+        for (unsigned i = 0; i < sizeof names / sizeof *names; i++) {
+            /* whole comma-separated words only */
+            const size_t len = strlen(names[i]);
+            for (const char *p = strstr(env, names[i]); p; p = strstr(p + 1, names[i]))
+                if ((p == env || p[-1] == ',') && (p[len] == ',' || p[len] == 0))
+                    st->skip |= 1u << i;
+        }
+    }
     env = getenv("GB_CUDA_PDL_CHAIN");
     st->pdl_chain = !(env && *env == '0');
     int rc = GB_CU(st, cudaSetDevice(dev));
@@ -425,11 +438,17 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     }
     st->lt_ws_bytes = (size_t)32 << 20;
     if ((rc = gb_dev_alloc(st, st->lt_ws_bytes, &st->lt_ws, "cuBLASLt workspace", err)) ||
-        (rc = gb_dev_alloc(st, sizeof(int), (void **)&st->d_pos, "step position", err))) {
+        (rc = gb_dev_alloc(st, sizeof(int), (void **)&st->d_pos, "step position", err)) ||
+        (rc = gb_dev_alloc(st, GB_ARGMAX_ROWS * sizeof(unsigned long long), (void **)&st->amax_keys,
+                           "argmax keys", err)) ||
+        (rc = gb_dev_alloc(st, GB_ARGMAX_ROWS * sizeof(unsigned), (void **)&st->amax_tickets,
+                           "argmax tickets", err))) {
         op_destroy(b);
         return rc;
     }
-    if (GB_CU(st, cudaDeviceSynchronize())) {
+    if (GB_CU(st, cudaMemset(st->amax_keys, 0, GB_ARGMAX_ROWS * sizeof(unsigned long long))) ||
+        GB_CU(st, cudaMemset(st->amax_tickets, 0, GB_ARGMAX_ROWS * sizeof(unsigned))) ||
+        GB_CU(st, cudaDeviceSynchronize())) {
         gb_cuda_status(st, err);
         op_destroy(b);
         return GB_ERR_DEVICE;

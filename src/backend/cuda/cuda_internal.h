@@ -34,6 +34,8 @@ typedef struct gb_lt_plan {
 
 #define GB_LT_PLANS 64
 
+#define GB_ARGMAX_ROWS 4096 /* rows the split argmax serves (more: one block per row) */
+
 typedef struct gb_cuda {
     int device;
     int sm_count;
@@ -49,12 +51,17 @@ typedef struct gb_cuda {
     float *tmp; /* fused-op fallbacks (gate/up products of a GEMM) */
     size_t tmp_bytes;
 
-    int *d_pos;   /* device copy of the step position */
+    int *d_pos; /* device copy of the step position */
+    /* split argmax (cuda_ops.cu): per row a 64-bit running key and a ticket counter, zero
+     * between launches */
+    unsigned long long *amax_keys;
+    unsigned *amax_tickets;
     int pos_mode; /* 1: kernels read pos0 from d_pos */
 
     int gemv_max_n;  /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
     int pdl;         /* launch the decode kernels with programmatic dependent launch */
     int fuse_rope;   /* decode flash attention also does RoPE and the KV write (one launch) */
+    unsigned skip;   /* profiling aid (GB_CUDA_SKIP): decode op classes left out, GB_SKIP_* */
     int pdl_chain;   /* PDL only when the previous stream operation was a gb_launch kernel */
     int prev_pdl;    /* the last stream operation was a gb_launch kernel */
     int pdl_pending; /* set by gb_launch, moved to prev_pdl by GB_CU_LAUNCH */
@@ -95,6 +102,20 @@ static inline int gb_cuda_launched(gb_cuda *st, const char *name, const char *fi
     st->pdl_pending = 0;
     return gb_cuda_check(st, cudaGetLastError(), name, file, line);
 }
+
+/* GB_CUDA_SKIP (profiling only: the outputs are wrong): the decode op classes whose kernels
+ * are not launched, so that the cost of each in the running chain is the step time saved. */
+enum {
+    GB_SKIP_NORM = 1,     /* separate rmsnorm kernels */
+    GB_SKIP_QKV = 2,      /* rmsnorm_matmul with 2-3 matrices */
+    GB_SKIP_ATTN = 4,     /* rope_kv_attention */
+    GB_SKIP_O = 8,        /* matmul_add with cols <= rows */
+    GB_SKIP_GATE_UP = 16, /* gate_up_act */
+    GB_SKIP_DOWN = 32,    /* matmul_add with cols > rows */
+    GB_SKIP_HEAD = 64,    /* rmsnorm_matmul with 1 matrix */
+};
+/* n == 1 only (decode of one sequence) */
+#define GB_SKIPPED(st, what, n) ((n) == 1 && ((st)->skip & (what)))
 
 /* Grows a scratch buffer (never while capturing a graph). Returns 0 or GB_ERR_DEVICE. */
 int gb_cuda_grow(gb_cuda *st, void **buf, size_t *have, size_t need, const char *what);

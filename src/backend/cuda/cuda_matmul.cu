@@ -431,7 +431,8 @@ void gb_cuda_matmul(gb_backend *b, float *y, const float *x, const gb_weight *w,
 void gb_cuda_matmul_add(gb_backend *b, float *y, const float *x, const gb_weight *w,
                         const float *bias, int n) {
     gb_cuda *st = gb_cuda_of(b);
-    if (n <= 0 || st->failed) return;
+    if (n <= 0 || st->failed || GB_SKIPPED(st, w->cols > w->rows ? GB_SKIP_DOWN : GB_SKIP_O, n))
+        return;
     if (n <= st->gemv_max_n && gb_gemv_ok(w)) {
         gb_gemv_one(st, y, x, w, bias, n, 1);
         return;
@@ -455,15 +456,17 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
                             const float *norm_w, float eps, const gb_weight *const *ws,
                             const float *const *biases, int count, int n) {
     gb_cuda *st = gb_cuda_of(b);
-    if (n <= 0 || st->failed) return;
+    if (n <= 0 || st->failed || GB_SKIPPED(st, count > 1 ? GB_SKIP_QKV : GB_SKIP_HEAD, n)) return;
     const int dim = (int)ws[0]->cols;
     const gb_dtype dt = ws[0]->dtype;
     int same = count <= 3;
     for (int i = 0; i < count; i++)
         same = same && ws[i]->dtype == dt && ws[i]->cols == dim && gb_gemv_ok(ws[i]);
     if (n <= st->gemv_max_n && same) {
-        /* A separate norm kernel: normalising inside every GEMV warp (tried, for n == 1: each
-         * warp squares x and re-reads the norm weights) measured slower on H200. */
+        /* A separate norm kernel. Measured slower on H200: normalising inside every GEMV warp
+         * (each warp squares x and re-reads the norm weights), and inside every block into
+         * shared memory, with one block per 4 rows or a few persistent blocks per SM (the
+         * staging sits on every block's critical path; docs/performance.md, session 3). */
         gb_cuda_rmsnorm(b, xnorm, x, norm_w, n, dim, eps);
         gb_gemv_jobs jobs;
         memset(&jobs, 0, sizeof jobs);
@@ -500,7 +503,7 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
 void gb_cuda_gate_up_act(gb_backend *b, float *out, const float *x, const gb_weight *wg,
                          const gb_weight *wu, int n, gb_act_kind act) {
     gb_cuda *st = gb_cuda_of(b);
-    if (n <= 0 || st->failed) return;
+    if (n <= 0 || st->failed || GB_SKIPPED(st, GB_SKIP_GATE_UP, n)) return;
     if (n <= st->gemv_max_n && wg->dtype == wu->dtype && gb_gemv_ok(wg) && gb_gemv_ok(wu) &&
         wg->rows == wu->rows && wg->cols == wu->cols) {
         if (wg->dtype == GB_BF16)

@@ -72,7 +72,7 @@ __global__ void k_rmsnorm(float *y, T16 *y16, const float *x, const float *w, in
 void gb_cuda_rmsnorm(gb_backend *b, float *y, const float *x, const float *w, int n, int dim,
                      float eps) {
     gb_cuda *st = gb_cuda_of(b);
-    if (n <= 0) return;
+    if (n <= 0 || GB_SKIPPED(st, GB_SKIP_NORM, n)) return;
     gb_launch(st, k_rmsnorm<__nv_bfloat16>, n, gb_row_threads(dim), 0, y, (__nv_bfloat16 *)nullptr,
               x, w, dim, eps);
     GB_CU_LAUNCH(st, "rmsnorm");
@@ -391,9 +391,65 @@ __global__ void k_argmax(int32_t *ids, const float *logits, int vocab) {
     }
 }
 
+/* Split argmax for long rows (the vocabulary): a grid of blocks per row, each reducing its
+ * chunk; each block folds its winner into one 64-bit key per row with atomicMax (value in
+ * the high half, order-preserving; 0xffffffff - index in the low half, so the first index
+ * wins ties), and the last block to finish (a ticket counter) turns the key into the id and
+ * resets key and counter for the next launch. The maximum does not depend on the order the
+ * blocks arrive in, so the result is the same as k_argmax's, every time. NaN and -inf map to
+ * key 0: they never win, and a row without a finite value gives 0 as k_argmax does. */
+__device__ __forceinline__ unsigned long long gb_argmax_key(float v, int i) {
+    uint32_t u = __float_as_uint(v);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    if (!(v > -INFINITY)) u = 0; /* NaN, -inf */
+    return ((unsigned long long)u << 32) | (0xffffffffu - (uint32_t)i);
+}
+
+__global__ void __launch_bounds__(256)
+    k_argmax_split(int32_t *ids, const float *logits, int vocab, int chunk,
+                   unsigned long long *keys, unsigned *tickets) {
+    gb_pdl_trigger();
+    gb_pdl_wait();
+    const int row = blockIdx.y;
+    const float *lr = logits + (int64_t)row * vocab;
+    const int lo = blockIdx.x * chunk, hi = min(vocab, lo + chunk);
+    unsigned long long best = 0;
+    for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+        const unsigned long long k = gb_argmax_key(lr[i], i);
+        best = k > best ? k : best;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const unsigned long long k = __shfl_xor_sync(0xffffffffu, best, o);
+        best = k > best ? k : best;
+    }
+    __shared__ unsigned long long sb[8];
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    if (lane == 0) sb[wid] = best;
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    for (int w = 1; w < (int)(blockDim.x >> 5); w++)
+        best = sb[w] > best ? sb[w] : best;
+    atomicMax(&keys[row], best);
+    __threadfence(); /* the key update before the ticket */
+    if (atomicAdd(&tickets[row], 1u) == gridDim.x - 1) {
+        __threadfence();
+        const unsigned long long k = atomicExch(&keys[row], 0ull);
+        tickets[row] = 0;
+        ids[row] = (int32_t)(0xffffffffu - (uint32_t)(k & 0xffffffffu));
+    }
+}
+
 void gb_cuda_argmax(gb_backend *b, int32_t *ids, const float *logits, int n, int vocab) {
     gb_cuda *st = gb_cuda_of(b);
     if (n <= 0) return;
+    if (n <= GB_ARGMAX_ROWS && vocab >= 8192) {
+        const int chunk = 2048, blocks = (vocab + chunk - 1) / chunk;
+        gb_launch(st, k_argmax_split, dim3(blocks, n), 256, 0, ids, logits, vocab, chunk,
+                  st->amax_keys, st->amax_tickets);
+        GB_CU_LAUNCH(st, "argmax_split");
+        return;
+    }
     gb_launch(st, k_argmax, n, 1024, 0, ids, logits, vocab);
     GB_CU_LAUNCH(st, "argmax");
 }
