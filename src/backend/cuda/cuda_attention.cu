@@ -336,6 +336,15 @@ struct gb_rope_in {
     float af;
 };
 
+/* 16-byte asynchronous copy global -> shared (sm_80+), L2 only; completes at gb_cp_wait. */
+__device__ __forceinline__ void gb_cp_async16(void *smem, const void *gmem) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void gb_cp_wait() {
+    asm volatile("cp.async.wait_all;" ::: "memory");
+}
+
 template <bool ROPE>
 __global__ void __launch_bounds__(128)
     k_flash_decode_cluster(float *out, const float *q, float *kc, float *vc, int cap, int nh,
@@ -344,10 +353,10 @@ __global__ void __launch_bounds__(128)
     namespace cg = cooperative_groups;
     cg::cluster_group cl = cg::this_cluster();
     gb_pdl_trigger();
-    gb_pdl_wait();
-    extern __shared__ float smem[];
-    const int g = nh / nkv, ks = hd + 1;
-    float *sk = smem;         /* [32][hd + 1] */
+    extern __shared__ float4 smem4[];
+    float *smem = (float *)smem4;
+    const int g = nh / nkv, ks = hd + 4;
+    float *sk = smem; /* [32][hd + 4]: 16-byte rows (cp.async), conflict-free float4 reads */
     float *sv = sk + 32 * ks; /* [32][hd] */
     float *sq = sv + 32 * hd; /* [g][hd] */
     float *ss = sq + g * hd;  /* [g][32] scores */
@@ -364,18 +373,34 @@ __global__ void __launch_bounds__(128)
     const float *kb = kc + ((int64_t)bi * cap * nkv + kvh) * hd;
     const float *vb = vc + ((int64_t)bi * cap * nkv + kvh) * hd;
     const float *qg = q + ((int64_t)bi * nh + (int64_t)kvh * g) * hd;
+    const bool owns_p = ROPE && lo <= p && p <= hi; /* this block scores key p */
+    const int hd4 = hd / 4;
+    /* The first tile of cached keys and values is requested before the PDL wait: rows before
+     * p were written by earlier steps (complete before this graph's first kernel; in a PDL
+     * chain every kernel before the immediate predecessor has completed when this one starts,
+     * gb_pdl_wait), and the position comes from d_pos, set before the step. Row p (the new
+     * key, ROPE) is not in the cache yet: it comes from shared memory below. */
+    const int nk0 = lo <= hi ? min(32, hi - lo + 1) : 0;
+    for (int i = tid; i < nk0 * hd4; i += blockDim.x) {
+        const int j = i / hd4, d = (i % hd4) * 4;
+        if (ROPE && lo + j == p) continue;
+        gb_cp_async16(sk + j * ks + d, kb + (int64_t)(lo + j) * kstride + d);
+        gb_cp_async16(sv + j * hd + d, vb + (int64_t)(lo + j) * kstride + d);
+    }
+    gb_pdl_wait();
+    /* q and the new k / v: all loads issued before the shared-memory stores */
+    if (ROPE && owns_p) {
+        const int64_t row = ((int64_t)bi * nkv + kvh) * hd;
+        for (int i = tid; i < hd; i += blockDim.x) {
+            const float kn = rin.k[row + i], vn = rin.v[row + i];
+            snk[i] = kn;
+            snk[hd + i] = vn;
+        }
+    }
     for (int i = tid; i < g * hd; i += blockDim.x)
         sq[i] = qg[i];
-    const bool owns_p = ROPE && lo <= p && p <= hi; /* this block scores key p */
     if (ROPE) {
         const int half = hd / 2;
-        if (owns_p) {
-            const int64_t row = ((int64_t)bi * nkv + kvh) * hd;
-            for (int i = tid; i < hd; i += blockDim.x) {
-                snk[i] = rin.k[row + i];
-                snk[hd + i] = rin.v[row + i];
-            }
-        }
         __syncthreads();
         for (int i = tid; i < (g + owns_p) * half; i += blockDim.x) {
             const int h = i / half;
@@ -394,15 +419,21 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int w = 0; w < GB_DQ; w++)
         gb_osm_init(st[w]);
-    const int hd4 = hd / 4;
     for (int k0 = lo; k0 <= hi; k0 += 32) {
         const int nk = min(32, hi - k0 + 1);
-        __syncthreads();
+        if (k0 == lo) { /* the tile requested before the wait; row p from shared memory */
+            gb_cp_wait();
+            if (ROPE && owns_p && p - k0 < 32)
+                for (int i = tid; i < hd; i += blockDim.x) {
+                    sk[(p - k0) * ks + i] = snk[i];
+                    sv[(p - k0) * hd + i] = snk[hd + i];
+                }
+        } else {
+            __syncthreads(); /* the previous tile is no longer read */
 #pragma unroll 4
-        for (int i = tid; i < 32 * hd4; i += blockDim.x) {
-            const int j = i / hd4, d = (i % hd4) * 4;
-            float4 kv4 = make_float4(0.f, 0.f, 0.f, 0.f), vv4 = kv4;
-            if (j < nk) {
+            for (int i = tid; i < nk * hd4; i += blockDim.x) {
+                const int j = i / hd4, d = (i % hd4) * 4;
+                float4 kv4, vv4;
                 if (ROPE && k0 + j == p) { /* written above by this block: take it from smem */
                     kv4 = *(const float4 *)(snk + d);
                     vv4 = *(const float4 *)(snk + hd + d);
@@ -410,19 +441,22 @@ __global__ void __launch_bounds__(128)
                     kv4 = *(const float4 *)(kb + (int64_t)(k0 + j) * kstride + d);
                     vv4 = *(const float4 *)(vb + (int64_t)(k0 + j) * kstride + d);
                 }
+                *(float4 *)(sk + j * ks + d) = kv4;
+                *(float4 *)(sv + j * hd + d) = vv4;
             }
-            float *kr = sk + j * ks + d;
-            kr[0] = kv4.x, kr[1] = kv4.y, kr[2] = kv4.z, kr[3] = kv4.w;
-            *(float4 *)(sv + j * hd + d) = vv4;
         }
         __syncthreads();
+        /* rows j >= nk hold stale values: their scores are replaced by -inf, and the value
+         * pass reads only the first nk rows */
         for (int i = tid; i < g * 32; i += blockDim.x) {
             const int gi = i >> 5, j = i & 31;
-            const float *qr = sq + gi * hd, *kr = sk + j * ks;
+            const float4 *qr = (const float4 *)(sq + gi * hd), *kr = (const float4 *)(sk + j * ks);
             float a = 0.f;
-#pragma unroll 16
-            for (int d = 0; d < hd; d++)
-                a += qr[d] * kr[d];
+#pragma unroll 4
+            for (int d = 0; d < hd4; d++) {
+                const float4 qv = qr[d], kv = kr[d];
+                a += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
+            }
             ss[i] = j < nk ? a * scale : -INFINITY;
         }
         __syncthreads();
@@ -539,7 +573,7 @@ static void gb_decode_cluster(gb_cuda *st, bool rope, float *out, const float *q
     const int g = nh / nkv;
     const int ns = cap < 32 * GB_DSPLIT ? (cap + 31) / 32 : GB_DSPLIT;
     /* K tile (padded rows), V tile, q group, scores, partials (padded to 16 bytes), new k/v */
-    const size_t floats = (size_t)32 * (hd + 1) + 32 * hd + (size_t)g * hd + g * 32 +
+    const size_t floats = (size_t)32 * (hd + 4) + 32 * hd + (size_t)g * hd + g * 32 +
                           (((size_t)g * (hd + 2) + 3) & ~(size_t)3) + 2 * (size_t)hd;
     const size_t sm = floats * sizeof(float);
     void (*k)(float *, const float *, float *, float *, int, int, int, int, float, int, const int *,
