@@ -346,7 +346,8 @@ static const gb_backend_ops gb_cuda_ref_ops = {
     op_memory_stats,
     gb_cuda_kv_write_paged,
     gb_cuda_attention_paged,
-    NULL, /* matmul_add, rope_kv_attention: the reference set composes the plain ops */
+    NULL, /* matmul_add, rope_kv_attention, rope_kv_write_paged: the reference set composes */
+    NULL, /* the plain ops */
     NULL,
 };
 
@@ -366,6 +367,7 @@ static const gb_backend_ops gb_cuda_fused_ops = {
     gb_cuda_attention_paged_split,
     gb_cuda_matmul_add,
     gb_cuda_rope_kv_attention,
+    gb_cuda_rope_kv_write_paged,
 };
 
 extern "C" int gb_backend_cuda_available(void) {

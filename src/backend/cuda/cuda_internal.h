@@ -161,6 +161,8 @@ void gb_cuda_kv_write_paged(gb_backend *b, float *kpool, float *vpool, const flo
                             const float *v, const gb_paged_args *a);
 void gb_cuda_attention_paged(gb_backend *b, float *out, const float *q, const float *kpool,
                              const float *vpool, const gb_paged_args *a);
+void gb_cuda_rope_kv_write_paged(gb_backend *b, float *q, float *k, const float *v, float *kpool,
+                                 float *vpool, const gb_rope_args *r, const gb_paged_args *a);
 /* attention_paged with a decode step split over the KV length (falls back to the above). */
 void gb_cuda_attention_paged_split(gb_backend *b, float *out, const float *q, const float *kpool,
                                    const float *vpool, const gb_paged_args *a);

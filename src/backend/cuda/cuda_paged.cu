@@ -3,6 +3,10 @@
  * block_tables[s * max_blocks + p / block_size] * block_size + p % block_size.
  *
  * kv_write_paged: one block per new token row copies its k and v rows into the pools.
+ * rope_kv_write_paged (kernelized table): one block per new token row rotates its q and k
+ *   heads at the row's own position and writes k and v into the pools (the dense
+ *   rope_kv_write with the position and destination looked up per sequence): one launch per
+ *   layer where the reference composition issues two rope launches per sequence.
  * attention_paged: one block of 4 warps per (sequence, KV head, tile of 16 queries), where the
  *   queries of a sequence and KV head are its (token, GQA head) pairs in that order, so a
  *   decode step scores the whole GQA group against one staged copy of each key and a prefill
@@ -80,6 +84,56 @@ void gb_cuda_kv_write_paged(gb_backend *b, float *kpool, float *vpool, const flo
     gb_launch(st, k_kv_write_paged, rows, threads, 0, kpool, vpool, k, v, a->pos, a->block_tables,
               a->n_tokens, a->max_blocks, a->block_size, width);
     GB_CU_LAUNCH(st, "kv_write_paged");
+}
+
+/* ---------------- rope_kv_write_paged ---------------- */
+
+__global__ void k_rope_kv_write_paged(float *q, float *k, const float *v, float *kp, float *vp,
+                                      const int32_t *pos, const int32_t *tables, int T, int mb,
+                                      int bs, int nh, int nkv, int hd, const float *inv_freq,
+                                      float af) {
+    gb_pdl_trigger();
+    gb_pdl_wait();
+    const int row = blockIdx.x, s = row / T, t = row % T;
+    const int p = pos[s] + t, half = hd / 2, width = nkv * hd;
+    const float fp = (float)p;
+    const int64_t dst = gb_paged_pool_row(tables + (int64_t)s * mb, p, bs) * width;
+    float *qr = q + (int64_t)row * nh * hd;
+    float *kr = k + (int64_t)row * width;
+    for (int j = threadIdx.x; j < (nh + nkv) * half; j += blockDim.x) {
+        const int h = j / half, i = j % half;
+        if (h < nh) {
+            gb_rope_pair(qr + h * hd, i, half, fp, inv_freq, af);
+        } else { /* the thread that rotates a k pair also stores it: no barrier needed */
+            float *kh = kr + (h - nh) * hd;
+            gb_rope_pair(kh, i, half, fp, inv_freq, af);
+            kp[dst + (h - nh) * hd + i] = kh[i];
+            kp[dst + (h - nh) * hd + i + half] = kh[i + half];
+        }
+    }
+    const float *vr = v + (int64_t)row * width;
+    for (int i = threadIdx.x; i < width; i += blockDim.x)
+        vp[dst + i] = vr[i];
+}
+
+void gb_cuda_rope_kv_write_paged(gb_backend *b, float *q, float *k, const float *v, float *kpool,
+                                 float *vpool, const gb_rope_args *r, const gb_paged_args *a) {
+    gb_cuda *st = gb_cuda_of(b);
+    if (st->failed) return;
+    const int rows = a->batch * a->n_tokens, hd = a->head_dim;
+    if (rows <= 0) return;
+    if (hd < 2 || hd % 2 != 0 || r->head_dim != hd || r->n_heads < 1 || a->n_kv_heads < 1) {
+        gb_cuda_check(st, cudaErrorInvalidValue,
+                      "rope_kv_write_paged: head_dim must be even and match the RoPE arguments",
+                      __FILE__, __LINE__);
+        return;
+    }
+    int threads = (((r->n_heads + a->n_kv_heads) * hd / 2 + 31) / 32) * 32;
+    if (threads > 1024) threads = 1024;
+    gb_launch(st, k_rope_kv_write_paged, rows, threads, 0, q, k, v, kpool, vpool, a->pos,
+              a->block_tables, a->n_tokens, a->max_blocks, a->block_size, r->n_heads, a->n_kv_heads,
+              hd, r->inv_freq, r->attn_factor);
+    GB_CU_LAUNCH(st, "rope_kv_write_paged");
 }
 
 /* ---------------- attention_paged ---------------- */
