@@ -11,7 +11,8 @@
 # tolerances); tests/cuda/test_cuda_ceilings (the GPU ceilings of the results files, measured,
 # checked for plausibility and cached); bench_cuda_kernels (copy bandwidth and cuBLAS GEMM
 # ceilings, GEMV/GEMM/attention speeds); bench_cuda_generate (warm generations of random:llama-3.2-1b and
-# random:llama-3.1-8b, bf16, s128 n128, batch 1/8/32, attention x kernel set x compile mode);
+# random:llama-3.1-8b, bf16, s128 n128, batch 1/8/32, attention x kernel set x compile mode,
+# and continuous batching (gb_generate_cb) of 8 and 32 requests: rows of mode "cb");
 # one cold `genbench generate` end to end; a table last.
 # Env: GB_BENCH_MODELS (default "llama-3.2-1b llama-3.1-8b"), GB_OUT (logs; default /tmp).
 set -u
@@ -89,6 +90,10 @@ run() { # $1 = pack dir (bin/ lib/) or build dir layout, $2 = quick
         # the same best config without programmatic dependent launch (on by default)
         GB_CUDA_PDL=0 "$bin/bin/bench_cuda_generate" llama-3.2-1b 128 128 best 2>&1 |
             tail -n +2 | sed 's/$/  (PDL off)/' >>"$summary"
+        # continuous batching with the unsplit reference paged attention (A/B of the split-KV
+        # decode attention the cb rows above use)
+        GB_CUDA_PAGED_SPLIT=0 "$bin/bin/bench_cuda_generate" llama-3.2-1b 128 128 cb 2>&1 |
+            tail -n +2 | sed 's/$/  (paged split off)/' >>"$summary"
     fi
     if [ -z "$quick" ] && [ -x "$bin/bin/genbench" ]; then
         # the CLI end to end (cold: one generation, includes first-use costs)

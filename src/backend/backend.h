@@ -186,6 +186,13 @@ typedef struct gb_backend_ops {
     void (*rope_kv_attention)(gb_backend *b, gb_attn_impl impl, float *out, float *q, float *k,
                               const float *v, float *kcache, float *vcache, const gb_rope_args *r,
                               const gb_attn_args *a, void *scratch);
+    /* RoPE of q [batch * n_tokens, r.n_heads * head_dim] and k at each row's own position
+     * pos[s] + t (r's pos0, batch and n_tokens are ignored; r gives the heads, inv_freq and
+     * attn_factor), in place, then kv_write_paged of the rotated k and v: one launch for every
+     * sequence of a continuous-batching call. NULL: the engine runs rope once per sequence,
+     * then kv_write_paged. */
+    void (*rope_kv_write_paged)(gb_backend *b, float *q, float *k, const float *v, float *kpool,
+                                float *vpool, const gb_rope_args *r, const gb_paged_args *a);
 } gb_backend_ops;
 
 struct gb_backend {

@@ -1,7 +1,8 @@
 /* Paged KV cache: pools, free list, the per-call block tables and the forward-pass hooks
  * (see paged.h). RoPE and the gpt2 position embedding take one pos0 per call, so the hooks
- * issue them once per sequence; K/V writes and attention go through the backend's paged
- * ops in one call for all sequences. */
+ * issue them once per sequence, unless the backend has rope_kv_write_paged (RoPE at each
+ * sequence's device-side position + the K/V write, one call); K/V writes and attention go
+ * through the backend's paged ops in one call for all sequences. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,17 @@ void gb_paged_rope_kv_write(gb_model *m, gb_workspace *ws, int l) {
     const gb_model_config *c = &m->cfg;
     const int T = pg->n_tokens;
     gb_backend *be = m->be;
+    gb_paged_args a = paged_args(m);
+    if (c->arch != GB_ARCH_GPT2 && be->ops->rope_kv_write_paged) { /* one launch, all sequences */
+        gb_rope_args r = {.n_tokens = T,
+                          .batch = pg->batch,
+                          .n_heads = c->num_heads,
+                          .head_dim = c->head_dim,
+                          .inv_freq = m->inv_freq,
+                          .attn_factor = m->attn_factor};
+        be->ops->rope_kv_write_paged(be, ws->q, ws->k, ws->v, pg->k[l], pg->v[l], &r, &a);
+        return;
+    }
     if (c->arch != GB_ARCH_GPT2) {
         gb_rope_args rq = {.n_tokens = T,
                            .batch = 1,
@@ -142,7 +154,6 @@ void gb_paged_rope_kv_write(gb_model *m, gb_workspace *ws, int l) {
             be->ops->rope(be, ws->k + (size_t)s * T * c->num_kv_heads * c->head_dim, &rk);
         }
     }
-    gb_paged_args a = paged_args(m);
     be->ops->kv_write_paged(be, pg->k[l], pg->v[l], ws->k, ws->v, &a);
 }
 

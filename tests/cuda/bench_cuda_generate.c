@@ -3,9 +3,15 @@
  * ones of the benchmark shape (prompt of s random ids, n new tokens). Prints per config the
  * median TTFT (prefill + first token on the host), the median mean inter-token latency and
  * decode tokens/s (batch / ITL), like benchmark_v2's warm iterations.
+ * Mode "static" rows run gb_generate (one static batch); mode "cb" rows run gb_generate_cb
+ * (continuous batching over the paged KV cache, default options: 16-position blocks, every
+ * request admitted at once), so all requests are prefilled in step 0 and the steps after it
+ * are decode steps of the whole batch: TTFT, ITL and tok/s (aggregate decode tokens/s of the
+ * batch) mean the same as for the static rows. CB takes no compile mode (no CUDA graph) and
+ * one paged attention kernel for every attention value (GB_CUDA_PAGED_SPLIT picks the split).
  *
- *   bench_cuda_generate PRESET|DIR [s n [best]]   e.g. llama-3.2-1b 128 128
- * best: only batch 1, flash, kernelized, reduce-overhead. */
+ *   bench_cuda_generate PRESET|DIR [s n [best|cb]]   e.g. llama-3.2-1b 128 128
+ * best: only batch 1, flash, kernelized, reduce-overhead; cb: only the cb rows. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +42,12 @@ typedef struct cfg {
     int batch;
     gb_attn_impl attn;
     int kernelize, compile; /* compile: 0 none, 1 default (static cache), 2 reduce-overhead */
+    int cb;                 /* 1: gb_generate_cb */
 } cfg;
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_cuda_generate PRESET|DIR [s n]\n");
+        fprintf(stderr, "usage: bench_cuda_generate PRESET|DIR [s n [best|cb]]\n");
         return 2;
     }
     const int S = argc > 2 ? atoi(argv[2]) : 128, N = argc > 3 ? atoi(argv[3]) : 128;
@@ -53,18 +60,23 @@ int main(int argc, char **argv) {
         return 1;
     }
     static const cfg cfgs[] = {
-        {1, GB_ATTN_EAGER, 0, 0}, {1, GB_ATTN_SDPA, 0, 0},  {1, GB_ATTN_FLASH, 0, 0},
-        {1, GB_ATTN_FLASH, 1, 0}, {1, GB_ATTN_FLASH, 1, 1}, {1, GB_ATTN_SDPA, 0, 2},
-        {1, GB_ATTN_FLASH, 1, 2}, {8, GB_ATTN_FLASH, 1, 2}, {32, GB_ATTN_FLASH, 1, 2},
+        {1, GB_ATTN_EAGER, 0, 0, 0}, {1, GB_ATTN_SDPA, 0, 0, 0},   {1, GB_ATTN_FLASH, 0, 0, 0},
+        {1, GB_ATTN_FLASH, 1, 0, 0}, {1, GB_ATTN_FLASH, 1, 1, 0},  {1, GB_ATTN_SDPA, 0, 2, 0},
+        {1, GB_ATTN_FLASH, 1, 2, 0}, {8, GB_ATTN_FLASH, 1, 2, 0},  {32, GB_ATTN_FLASH, 1, 2, 0},
+        {8, GB_ATTN_FLASH, 1, 0, 1}, {32, GB_ATTN_FLASH, 1, 0, 1},
     };
+    enum { BEST = 6, CB0 = 9 }; /* first row of "best", of "cb" */
     static const char *an[] = {"eager", "sdpa", "flash_attention_2"};
     static const char *cn[] = {"none", "default", "reduce-overhead"};
-    printf("%-14s %5s %-18s %4s %-16s %9s %9s %10s %9s\n", "model", "batch", "attn", "kern",
-           "compile", "ttft_ms", "itl_ms", "tok/s", "peak_GiB");
+    printf("%-14s %5s %-6s %-18s %4s %-16s %9s %9s %10s %9s\n", "model", "batch", "mode", "attn",
+           "kern", "compile", "ttft_ms", "itl_ms", "tok/s", "peak_GiB");
     gb_model *m = NULL;
     int loaded_kern = -1, rc = 0;
-    const int best = argc > 4 && !strcmp(argv[4], "best");
-    for (size_t c = best ? 6 : 0; c < (best ? 7 : sizeof cfgs / sizeof cfgs[0]) && !rc; c++) {
+    const int best = argc > 4 && !strcmp(argv[4], "best"),
+              cb_only = argc > 4 && !strcmp(argv[4], "cb");
+    const size_t n_cfgs = sizeof cfgs / sizeof cfgs[0];
+    const size_t c0 = best ? BEST : cb_only ? CB0 : 0, c1 = best ? BEST + 1 : n_cfgs;
+    for (size_t c = c0; c < c1 && !rc; c++) {
         const cfg *k = &cfgs[c];
         /* one load per kernel set; attention and compile mode are switched on the model */
         if (loaded_kern != k->kernelize) {
@@ -102,7 +114,7 @@ int main(int argc, char **argv) {
                                     .on_token = on_token,
                                     .user = &t};
             t.t0 = gb_clock_ns();
-            rc = gb_generate(m, &p, out, &err);
+            rc = k->cb ? gb_generate_cb(m, &p, NULL, out, &err) : gb_generate(m, &p, out, &err);
             if (it >= 2) {
                 ttft[it - 2] = (t.first - t.t0) * 1e-6;
                 itl[it - 2] = (t.last - t.first) * 1e-6 / (N - 1);
@@ -116,9 +128,9 @@ int main(int argc, char **argv) {
         qsort(itl, 5, sizeof itl[0], cmp_d);
         gb_model_memory mem;
         gb_model_get_memory(m, &mem);
-        printf("%-14s %5d %-18s %4d %-16s %9.2f %9.3f %10.1f %9.2f\n", argv[1], k->batch,
-               an[k->attn], k->kernelize, cn[k->compile], ttft[2], itl[2], k->batch * 1e3 / itl[2],
-               mem.peak_device_bytes / 1073741824.0);
+        printf("%-14s %5d %-6s %-18s %4d %-16s %9.2f %9.3f %10.1f %9.2f\n", argv[1], k->batch,
+               k->cb ? "cb" : "static", an[k->attn], k->kernelize, cn[k->compile], ttft[2], itl[2],
+               k->batch * 1e3 / itl[2], mem.peak_device_bytes / 1073741824.0);
         fflush(stdout);
         free(ids);
         free(out);

@@ -4,7 +4,8 @@
  *   gemm      cuBLAS bf16 / fp16 GEMM 8192^3 (float32 accumulation), fp32 (no TF32)
  *   gemv      backend matmul / fused ops at decode (n rows), weight bytes / time
  *   gemm_pf   backend matmul at prefill (n = 128), TFLOP/s
- *   attn      attention impls at decode and prefill
+ *   attn      attention impls at decode and prefill; the paged decode attention of continuous
+ *             batching: "ref" the unsplit reference kernel, "split" the split-KV one
  * Times: per call, from a CUDA graph of many calls (median of 7 replays). */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -213,6 +214,70 @@ static void bench_attn(const char *name, gb_attn_impl impl, int batch, int T, in
     B->ops->free(B, c.s);
 }
 
+typedef struct pg_ctx {
+    gb_paged_args a;
+    void *q, *k, *v, *o;
+} pg_ctx;
+
+static void pg_step(void *p) {
+    pg_ctx *c = p;
+    B->ops->attention_paged(B, c->o, c->q, c->k, c->v, &c->a);
+}
+
+/* A continuous-batching decode step's attention: batch sequences all at position L - 1 (L
+ * keys each), 16-position blocks scattered over the pool (a shuffled table), on backend be
+ * (the reference or the kernelized table). */
+static void bench_paged(const char *name, gb_backend *be, const char *kind, int batch, int L,
+                        int nh, int nkv, int hd) {
+    gb_backend *saved = B;
+    B = be;
+    const int bs = 16, mb = (L + bs - 1) / bs, nb = batch * mb;
+    int32_t *tables = malloc(sizeof(int32_t) * (size_t)nb), *pos = malloc(sizeof(int32_t) * batch);
+    for (int i = 0; i < nb; i++)
+        tables[i] = i;
+    for (int i = nb - 1; i > 0; i--) {
+        const int j = (int)((frand() * 0.5f + 0.5f) * i);
+        const int32_t t = tables[i];
+        tables[i] = tables[j], tables[j] = t;
+    }
+    for (int s = 0; s < batch; s++)
+        pos[s] = L - 1;
+    pg_ctx c;
+    void *dt, *dp;
+    gb_error err;
+    if (B->ops->alloc(B, sizeof(int32_t) * (size_t)nb, &dt, &err) ||
+        B->ops->upload(B, dt, tables, sizeof(int32_t) * (size_t)nb, &err) ||
+        B->ops->alloc(B, sizeof(int32_t) * (size_t)batch, &dp, &err) ||
+        B->ops->upload(B, dp, pos, sizeof(int32_t) * (size_t)batch, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(1);
+    }
+    c.a = (gb_paged_args){.batch = batch,
+                          .n_tokens = 1,
+                          .pos = dp,
+                          .block_tables = dt,
+                          .max_blocks = mb,
+                          .block_size = bs,
+                          .n_heads = nh,
+                          .n_kv_heads = nkv,
+                          .head_dim = hd,
+                          .scale = 0.125f};
+    c.q = dev_rand((size_t)batch * nh * hd);
+    c.o = dev_rand((size_t)batch * nh * hd);
+    c.k = dev_rand((size_t)nb * bs * nkv * hd);
+    c.v = dev_rand((size_t)nb * bs * nkv * hd);
+    double t = timeit(pg_step, &c, 50);
+    printf("attn      %-22s %-5s %8.1f us\n", name, kind, t * 1e6);
+    B->ops->free(B, c.q);
+    B->ops->free(B, c.o);
+    B->ops->free(B, c.k);
+    B->ops->free(B, c.v);
+    B->ops->free(B, dt);
+    B->ops->free(B, dp);
+    free(tables), free(pos);
+    B = saved;
+}
+
 int main(void) {
     ceilings();
     gb_backend_options o = {0};
@@ -248,6 +313,25 @@ int main(void) {
     bench_attn("prefill 1B T=128", GB_ATTN_FLASH, 1, 128, 0, 256, 32, 8, 64);
     bench_attn("prefill 1B T=128", GB_ATTN_SDPA, 1, 128, 0, 256, 32, 8, 64);
     bench_attn("prefill 1B T=128", GB_ATTN_EAGER, 1, 128, 0, 256, 32, 8, 64);
+    /* continuous batching decode (paged KV cache), 1B and 8B shapes: L = 192 is the middle of
+     * an s128 n128 generation */
+    gb_backend_options ro = {0};
+    gb_backend *Bref = NULL;
+    if (gb_backend_cuda_create(&ro, &Bref, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    static const struct {
+        const char *name;
+        int batch, L, hd;
+    } pg[] = {{"paged 1B b1 L=256", 1, 256, 64},   {"paged 1B b8 L=192", 8, 192, 64},
+              {"paged 1B b32 L=192", 32, 192, 64}, {"paged 1B b1 L=4096", 1, 4096, 64},
+              {"paged 8B b8 L=192", 8, 192, 128},  {"paged 8B b32 L=192", 32, 192, 128}};
+    for (size_t i = 0; i < sizeof pg / sizeof pg[0]; i++) {
+        bench_paged(pg[i].name, Bref, "ref", pg[i].batch, pg[i].L, 32, 8, pg[i].hd);
+        bench_paged(pg[i].name, B, "split", pg[i].batch, pg[i].L, 32, 8, pg[i].hd);
+    }
+    gb_backend_free(Bref);
     size_t in_use, peak;
     B->ops->memory_stats(B, &in_use, &peak);
     printf("memory    peak %.1f MiB\n", peak / 1048576.0);

@@ -10,7 +10,9 @@
  *   prompts: every request's tokens equal the CPU engine's continuous-batching tokens up to
  *   the first near tie (CPU margin < 1e-3), request 0 also the reference greedy tokens and
  *   last logits (rel L2 <= 1e-4); pool and batch-limit scheduling and a model in the
- *   CUDA-graph compile mode on tiny-llama3 and tiny-gpt2.
+ *   CUDA-graph compile mode on tiny-llama3 and tiny-gpt2. The kernelized table's decode steps
+ *   run the split-KV paged attention (clusters of 5-6 blocks at these lengths), the reference
+ *   table's the unsplit paged kernel.
  * Needs a GPU: exits 77 (skipped) without one unless GB_CUDA_TESTS=1 demands it. */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -365,7 +367,9 @@ static void cb_cases(const fixture *fx, int scheduling) {
         if (scheduling) {
             cb_case(fx, &r, 1, 0, (gb_cb_options){7, 2 * need7, 0}, 2 * N, 2,
                     "7-position blocks, pool for two");
-            cb_case(fx, &r, 0, 0, (gb_cb_options){1, 0, 2}, 2 * N, 2, "1-position blocks, max 2");
+            for (int kern = 0; kern < 2; kern++)
+                cb_case(fx, &r, kern, 0, (gb_cb_options){1, 0, 2}, 2 * N, 2,
+                        "1-position blocks, max 2");
             cb_case(fx, &r, 1, 1, (gb_cb_options){0, 0, 0}, N, CB_B, "default pool");
         }
     }

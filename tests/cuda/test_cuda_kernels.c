@@ -3,7 +3,9 @@
  * cuBLASLt for large n), plus model-sized shapes, a captured CUDA graph replayed at
  * several device-side positions, and the paged KV cache ops (scattered block tables, block
  * sizes 1/7/16, head_dim 64/80/128 and edge sizes, GQA, sliding window, prefill and decode,
- * and a captured decode step replayed with new positions and tables). Needs a GPU: exits 77
+ * a captured decode step replayed with new positions and tables, the split-KV decode
+ * attention at forced split counts against the reference paged kernel, and RoPE + K/V write
+ * at per-sequence positions in one launch). Needs a GPU: exits 77
  * (skipped) without one unless GB_CUDA_TESTS=1 demands it. */
 #include <math.h>
 #include <stdio.h>
@@ -251,8 +253,9 @@ static gb_paged_args paged_args(const paged_case *c, const paged_host *h, const 
 }
 
 /* kv_write_paged of the new tokens, then attention_paged, on both backends: pools and
- * outputs compared. */
-static void paged_compare(gb_backend *ref, gb_backend *cu, const paged_case *c, kc_rng *r) {
+ * outputs compared. tag names the compared pair in the messages. */
+static void paged_compare(gb_backend *ref, gb_backend *cu, const paged_case *c, kc_rng *r,
+                          const char *tag) {
     int max_pos = 0;
     for (int s = 0; s < c->batch; s++)
         if (c->pos[s] + c->n_tokens > max_pos) max_pos = c->pos[s] + c->n_tokens;
@@ -279,9 +282,9 @@ static void paged_compare(gb_backend *ref, gb_backend *cu, const paged_case *c, 
     kc_pair p = {ref, cu};
     char what[200];
     snprintf(what, sizeof what,
-             "%s paged b=%d t=%d pos=%d,%d,%d,%d bs=%d hd=%d nh=%d nkv=%d win=%d qscale=%g",
-             cu->ops->name, c->batch, c->n_tokens, c->pos[0], c->pos[1], c->pos[2], c->pos[3],
-             c->block_size, c->head_dim, c->n_heads, c->n_kv_heads, c->window, c->qscale);
+             "%s paged b=%d t=%d pos=%d,%d,%d,%d bs=%d hd=%d nh=%d nkv=%d win=%d qscale=%g", tag,
+             c->batch, c->n_tokens, c->pos[0], c->pos[1], c->pos[2], c->pos[3], c->block_size,
+             c->head_dim, c->n_heads, c->n_kv_heads, c->window, c->qscale);
     char w2[240];
     snprintf(w2, sizeof w2, "%s: kpool", what);
     kc_check_outputs(&p, w2, d[0][3], d[1][3], h.pool_n, 1e-4);
@@ -325,7 +328,7 @@ static void paged_ops(gb_backend *ref, gb_backend *cu) {
                             c.batch = 4, c.n_tokens = 1;
                             c.pos[0] = 0, c.pos[1] = 17, c.pos[2] = 45, c.pos[3] = 100;
                         }
-                        paged_compare(ref, cu, &c, &r);
+                        paged_compare(ref, cu, &c, &r, cu->ops->name);
                     }
     static const paged_case edge[] = {
         {.batch = 2,
@@ -397,7 +400,192 @@ static void paged_ops(gb_backend *ref, gb_backend *cu) {
          .qscale = 60.0f},
     };
     for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
-        paged_compare(ref, cu, &edge[i], &r);
+        paged_compare(ref, cu, &edge[i], &r, cu->ops->name);
+}
+
+/* The split-KV paged decode attention (kernelized table) at forced split counts 1, 3 and 8
+ * and the automatic one, against the CUDA reference paged kernel (reference table) and the
+ * CPU reference. Each block takes ceil(L / ns) of a sequence's L visible keys, so the lengths
+ * cover: a single key (pos 0), fewer keys than blocks (empty shares), L divisible by 3 and 8
+ * (equal shares), L + 1 (a short last share), and long contexts (several 32-key tiles per
+ * share, a partial last tile, and with a window the shares start mid-block). Four sequences of
+ * different lengths per call, GQA groups 1/2/4/8 (8: two heads per warp), head_dim 4/64/80/
+ * 128/256 (256: over 48 KiB of shared memory), block sizes 1/3/5/7/16, a peaked softmax, and
+ * shapes the split does not take (group 16, head_dim 9, a prefill) through its fallback. */
+static gb_backend *mk_split(const char *split) {
+    if (split) setenv("GB_CUDA_PAGED_SPLIT", split, 1);
+    gb_backend *b = mk(1, 1, NULL);
+    unsetenv("GB_CUDA_PAGED_SPLIT");
+    return b;
+}
+
+static void paged_split(gb_backend *cpu) {
+    gb_backend *cref = mk(1, 0, NULL); /* reference table: the unsplit paged kernel */
+    kc_rng r = {5150};
+    static const char *splits[] = {"1", "3", "8", NULL};
+    static const int pos_sets[][4] = {{0, 2, 23, 24}, {95, 96, 250, 700}};
+    /* g, head_dim, block size, n_kv_heads, qscale */
+    static const struct {
+        int g, hd, bs, nkv;
+        float qscale;
+    } shapes[] = {{1, 64, 16, 3, 1.0f},  {4, 128, 7, 2, 1.0f}, {8, 80, 1, 1, 1.0f},
+                  {8, 256, 5, 2, 1.0f},  {2, 4, 3, 2, 1.0f},   {4, 64, 16, 8, 60.0f},
+                  {16, 64, 16, 1, 1.0f}, {2, 9, 7, 2, 1.0f}};
+    for (int si = 0; si < 4; si++) {
+        gb_backend *cu = mk_split(splits[si]);
+        char tag[64];
+        snprintf(tag, sizeof tag, "split=%s", splits[si] ? splits[si] : "auto");
+        for (size_t ps = 0; ps < 2; ps++)
+            for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+                for (int win = 0; win < 1 + (int)ps; win++) {
+                    paged_case c = {.batch = 4,
+                                    .n_tokens = 1,
+                                    .block_size = shapes[sh].bs,
+                                    .head_dim = shapes[sh].hd,
+                                    .n_heads = shapes[sh].g * shapes[sh].nkv,
+                                    .n_kv_heads = shapes[sh].nkv,
+                                    .window = win ? 100 : 0,
+                                    .qscale = shapes[sh].qscale};
+                    memcpy(c.pos, pos_sets[ps], sizeof c.pos);
+                    char t2[96];
+                    snprintf(t2, sizeof t2, "%s vs cuda-ref", tag);
+                    paged_compare(cref, cu, &c, &r, t2);
+                    snprintf(t2, sizeof t2, "%s vs cpu", tag);
+                    paged_compare(cpu, cu, &c, &r, t2);
+                }
+        /* a prefill call on the split table goes to the reference kernel */
+        const paged_case pre = {.batch = 2,
+                                .n_tokens = 9,
+                                .block_size = 7,
+                                .head_dim = 64,
+                                .n_heads = 8,
+                                .n_kv_heads = 2,
+                                .pos = {0, 40},
+                                .qscale = 1.0f};
+        paged_compare(cpu, cu, &pre, &r, tag);
+        gb_error err = {0};
+        CHECK_OK(cu->ops->sync(cu, &err), &err);
+        gb_backend_free(cu);
+    }
+    gb_backend_free(cref);
+}
+
+/* rope_kv_write_paged (kernelized table: RoPE at each sequence's device-side position + the
+ * pool write, one launch) then attention_paged, against the CPU composition (rope once per
+ * sequence at its position, kv_write_paged, attention_paged): rotated q and k, pools and
+ * outputs. Prefill at different positions and decode steps, GQA, head_dim 32/64/128, block
+ * sizes 1/7/16, attn_factor != 1. */
+static void paged_rope(gb_backend *cpu, gb_backend *cu) {
+    if (!cu->ops->rope_kv_write_paged) {
+        CHECK_MSG(0, "%s: no rope_kv_write_paged", cu->ops->name);
+        return;
+    }
+    static const paged_case cases[] = {
+        {.batch = 3,
+         .n_tokens = 5,
+         .block_size = 7,
+         .head_dim = 64,
+         .n_heads = 8,
+         .n_kv_heads = 2,
+         .pos = {0, 9, 30},
+         .qscale = 1.0f},
+        {.batch = 4,
+         .n_tokens = 1,
+         .block_size = 16,
+         .head_dim = 64,
+         .n_heads = 32,
+         .n_kv_heads = 8,
+         .pos = {0, 17, 190, 255},
+         .qscale = 1.0f},
+        {.batch = 4,
+         .n_tokens = 1,
+         .block_size = 1,
+         .head_dim = 128,
+         .n_heads = 4,
+         .n_kv_heads = 4,
+         .pos = {3, 0, 64, 700},
+         .qscale = 1.0f},
+        {.batch = 2,
+         .n_tokens = 3,
+         .block_size = 16,
+         .head_dim = 32,
+         .n_heads = 6,
+         .n_kv_heads = 2,
+         .window = 5,
+         .pos = {40, 2},
+         .qscale = 1.0f},
+    };
+    kc_rng r = {31337};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const paged_case *c = &cases[ci];
+        const int T = c->n_tokens, hd = c->head_dim;
+        const float af = ci == 3 ? 0.8f : 1.0f;
+        int max_pos = 0;
+        for (int s = 0; s < c->batch; s++)
+            if (c->pos[s] + T > max_pos) max_pos = c->pos[s] + T;
+        paged_host h;
+        paged_host_init(&h, c, &r, max_pos + 3);
+        float inv_freq[64] = {0};
+        for (int i = 0; i < hd / 2; i++)
+            inv_freq[i] = (float)(1.0 / pow(10000.0, 2.0 * i / hd));
+        float *q = kc_rand(&r, h.q_n, 1.0f), *k = kc_rand(&r, h.kv_n, 1.0f),
+              *v = kc_rand(&r, h.kv_n, 1.0f);
+        gb_backend *bs[2] = {cpu, cu};
+        void *d[2][9];
+        for (int s = 0; s < 2; s++) {
+            gb_backend *b = bs[s];
+            d[s][0] = kc_dev(b, q, h.q_n * 4);
+            d[s][1] = kc_dev(b, k, h.kv_n * 4);
+            d[s][2] = kc_dev(b, v, h.kv_n * 4);
+            d[s][3] = kc_dev(b, h.kpool, h.pool_n * 4);
+            d[s][4] = kc_dev(b, h.vpool, h.pool_n * 4);
+            d[s][5] = kc_dev(b, h.pos, sizeof h.pos);
+            d[s][6] = kc_dev(b, h.tables, sizeof(int32_t) * (size_t)c->batch * h.max_blocks);
+            d[s][7] = kc_dev(b, NULL, h.q_n * 4);
+            d[s][8] = kc_dev(b, inv_freq, sizeof inv_freq);
+            gb_paged_args a = paged_args(c, &h, d[s][5], d[s][6]);
+            gb_rope_args rq = {.n_tokens = T,
+                               .batch = 1,
+                               .n_heads = c->n_heads,
+                               .head_dim = hd,
+                               .inv_freq = d[s][8],
+                               .attn_factor = af};
+            if (s == 1) {
+                rq.batch = c->batch;
+                rq.pos0 = -1000; /* must be ignored: positions come from a.pos */
+                b->ops->rope_kv_write_paged(b, d[s][0], d[s][1], d[s][2], d[s][3], d[s][4], &rq,
+                                            &a);
+            } else {
+                gb_rope_args rk = rq;
+                rk.n_heads = c->n_kv_heads;
+                for (int sq = 0; sq < c->batch; sq++) {
+                    rq.pos0 = rk.pos0 = c->pos[sq];
+                    b->ops->rope(b, (float *)d[s][0] + (size_t)sq * T * c->n_heads * hd, &rq);
+                    b->ops->rope(b, (float *)d[s][1] + (size_t)sq * T * c->n_kv_heads * hd, &rk);
+                }
+                b->ops->kv_write_paged(b, d[s][3], d[s][4], d[s][1], d[s][2], &a);
+            }
+            b->ops->attention_paged(b, d[s][7], d[s][0], d[s][3], d[s][4], &a);
+        }
+        kc_pair p = {cpu, cu};
+        static const char *names[] = {"q", "k", NULL, "kpool", "vpool", NULL, NULL, "out"};
+        const size_t ns[] = {h.q_n, h.kv_n, 0, h.pool_n, h.pool_n, 0, 0, h.q_n};
+        for (int i = 0; i < 8; i++) {
+            if (!names[i]) continue;
+            char what[200];
+            snprintf(what, sizeof what,
+                     "%s rope_kv_write_paged b=%d t=%d pos=%d,%d,%d,%d bs=%d hd=%d nh=%d nkv=%d "
+                     "af=%g: %s",
+                     cu->ops->name, c->batch, T, c->pos[0], c->pos[1], c->pos[2], c->pos[3],
+                     c->block_size, hd, c->n_heads, c->n_kv_heads, af, names[i]);
+            kc_check_outputs(&p, what, d[0][i], d[1][i], ns[i], 1e-4);
+        }
+        for (int s = 0; s < 2; s++)
+            for (int i = 0; i < 9; i++)
+                bs[s]->ops->free(bs[s], d[s][i]);
+        free(q), free(k), free(v);
+        paged_host_free(&h);
+    }
 }
 
 /* A continuous-batching decode step (kv_write_paged + attention_paged) captured once into a
@@ -527,6 +715,8 @@ int main(void) {
         }
     }
     paged_graph_replay(ref, cu);
+    paged_split(ref);
+    paged_rope(ref, cu);
     size_t in_use = 0, peak = 0;
     cu->ops->memory_stats(cu, &in_use, &peak);
     CHECK(peak >= in_use && peak > 0);

@@ -348,7 +348,8 @@ static const gb_backend_ops gb_cuda_ref_ops = {
     op_memory_stats,
     gb_cuda_kv_write_paged,
     gb_cuda_attention_paged,
-    NULL, /* matmul_add, rope_kv_attention: the reference set composes the plain ops */
+    NULL, /* matmul_add, rope_kv_attention, rope_kv_write_paged: the reference set composes */
+    NULL, /* the plain ops */
     NULL,
 };
 
@@ -365,9 +366,10 @@ static const gb_backend_ops gb_cuda_fused_ops = {
     op_graph_launch,
     op_memory_stats,
     gb_cuda_kv_write_paged,
-    gb_cuda_attention_paged,
+    gb_cuda_attention_paged_split,
     gb_cuda_matmul_add,
     gb_cuda_rope_kv_attention,
+    gb_cuda_rope_kv_write_paged,
 };
 
 extern "C" int gb_backend_cuda_available(void) {
@@ -428,6 +430,11 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     }
     env = getenv("GB_CUDA_PDL_CHAIN");
     st->pdl_chain = !(env && *env == '0');
+    /* split-KV paged decode attention (kernelized table): blocks per (sequence, KV head),
+     * unset = chosen per call, 0 = the reference kernel (A/B timings) */
+    env = getenv("GB_CUDA_PAGED_SPLIT");
+    st->paged_split = env && *env ? atoi(env) : -1;
+    if (st->paged_split < -1) st->paged_split = -1;
     int rc = GB_CU(st, cudaSetDevice(dev));
     if (!rc)
         rc = GB_CU(st, cudaDeviceGetAttribute(&st->sm_count, cudaDevAttrMultiProcessorCount, dev));

@@ -66,6 +66,7 @@ typedef struct gb_cuda {
     int pdl_chain;    /* PDL only when the previous stream operation was a gb_launch kernel */
     int prev_pdl;     /* the last stream operation was a gb_launch kernel */
     int pdl_pending;  /* set by gb_launch, moved to prev_pdl by GB_CU_LAUNCH */
+    int paged_split;  /* split-KV paged decode: -1 auto, 0 off (reference kernel), N blocks */
 
     cudaGraph_t graph;
     cudaGraphExec_t exec;
@@ -182,6 +183,11 @@ void gb_cuda_kv_write_paged(gb_backend *b, float *kpool, float *vpool, const flo
                             const float *v, const gb_paged_args *a);
 void gb_cuda_attention_paged(gb_backend *b, float *out, const float *q, const float *kpool,
                              const float *vpool, const gb_paged_args *a);
+void gb_cuda_rope_kv_write_paged(gb_backend *b, float *q, float *k, const float *v, float *kpool,
+                                 float *vpool, const gb_rope_args *r, const gb_paged_args *a);
+/* attention_paged with a decode step split over the KV length (falls back to the above). */
+void gb_cuda_attention_paged_split(gb_backend *b, float *out, const float *q, const float *kpool,
+                                   const float *vpool, const gb_paged_args *a);
 
 /* ---- device helpers ---- */
 #ifdef __CUDACC__

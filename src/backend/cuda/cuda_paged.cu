@@ -3,6 +3,10 @@
  * block_tables[s * max_blocks + p / block_size] * block_size + p % block_size.
  *
  * kv_write_paged: one block per new token row copies its k and v rows into the pools.
+ * rope_kv_write_paged (kernelized table): one block per new token row rotates its q and k
+ *   heads at the row's own position and writes k and v into the pools (the dense
+ *   rope_kv_write with the position and destination looked up per sequence): one launch per
+ *   layer where the reference composition issues two rope launches per sequence.
  * attention_paged: one block of 4 warps per (sequence, KV head, tile of 16 queries), where the
  *   queries of a sequence and KV head are its (token, GQA head) pairs in that order, so a
  *   decode step scores the whole GQA group against one staged copy of each key and a prefill
@@ -11,14 +15,33 @@
  *   softmax of up to 4 queries, dealt round-robin (query i to warp i % 4) so that a decode
  *   step's few queries (one per GQA head) are scored by different warps in parallel; the
  *   same kernel serves prefill and decode, and every attention implementation (backend.h:
- *   one paged kernel for all). No split-KV yet: a decode step is one block per (sequence,
- *   KV head) walking the whole context.
+ *   one paged kernel for all). This is the reference kernel (the "cuda" table's op).
+ * attention_paged_split (the "cuda-kernelized" table's op): a decode step (n_tokens == 1) split
+ *   over the KV length: one thread-block cluster of ns blocks per (sequence, KV head), block r
+ *   takes the r-th of ns equal shares of the sequence's keys [lo, p], walks them in 32-key
+ *   tiles gathered through the block table, scores the whole GQA group from shared memory and
+ *   leaves its partial softmax state (max, sum, output) in its shared memory; block 0 merges
+ *   the ns partials through distributed shared memory and writes the output rows. The dense
+ *   decode attention (cuda_attention.cu) does the same over its contiguous cache. Anything
+ *   else (prefill, GQA groups over 8, head_dim % 4 != 0, unaligned pools) goes to the
+ *   reference kernel.
+ *
+ * Why a cluster merge rather than partials in global scratch + a merge kernel: the paged op
+ * has no scratch argument (backend.h), a scratch buffer sized by batch would have to be grown
+ * outside graph capture, and a second kernel is a second launch per layer; the cluster merge
+ * needs neither, and its merge code is the dense path's, already validated on the H200.
+ * ns is fixed at launch (the grid must not depend on device-side positions, for graph
+ * capture): enough blocks to fill the GPU (about 4 per SM over all (sequence, KV head)
+ * pairs), at most 8 (the portable cluster size) and at most one per 32 positions of the
+ * table's capacity. GB_CUDA_PAGED_SPLIT=0 sends decode to the reference kernel, =N (1..8)
+ * forces N blocks per cluster (tests, A/B timings).
  *
  * Positions and block tables are read from device memory inside the kernels and the grids
  * depend only on batch, n_tokens and the head counts, so the launches can be captured into a
  * CUDA graph and replayed with new positions / tables uploaded in between. */
 #include "backend/cuda/cuda_internal.h"
 
+#include <cooperative_groups.h>
 #include <math.h>
 
 #define GB_PMAXD 256 /* largest head_dim supported (8 dims per lane) */
@@ -61,6 +84,56 @@ void gb_cuda_kv_write_paged(gb_backend *b, float *kpool, float *vpool, const flo
     gb_launch(st, k_kv_write_paged, rows, threads, 0, kpool, vpool, k, v, a->pos, a->block_tables,
               a->n_tokens, a->max_blocks, a->block_size, width);
     GB_CU_LAUNCH(st, "kv_write_paged");
+}
+
+/* ---------------- rope_kv_write_paged ---------------- */
+
+__global__ void k_rope_kv_write_paged(float *q, float *k, const float *v, float *kp, float *vp,
+                                      const int32_t *pos, const int32_t *tables, int T, int mb,
+                                      int bs, int nh, int nkv, int hd, const float *inv_freq,
+                                      float af) {
+    gb_pdl_trigger();
+    gb_pdl_wait();
+    const int row = blockIdx.x, s = row / T, t = row % T;
+    const int p = pos[s] + t, half = hd / 2, width = nkv * hd;
+    const float fp = (float)p;
+    const int64_t dst = gb_paged_pool_row(tables + (int64_t)s * mb, p, bs) * width;
+    float *qr = q + (int64_t)row * nh * hd;
+    float *kr = k + (int64_t)row * width;
+    for (int j = threadIdx.x; j < (nh + nkv) * half; j += blockDim.x) {
+        const int h = j / half, i = j % half;
+        if (h < nh) {
+            gb_rope_pair(qr + h * hd, i, half, fp, inv_freq, af);
+        } else { /* the thread that rotates a k pair also stores it: no barrier needed */
+            float *kh = kr + (h - nh) * hd;
+            gb_rope_pair(kh, i, half, fp, inv_freq, af);
+            kp[dst + (h - nh) * hd + i] = kh[i];
+            kp[dst + (h - nh) * hd + i + half] = kh[i + half];
+        }
+    }
+    const float *vr = v + (int64_t)row * width;
+    for (int i = threadIdx.x; i < width; i += blockDim.x)
+        vp[dst + i] = vr[i];
+}
+
+void gb_cuda_rope_kv_write_paged(gb_backend *b, float *q, float *k, const float *v, float *kpool,
+                                 float *vpool, const gb_rope_args *r, const gb_paged_args *a) {
+    gb_cuda *st = gb_cuda_of(b);
+    if (st->failed) return;
+    const int rows = a->batch * a->n_tokens, hd = a->head_dim;
+    if (rows <= 0) return;
+    if (hd < 2 || hd % 2 != 0 || r->head_dim != hd || r->n_heads < 1 || a->n_kv_heads < 1) {
+        gb_cuda_check(st, cudaErrorInvalidValue,
+                      "rope_kv_write_paged: head_dim must be even and match the RoPE arguments",
+                      __FILE__, __LINE__);
+        return;
+    }
+    int threads = (((r->n_heads + a->n_kv_heads) * hd / 2 + 31) / 32) * 32;
+    if (threads > 1024) threads = 1024;
+    gb_launch(st, k_rope_kv_write_paged, rows, threads, 0, q, k, v, kpool, vpool, a->pos,
+              a->block_tables, a->n_tokens, a->max_blocks, a->block_size, r->n_heads, a->n_kv_heads,
+              hd, r->inv_freq, r->attn_factor);
+    GB_CU_LAUNCH(st, "rope_kv_write_paged");
 }
 
 /* ---------------- attention_paged ---------------- */
@@ -231,4 +304,186 @@ void gb_cuda_attention_paged(gb_backend *b, float *out, const float *q, const fl
               a->block_tables, T, a->max_blocks, a->block_size, nh, nkv, hd, a->scale,
               a->sliding_window, vec4);
     GB_CU_LAUNCH(st, "attention_paged");
+}
+
+/* ---------------- attention_paged_split (decode) ---------------- */
+
+#define GB_PS_WARPS 4
+#define GB_PS_QW 2                       /* GQA heads per warp */
+#define GB_PS_G (GB_PS_WARPS * GB_PS_QW) /* widest GQA group */
+#define GB_PS_MAX 8                      /* most blocks per cluster (portable size) */
+
+/* Grid (ns, batch * nkv), clusters of ns blocks along x, 128 threads. Shared memory, floats:
+ * K tile [32][hd + 1] (padded rows: lane j reads row j without bank conflicts), V tile
+ * [32][hd] (16-byte aligned: 32 (hd + 1) is a multiple of 4), the group's queries [g][hd],
+ * scores [g][32], this block's partials [g][hd + 2] = (max, sum, unnormalised output). */
+__global__ void __launch_bounds__(GB_PS_WARPS * 32)
+    k_attention_paged_split(float *out, const float *q, const float *kp, const float *vp,
+                            const int32_t *pos, const int32_t *tables, int mb, int bs, int nh,
+                            int nkv, int hd, float scale, int window) {
+    namespace cg = cooperative_groups;
+    cg::cluster_group cl = cg::this_cluster();
+    gb_pdl_trigger();
+    gb_pdl_wait();
+    extern __shared__ float smem[];
+    __shared__ int64_t srow[GB_PK]; /* pool offset of each key of the tile */
+    const int g = nh / nkv, ks = hd + 1, hd4 = hd >> 2;
+    float *sk = smem;         /* [32][hd + 1] */
+    float *sv = sk + 32 * ks; /* [32][hd] */
+    float *sq = sv + 32 * hd; /* [g][hd] */
+    float *ss = sq + g * hd;  /* [g][32] */
+    float *sp = ss + g * 32;  /* [g][hd + 2] */
+    const int ns = (int)cl.num_blocks(), rank = (int)cl.block_rank();
+    const int s = blockIdx.y / nkv, kvh = blockIdx.y % nkv;
+    const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
+    const int p = pos[s];
+    /* equal shares of [key0, p]: per >= 1, so block 0 always holds key0 <= p; blocks past p
+     * (a context shorter than ns) hold nothing and leave an empty partial (sum 0) */
+    const int key0 = gb_key_lo(p, window), per = (p - key0 + ns) / ns;
+    const int lo = key0 + rank * per, hi = min(p, lo + per - 1);
+    const int32_t *table = tables + (int64_t)s * mb;
+    const float *qg = q + ((int64_t)s * nh + (int64_t)kvh * g) * hd;
+    for (int i = tid; i < g * hd; i += blockDim.x)
+        sq[i] = qg[i];
+    gb_posm st[GB_PS_QW];
+#pragma unroll
+    for (int w = 0; w < GB_PS_QW; w++) {
+        st[w].m = -INFINITY;
+        st[w].l = 0.f;
+#pragma unroll
+        for (int i = 0; i < GB_PDPL; i++)
+            st[w].acc[i] = 0.f;
+    }
+    for (int k0 = lo; k0 <= hi; k0 += GB_PK) {
+        const int nk = min(GB_PK, hi - k0 + 1);
+        __syncthreads(); /* the previous tile is consumed (and sq written, first time) */
+        if (tid < GB_PK)
+            srow[tid] =
+                tid < nk ? (gb_paged_pool_row(table, k0 + tid, bs) * nkv + kvh) * hd : (int64_t)-1;
+        __syncthreads();
+        for (int i = tid; i < GB_PK * hd4; i += blockDim.x) {
+            const int j = i / hd4, d = (i % hd4) * 4;
+            const int64_t r = srow[j];
+            float4 k4 = make_float4(0.f, 0.f, 0.f, 0.f), v4 = k4;
+            if (r >= 0) {
+                k4 = *(const float4 *)(kp + r + d);
+                v4 = *(const float4 *)(vp + r + d);
+            }
+            float *kr = sk + j * ks + d;
+            kr[0] = k4.x, kr[1] = k4.y, kr[2] = k4.z, kr[3] = k4.w;
+            *(float4 *)(sv + j * hd + d) = v4;
+        }
+        __syncthreads();
+        for (int i = tid; i < g * GB_PK; i += blockDim.x) {
+            const int gi = i / GB_PK, j = i % GB_PK;
+            const float *qr = sq + gi * hd, *kr = sk + j * ks;
+            float a = 0.f;
+#pragma unroll 16
+            for (int d = 0; d < hd; d++)
+                a += qr[d] * kr[d];
+            ss[i] = j < nk ? a * scale : -INFINITY;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int w = 0; w < GB_PS_QW; w++) {
+            const int gi = wid + GB_PS_WARPS * w;
+            if (gi < g) gb_posm_step(st[w], ss[gi * GB_PK + lane], sv, hd, lane); /* warp-uniform */
+        }
+    }
+#pragma unroll
+    for (int w = 0; w < GB_PS_QW; w++) {
+        const int gi = wid + GB_PS_WARPS * w;
+        if (gi >= g) continue;
+        float *pr = sp + gi * (hd + 2);
+        if (lane == 0) {
+            pr[0] = st[w].m;
+            pr[1] = st[w].l;
+        }
+#pragma unroll
+        for (int i = 0; i < GB_PDPL; i++) {
+            const int d = lane + 32 * i;
+            if (d < hd) pr[2 + d] = st[w].acc[i];
+        }
+    }
+    cl.sync(); /* every partial written (release/acquire across the cluster) */
+    if (rank == 0) {
+        for (int gi = wid; gi < g; gi += GB_PS_WARPS) {
+            /* lane r < ns fetches block r's (max, sum); the weight of block r's partial is
+             * exp(m_r - m) with m the largest max among the non-empty partials */
+            float mr = -INFINITY, lr = 0.f;
+            if (lane < ns) {
+                const float *pr = cl.map_shared_rank(sp, lane) + gi * (hd + 2);
+                lr = pr[1];
+                mr = lr > 0.f ? pr[0] : -INFINITY;
+            }
+            const float m = gb_warp_max(mr);
+            const float c = lr > 0.f ? expf(mr - m) : 0.f;
+            const float l = gb_warp_sum(lr * c);
+            float acc[GB_PDPL];
+#pragma unroll
+            for (int i = 0; i < GB_PDPL; i++)
+                acc[i] = 0.f;
+#pragma unroll
+            for (int r = 0; r < GB_PS_MAX; r++) {
+                const float cr = __shfl_sync(0xffffffffu, c, r);
+                if (r < ns && cr > 0.f) {
+                    const float *pr = cl.map_shared_rank(sp, r) + gi * (hd + 2) + 2;
+#pragma unroll
+                    for (int i = 0; i < GB_PDPL; i++) {
+                        const int d = lane + 32 * i;
+                        if (d < hd) acc[i] += pr[d] * cr;
+                    }
+                }
+            }
+            const float inv = l > 0.f ? 1.0f / l : 0.f;
+            float *orow = out + ((int64_t)s * nh + (int64_t)kvh * g + gi) * hd;
+#pragma unroll
+            for (int i = 0; i < GB_PDPL; i++) {
+                const int d = lane + 32 * i;
+                if (d < hd) orow[d] = acc[i] * inv;
+            }
+        }
+    }
+    cl.sync(); /* the other blocks' shared memory stays alive until block 0 has read it */
+}
+
+/* Blocks per cluster for a decode step of `a` (see the file comment); 0: the reference. */
+static int gb_paged_split_count(const gb_cuda *st, const gb_paged_args *a) {
+    if (st->paged_split == 0) return 0;
+    if (st->paged_split > 0) return st->paged_split < GB_PS_MAX ? st->paged_split : GB_PS_MAX;
+    const int pairs = a->batch * a->n_kv_heads, target = 4 * (st->sm_count > 0 ? st->sm_count : 1);
+    int ns = (target + pairs - 1) / pairs;
+    const int64_t cap = (int64_t)a->max_blocks * a->block_size; /* most positions a row holds */
+    const int by_len = (int)((cap + GB_PK - 1) / GB_PK);
+    if (ns > by_len) ns = by_len;
+    if (ns > GB_PS_MAX) ns = GB_PS_MAX;
+    return ns < 1 ? 1 : ns;
+}
+
+void gb_cuda_attention_paged_split(gb_backend *b, float *out, const float *q, const float *kpool,
+                                   const float *vpool, const gb_paged_args *a) {
+    gb_cuda *st = gb_cuda_of(b);
+    if (st->failed) return;
+    const int B = a->batch, nh = a->n_heads, nkv = a->n_kv_heads, hd = a->head_dim;
+    const int ok = a->n_tokens == 1 && B > 0 && nkv > 0 && nh % nkv == 0 && nh / nkv <= GB_PS_G &&
+                   hd >= 4 && hd <= GB_PMAXD && hd % 4 == 0 && a->block_size >= 1 &&
+                   a->max_blocks >= 1 && (int64_t)B * nkv <= 65535 &&
+                   ((uintptr_t)kpool % 16) == 0 && ((uintptr_t)vpool % 16) == 0;
+    const int ns = ok ? gb_paged_split_count(st, a) : 0;
+    if (ns < 1) {
+        gb_cuda_attention_paged(b, out, q, kpool, vpool, a);
+        return;
+    }
+    const int g = nh / nkv;
+    const size_t sm = ((size_t)32 * (hd + 1) + (size_t)32 * hd + (size_t)g * hd + (size_t)g * 32 +
+                       (size_t)g * (hd + 2)) *
+                      sizeof(float);
+    if (sm > 48 * 1024 &&
+        GB_CU(st, cudaFuncSetAttribute(k_attention_paged_split,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm)))
+        return;
+    gb_launch_ex(st, k_attention_paged_split, dim3(ns, B * nkv), dim3(GB_PS_WARPS * 32), sm,
+                 (unsigned)ns, out, q, kpool, vpool, a->pos, a->block_tables, a->max_blocks,
+                 a->block_size, nh, nkv, hd, a->scale, a->sliding_window);
+    GB_CU_LAUNCH(st, "attention_paged_split");
 }
