@@ -13,7 +13,8 @@ model=${2:-llama-3.2-1b}
 S=${3:-128}
 N=${4:-128}
 itl() { # env assignments... -> median ITL in ms
-    env "$@" "$bin/bench_cuda_generate" "$model" "$S" "$N" best 2>/dev/null | awk 'NR == 2 {print $7}'
+    env "$@" "$bin/bench_cuda_generate" "$model" "$S" "$N" best 2>/dev/null |
+        awk 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == "itl_ms") c = i} NR == 2 {print $c}'
 }
 full=$(itl GB_CUDA_SKIP=)
 printf '%-22s %9s %12s\n' variant itl_ms saved_us
