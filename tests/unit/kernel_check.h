@@ -219,6 +219,31 @@ static inline void kc_compare_backends(gb_backend *ref, gb_backend *opt, double 
             kc_compare_matmul(&p, &r, sizes[i][0], sizes[i][1], sizes[i][2], (gb_dtype)dt,
                               (int)(i & 1), dt == GB_F32 ? tol : kc_tol16(tol, sizes[i][1]));
 
+    /* rmsnorm at model widths (the vectorised CUDA paths: 1, 2 and 4 float4 per thread, a
+     * partial last one) and in place (y == x, as the engine's final norm of one-token rows) */
+    for (int di = 0; di < 4; di++) {
+        static const int dims[4] = {1000, 2048, 3076, 4096};
+        const int n = 3, dim = dims[di];
+        const size_t cnt = (size_t)n * dim;
+        float *x = kc_rand(&r, cnt, 2.0f), *w = kc_rand(&r, dim, 1.0f);
+        void *d[2][3];
+        gb_backend *bs[2] = {ref, opt};
+        for (int s = 0; s < 2; s++) {
+            d[s][0] = kc_dev(bs[s], x, cnt * 4);
+            d[s][1] = kc_dev(bs[s], w, dim * 4);
+            d[s][2] = kc_dev(bs[s], NULL, cnt * 4);
+            bs[s]->ops->rmsnorm(bs[s], d[s][2], d[s][0], d[s][1], n, dim, 1e-5f);
+            bs[s]->ops->rmsnorm(bs[s], d[s][0], d[s][0], d[s][1], n, dim, 1e-5f);
+        }
+        kc_check_outputs(&p, "rmsnorm (model width)", d[0][2], d[1][2], cnt, tol);
+        kc_check_outputs(&p, "rmsnorm (in place)", d[0][0], d[1][0], cnt, tol);
+        for (int s = 0; s < 2; s++)
+            for (int i = 0; i < 3; i++)
+                bs[s]->ops->free(bs[s], d[s][i]);
+        free(x);
+        free(w);
+    }
+
     /* norms, activations, add */
     {
         int n = 5, dim = 67;

@@ -415,8 +415,6 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     st->pdl = !(env && *env == '0');
     env = getenv("GB_CUDA_FUSE_ROPE");
     st->fuse_rope = !(env && *env == '0');
-    env = getenv("GB_CUDA_GATE_UP_PAIR");
-    st->gate_up_pair = !(env && *env == '0');
     env = getenv("GB_CUDA_SKIP");
     if (env) {
         static const char *names[] = {"norm", "qkv", "attn", "o", "gate_up", "down", "head"};

@@ -58,15 +58,14 @@ typedef struct gb_cuda {
     unsigned *amax_tickets;
     int pos_mode; /* 1: kernels read pos0 from d_pos */
 
-    int gemv_max_n;   /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
-    int pdl;          /* launch the decode kernels with programmatic dependent launch */
-    int gate_up_pair; /* gate/up GEMV loads both rows together (GB_CUDA_GATE_UP_PAIR=0: not) */
-    int fuse_rope;    /* decode flash attention also does RoPE and the KV write (one launch) */
-    unsigned skip;    /* profiling aid (GB_CUDA_SKIP): decode op classes left out, GB_SKIP_* */
-    int pdl_chain;    /* PDL only when the previous stream operation was a gb_launch kernel */
-    int prev_pdl;     /* the last stream operation was a gb_launch kernel */
-    int pdl_pending;  /* set by gb_launch, moved to prev_pdl by GB_CU_LAUNCH */
-    int paged_split;  /* split-KV paged decode: -1 auto, 0 off (reference kernel), N blocks */
+    int gemv_max_n;  /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
+    int pdl;         /* launch the decode kernels with programmatic dependent launch */
+    int fuse_rope;   /* decode flash attention also does RoPE and the KV write (one launch) */
+    unsigned skip;   /* profiling aid (GB_CUDA_SKIP): decode op classes left out, GB_SKIP_* */
+    int pdl_chain;   /* PDL only when the previous stream operation was a gb_launch kernel */
+    int prev_pdl;    /* the last stream operation was a gb_launch kernel */
+    int pdl_pending; /* set by gb_launch, moved to prev_pdl by GB_CU_LAUNCH */
+    int paged_split; /* split-KV paged decode: -1 auto, 0 off (reference kernel), N blocks */
 
     cudaGraph_t graph;
     cudaGraphExec_t exec;

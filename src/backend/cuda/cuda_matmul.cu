@@ -121,37 +121,6 @@ __device__ __forceinline__ void gb_row_dot(float *acc, const T *wrow, const floa
         acc[r] = gb_warp_sum(acc[r]);
 }
 
-/* gb_row_dot for two weight rows at once (gate and up): both rows' loads of a group are in
- * flight together (2 * GB_GEMV_U per lane), and both rows' first groups are issued before the
- * PDL wait; one row after the other took two dependent round trips per group. */
-template <typename T, int NB>
-__device__ __forceinline__ void gb_row_dot2(float *ga, float *ua, const T *grow, const T *urow,
-                                            const float *x, int cols, int lane) {
-    const int nvec = cols / gb_vec<T>::N;
-    const uint4 *gr = (const uint4 *)grow, *ur = (const uint4 *)urow;
-    for (int base = lane; base < nvec + lane; base += 32 * GB_GEMV_U) {
-        uint4 gv[GB_GEMV_U], uv[GB_GEMV_U];
-#pragma unroll
-        for (int u = 0; u < GB_GEMV_U; u++) {
-            const bool in = base + u * 32 < nvec;
-            gv[u] = in ? gb_ld_stream(gr + base + u * 32) : make_uint4(0, 0, 0, 0);
-            uv[u] = in ? gb_ld_stream(ur + base + u * 32) : make_uint4(0, 0, 0, 0);
-        }
-        if (base == lane) gb_pdl_wait();
-#pragma unroll
-        for (int u = 0; u < GB_GEMV_U; u++)
-            if (base + u * 32 < nvec) {
-                gb_vec_fma<T, NB>(ga, gv[u], base + u * 32, x, cols);
-                gb_vec_fma<T, NB>(ua, uv[u], base + u * 32, x, cols);
-            }
-    }
-#pragma unroll
-    for (int r = 0; r < NB; r++) {
-        ga[r] = gb_warp_sum(ga[r]);
-        ua[r] = gb_warp_sum(ua[r]);
-    }
-}
-
 /* Up to three matrices sharing one input: output row index space is their concatenation.
  * resid: y += product (y holds the residual stream). */
 struct gb_gemv_jobs {
@@ -218,7 +187,7 @@ __device__ __forceinline__ float gb_act_dev(float x, gb_act_kind act) {
 template <typename T, int NB>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     k_gemv_gate_up(float *out, const float *x, const T *wg, const T *wu, int cols, int rows,
-                   gb_act_kind act, int pair) {
+                   gb_act_kind act) {
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
     if (row >= rows) return;
@@ -226,12 +195,10 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
 #pragma unroll
     for (int r = 0; r < NB; r++)
         g[r] = u[r] = 0.f;
-    if (pair) {
-        gb_row_dot2<T, NB>(g, u, wg + (int64_t)row * cols, wu + (int64_t)row * cols, x, cols, lane);
-    } else { /* one row after the other (GB_CUDA_GATE_UP_PAIR=0, for comparison) */
-        gb_row_dot<T, NB>(g, wg + (int64_t)row * cols, x, cols, lane);
-        gb_row_dot<T, NB>(u, wu + (int64_t)row * cols, x, cols, lane);
-    }
+    /* one row after the other: loading both rows' groups together (16 loads in flight per
+     * lane) was faster alone but 26 us per token slower in the decode chain (H200, session 3) */
+    gb_row_dot<T, NB>(g, wg + (int64_t)row * cols, x, cols, lane);
+    gb_row_dot<T, NB>(u, wu + (int64_t)row * cols, x, cols, lane);
     gb_pdl_trigger(); /* as in k_gemv */
     if (lane == 0) {
 #pragma unroll
@@ -320,20 +287,16 @@ static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const g
         const float *xr = x + (int64_t)r0 * cols;
         switch (nb) {
         case 8:
-            gb_launch(st, k_gemv_gate_up<T, 8>, gr, t, 0, o, xr, g, u, cols, rows, act,
-                      st->gate_up_pair);
+            gb_launch(st, k_gemv_gate_up<T, 8>, gr, t, 0, o, xr, g, u, cols, rows, act);
             break;
         case 4:
-            gb_launch(st, k_gemv_gate_up<T, 4>, gr, t, 0, o, xr, g, u, cols, rows, act,
-                      st->gate_up_pair);
+            gb_launch(st, k_gemv_gate_up<T, 4>, gr, t, 0, o, xr, g, u, cols, rows, act);
             break;
         case 2:
-            gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act,
-                      st->gate_up_pair);
+            gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act);
             break;
         default:
-            gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act,
-                      st->gate_up_pair);
+            gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act);
             break;
         }
         GB_CU_LAUNCH(st, "gemv_gate_up");

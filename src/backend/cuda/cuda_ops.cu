@@ -69,12 +69,60 @@ __global__ void k_rmsnorm(float *y, T16 *y16, const float *x, const float *w, in
     }
 }
 
+/* The same norm for rows of at most 256 * 4 * NV floats (dim % 4 == 0, 16-byte aligned), as
+ * the decode chain runs it: 256 threads hold NV float4 of the row each, and the norm weights
+ * (which never depend on the previous kernel) are loaded before the PDL wait, so after it
+ * there is one round trip for x, one block reduction and the stores. y may alias x. */
+#define GB_NORM_THREADS 256
+template <int NV>
+__global__ void __launch_bounds__(GB_NORM_THREADS)
+    k_rmsnorm_vec(float *y, const float *x, const float *w, int dim, float eps) {
+    gb_pdl_trigger();
+    const int d4 = dim / 4;
+    float4 wv[NV], xv[NV];
+#pragma unroll
+    for (int k = 0; k < NV; k++) {
+        const int i = threadIdx.x + k * GB_NORM_THREADS;
+        wv[k] = i < d4 ? ((const float4 *)w)[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+    gb_pdl_wait();
+    __shared__ float sh[33];
+    const float4 *xr = (const float4 *)(x + (int64_t)blockIdx.x * dim);
+    float ss = 0.f;
+#pragma unroll
+    for (int k = 0; k < NV; k++) {
+        const int i = threadIdx.x + k * GB_NORM_THREADS;
+        xv[k] = i < d4 ? xr[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+        ss += xv[k].x * xv[k].x + xv[k].y * xv[k].y + xv[k].z * xv[k].z + xv[k].w * xv[k].w;
+    }
+    ss = gb_block_sum(ss, sh);
+    const float inv = 1.0f / sqrtf(ss / (float)dim + eps);
+    float4 *yr = (float4 *)(y + (int64_t)blockIdx.x * dim);
+#pragma unroll
+    for (int k = 0; k < NV; k++) {
+        const int i = threadIdx.x + k * GB_NORM_THREADS;
+        if (i < d4)
+            yr[i] = make_float4(wv[k].x * (xv[k].x * inv), wv[k].y * (xv[k].y * inv),
+                                wv[k].z * (xv[k].z * inv), wv[k].w * (xv[k].w * inv));
+    }
+}
+
 void gb_cuda_rmsnorm(gb_backend *b, float *y, const float *x, const float *w, int n, int dim,
                      float eps) {
     gb_cuda *st = gb_cuda_of(b);
     if (n <= 0 || GB_SKIPPED(st, GB_SKIP_NORM, n)) return;
-    gb_launch(st, k_rmsnorm<__nv_bfloat16>, n, gb_row_threads(dim), 0, y, (__nv_bfloat16 *)nullptr,
-              x, w, dim, eps);
+    const int nv = (dim / 4 + GB_NORM_THREADS - 1) / GB_NORM_THREADS;
+    const bool vec = dim % 4 == 0 && dim <= 4 * 4 * GB_NORM_THREADS &&
+                     (((uintptr_t)y | (uintptr_t)x | (uintptr_t)w) & 15u) == 0;
+    if (vec && nv <= 1)
+        gb_launch(st, k_rmsnorm_vec<1>, n, GB_NORM_THREADS, 0, y, x, w, dim, eps);
+    else if (vec && nv <= 2)
+        gb_launch(st, k_rmsnorm_vec<2>, n, GB_NORM_THREADS, 0, y, x, w, dim, eps);
+    else if (vec)
+        gb_launch(st, k_rmsnorm_vec<4>, n, GB_NORM_THREADS, 0, y, x, w, dim, eps);
+    else
+        gb_launch(st, k_rmsnorm<__nv_bfloat16>, n, gb_row_threads(dim), 0, y,
+                  (__nv_bfloat16 *)nullptr, x, w, dim, eps);
     GB_CU_LAUNCH(st, "rmsnorm");
 }
 
