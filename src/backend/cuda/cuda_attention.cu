@@ -571,7 +571,8 @@ static void gb_decode_cluster(gb_cuda *st, bool rope, float *out, const float *q
                               float *vcache, const gb_attn_args *a, gb_rope_in rin) {
     const int B = a->batch, nh = a->n_heads, nkv = a->n_kv_heads, hd = a->head_dim, cap = a->cap;
     const int g = nh / nkv;
-    const int ns = cap < 32 * GB_DSPLIT ? (cap + 31) / 32 : GB_DSPLIT;
+    const int most = st->dsplit; /* GB_DSPLIT unless GB_CUDA_DSPLIT asks for fewer */
+    const int ns = cap < 32 * most ? (cap + 31) / 32 : most;
     /* K tile (padded rows), V tile, q group, scores, partials (padded to 16 bytes), new k/v */
     const size_t floats = (size_t)32 * (hd + 4) + 32 * hd + (size_t)g * hd + g * 32 +
                           (((size_t)g * (hd + 2) + 3) & ~(size_t)3) + 2 * (size_t)hd;

@@ -415,6 +415,8 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     st->pdl = !(env && *env == '0');
     env = getenv("GB_CUDA_FUSE_ROPE");
     st->fuse_rope = !(env && *env == '0');
+    env = getenv("GB_CUDA_DSPLIT");
+    st->dsplit = env && atoi(env) >= 1 && atoi(env) <= 8 ? atoi(env) : 8;
     env = getenv("GB_CUDA_SKIP");
     if (env) {
         static const char *names[] = {"norm", "qkv", "attn", "o", "gate_up", "down", "head"};

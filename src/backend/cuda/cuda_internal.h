@@ -60,6 +60,7 @@ typedef struct gb_cuda {
 
     int gemv_max_n;  /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
     int pdl;         /* launch the decode kernels with programmatic dependent launch */
+    int dsplit;      /* most blocks per decode attention cluster (GB_CUDA_DSPLIT, 1..8) */
     int fuse_rope;   /* decode flash attention also does RoPE and the KV write (one launch) */
     unsigned skip;   /* profiling aid (GB_CUDA_SKIP): decode op classes left out, GB_SKIP_* */
     int pdl_chain;   /* PDL only when the previous stream operation was a gb_launch kernel */
