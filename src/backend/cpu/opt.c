@@ -178,10 +178,12 @@ typedef struct {
 
 /* Rows per work item; a multiple of 16, so chunks of a packed weight are whole panels. The
  * panel GEMM (n > 1) takes 128 rows: its x k-block is shared by the chunk's 8 panels
- * (32 rows: 67-84 GFLOP/s, 128 rows: 72-87, n = 8 and 128, 1 thread, hot, noisy). */
+ * (32 rows: 67-84 GFLOP/s, 128 rows: 72-87, n = 8 and 128, 1 thread, hot, noisy); the panel
+ * GEMV at least 64 (4 panels, its 4 streams). */
 static int64_t row_chunk(int64_t rows, int n, int nth, int panel) {
     int64_t c = n == 1 ? rows / ((int64_t)nth * 8) : panel ? 128 : 32;
     if (c < 16) c = 16;
+    if (panel && c < 64) c = 64; /* the panel GEMV streams 4 panels at once */
     if (c > 256) c = 256;
     return (c + 15) & ~(int64_t)15;
 }
