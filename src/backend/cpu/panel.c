@@ -19,12 +19,15 @@ int gb_cpu_panel_pack(gb_weight *w, gb_error *err) {
     uint16_t *tmp = malloc(panel * sizeof(uint16_t));
     if (!tmp) return gb_error_set(err, GB_ERR_NOMEM, "out of memory repacking a weight");
     uint16_t *d = w->owned;
+    const int64_t K2 = K / 2; /* k-pairs: each (even, odd) pair moves as one 32-bit word */
     for (int64_t p = 0; p < P; p += GB_PANEL_ROWS) {
         uint16_t *dst = d + (size_t)p * (size_t)K;
         memcpy(tmp, dst, panel * sizeof(uint16_t));
-        for (int64_t i = 0; i < GB_PANEL_ROWS; i++)
-            for (int64_t k = 0; k < K; k++)
-                dst[(k / 2) * (2 * GB_PANEL_ROWS) + i * 2 + k % 2] = tmp[i * K + k];
+        uint32_t *o = (uint32_t *)(void *)dst;
+        const uint32_t *in = (const uint32_t *)(void *)tmp;
+        for (int64_t q = 0; q < K2; q++)
+            for (int64_t i = 0; i < GB_PANEL_ROWS; i++)
+                o[q * GB_PANEL_ROWS + i] = in[i * K2 + q];
     }
     free(tmp);
     w->packed = w->owned;
