@@ -6,9 +6,9 @@
  * T broadcast x values: 4T FMAs per 2 loads + 4 integer ops + 2T broadcasts. x is packed
  * once per call into balanced tiles of <= 6 token rows, k-major inside a tile. With T = 6
  * the 12 accumulators, 2 widened vectors and 1 broadcast fill 15 of the 16 ymm registers;
- * the odd-k mask is a memory operand (see hi16). Panels are contiguous (16 x cols bf16), so
- * the weight stream of a row chunk is one sequential read. Measured alone, panel in L1/L2
- * (1 thread, gcc -O2): 93-97 GFLOP/s for T = 4..6, i.e. 93-97% of the AVX2 FMA peak. */
+ * the odd-k mask is a memory operand (see hi16). Measured alone, panel in L1/L2 (1 thread,
+ * gcc -O2): 93-97 GFLOP/s for T = 4 and 6, i.e. 93-97% of the AVX2 FMA peak. n = 1 has its
+ * own loop over 4 panels at once (pt_1x4). docs/performance.md, "Session 3", has the numbers. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -225,8 +225,8 @@ void gb_panel_avx2_mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
                 const uint32_t *wr = w + r * K / 2 + kb * GB_PANEL_ROWS / 2;
                 /* the first tile streams the panel block from memory and prefetches the
                  * next one (next panel, or the chunk's first at the next k-block); the
-                 * others re-read it from L1 and "prefetch" it again (a hit, no branch). A prefetch
-                 * past a shorter last block touches the next panel's lines: harmless. */
+                 * others re-read it from L1 and "prefetch" it again (a hit, no branch).
+                 * A prefetch past a shorter last block touches the next panel: harmless. */
                 const uint32_t *next = r + 2 * GB_PANEL_ROWS <= pend ? wr + GB_PANEL_ROWS * K / 2
                                        : kb + GB_PKB < K
                                            ? w + r0 * K / 2 + (kb + GB_PKB) * GB_PANEL_ROWS / 2
