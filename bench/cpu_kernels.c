@@ -4,6 +4,8 @@
  *
  * GEMV (n = 1): each call reads a different copy of the weights from a set larger than the
  * L3 cache, as decoding does (every weight comes from DRAM once per token).
+ * bf16 weights are measured twice, rep by rep: row-major and repacked into the panel layout
+ * the kernelized set uses on AVX2 (backend/cpu/panel.h; "panel" lines).
  * usage: bench_cpu_kernels [reps] [max_threads] [BF16|F16|F32|all] [ROWSxCOLS]
  * (the last argument keeps one weight shape, e.g. 8192x2048) */
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "backend/cpu/opt.h"
+#include "backend/cpu/panel.h"
 #include "backend/cpu/threadpool.h"
 #include "util/clock.h"
 #include "util/dtype.h"
@@ -109,10 +112,13 @@ static void fma_task(void *ctx, int tid, int nth) {
 /* One decode-like pass: y = x . W^T for n token rows over each of `copies` weight copies
  * (a set larger than the last-level cache, so every weight comes from DRAM); ns taken. */
 static int64_t stream_pass(int th, float *y, const float *x, gb_dtype dt, int64_t rows,
-                           int64_t cols, const uint8_t *w, size_t mbytes, int copies, int n) {
+                           int64_t cols, const uint8_t *w, size_t mbytes, int copies, int n,
+                           int panel) {
     int64_t t0 = gb_clock_ns();
     for (int k = 0; k < copies; k++) {
-        gb_weight wt = {.dtype = dt, .rows = rows, .cols = cols, .data = w + (size_t)k * mbytes};
+        const void *d = w + (size_t)k * mbytes;
+        gb_weight wt = {
+            .dtype = dt, .rows = rows, .cols = cols, .data = d, .packed = panel ? (void *)d : NULL};
         gb_cpu_opt_matmul(th, y, x, &wt, NULL, n);
     }
     return gb_clock_ns() - t0;
@@ -177,38 +183,64 @@ int main(int argc, char **argv) {
             if (dt == GB_F32) /* finite float32 values */
                 for (size_t i = 0; i < mbytes * (size_t)copies / 4; i++)
                     ((float *)w)[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
+            /* the panel twin: every copy repacked in place (bf16, AVX2 panel kernels) */
+            uint8_t *wp = NULL;
+            if (dt == GB_BF16 && gb_cpu_opt_isa()->panel_mm_rows) {
+                wp = aligned_alloc(64, mbytes * (size_t)copies);
+                memcpy(wp, w, mbytes * (size_t)copies);
+                for (int k = 0; k < copies; k++) {
+                    void *d = wp + (size_t)k * mbytes;
+                    gb_weight wt = {.dtype = dt, .rows = rows, .cols = cols, .data = d, .owned = d};
+                    if (gb_cpu_panel_pack(&wt, &err)) return 1;
+                }
+            }
+            const int variants = wp ? 2 : 1;
             float *x = malloc((size_t)cols * 128 * sizeof(float));
             float *y = malloc((size_t)rows * 128 * sizeof(float));
             for (int64_t i = 0; i < cols * 128; i++)
                 x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
             for (int th = 1; th <= maxth; th++) {
-                double gb[64], rd[64];
+                double gb[2][64], rd[64];
                 int c = 0;
                 for (int r = 0; r < reps && r < 64; r++) {
-                    /* decode-like: one pass over all copies (each from DRAM) */
-                    gb[r] = (double)mbytes * copies /
-                            (double)stream_pass(th, y, x, dt, rows, cols, w, mbytes, copies, 1);
+                    /* decode-like: one pass over all copies (each from DRAM); the variant
+                     * that goes first alternates */
+                    for (int v0 = 0; v0 < variants; v0++) {
+                        int v = (v0 + r) % variants;
+                        gb[v][r] = (double)mbytes * copies /
+                                   (double)stream_pass(th, y, x, dt, rows, cols, v ? wp : w, mbytes,
+                                                       copies, 1, v);
+                    }
                     rd_job j = {.buf = rbuf, .bytes = rd_bytes};
                     int64_t t0 = gb_clock_ns();
                     gb_threadpool_for(pool, th, 512, 8, rd_task, &j);
                     rd[r] = (double)(512 << 20) / (double)(gb_clock_ns() - t0);
                     c++;
                 }
-                double g = median(gb, c), rr = median(rd, c);
-                printf("gemv %-4s %6ld x %-5ld threads=%d  %6.1f GB/s  (read loop %5.1f GB/s, "
-                       "%3.0f%%)\n",
-                       gb_dtype_st_name(dt), (long)rows, (long)cols, th, g, rr, 100.0 * g / rr);
-                /* batched decode: n = 8 token rows, weights from DRAM as in a decode step */
-                double g8[64];
-                for (int r = 0; r < c; r++) {
-                    g8[r] = 2.0 * 8 * rows * cols * copies /
-                            (double)stream_pass(th, y, x, dt, rows, cols, w, mbytes, copies, 8);
+                double rr = median(rd, c);
+                for (int v = 0; v < variants; v++) {
+                    double g = median(gb[v], c);
+                    printf("gemv %-4s %6ld x %-5ld threads=%d  %6.1f GB/s  (read loop %5.1f GB/s, "
+                           "%3.0f%%)%s\n",
+                           gb_dtype_st_name(dt), (long)rows, (long)cols, th, g, rr, 100.0 * g / rr,
+                           v ? "  panel" : "");
                 }
-                double f8 = median(g8, c);
-                printf("gemm %-4s    8 x %6ld x %-5ld threads=%d  %6.1f GFLOP/s streamed from DRAM "
-                       "(%.1f GB/s of weights)\n",
-                       gb_dtype_st_name(dt), (long)rows, (long)cols, th, f8,
-                       f8 * (double)es / 16.0);
+                /* batched decode: n = 8 token rows, weights from DRAM as in a decode step */
+                double g8[2][64];
+                for (int r = 0; r < c; r++)
+                    for (int v0 = 0; v0 < variants; v0++) {
+                        int v = (v0 + r) % variants;
+                        g8[v][r] = 2.0 * 8 * rows * cols * copies /
+                                   (double)stream_pass(th, y, x, dt, rows, cols, v ? wp : w, mbytes,
+                                                       copies, 8, v);
+                    }
+                for (int v = 0; v < variants; v++) {
+                    double f8 = median(g8[v], c);
+                    printf("gemm %-4s    8 x %6ld x %-5ld threads=%d  %6.1f GFLOP/s streamed from "
+                           "DRAM (%.1f GB/s of weights)%s\n",
+                           gb_dtype_st_name(dt), (long)rows, (long)cols, th, f8,
+                           f8 * (double)es / 16.0, v ? "  panel" : "");
+                }
             }
             /* GEMM, n = 128 and n = 8 (batch decode), on the first copy */
             static const int ns[] = {8, 128};
@@ -216,29 +248,37 @@ int main(int argc, char **argv) {
                 int n = ns[ni];
                 if (si == 4 && n == 128) continue;
                 for (int th = 1; th <= maxth; th++) {
-                    double gf[64], gc[64];
-                    gb_weight wt = {.dtype = dt, .rows = rows, .cols = cols, .data = w};
-                    gb_cpu_opt_matmul(th, y, x, &wt, NULL, n);
-                    for (int r = 0; r < reps && r < 64; r++) {
-                        int64_t t0 = gb_clock_ns(), c0 = cpu_ns();
-                        gb_cpu_opt_matmul(th, y, x, &wt, NULL, n);
-                        gf[r] = 2.0 * n * rows * cols / (double)(gb_clock_ns() - t0);
-                        gc[r] = 2.0 * n * rows * cols / (double)(cpu_ns() - c0);
+                    double gf[2][64], gc[2][64];
+                    gb_weight wt[2] = {
+                        {.dtype = dt, .rows = rows, .cols = cols, .data = w},
+                        {.dtype = dt, .rows = rows, .cols = cols, .data = wp, .packed = wp}};
+                    for (int v = 0; v < variants; v++) /* warm-up, and wakes the threads */
+                        gb_cpu_opt_matmul(th, y, x, &wt[v], NULL, n);
+                    for (int r = 0; r < reps && r < 64; r++)
+                        for (int v0 = 0; v0 < variants; v0++) {
+                            int v = (v0 + r) % variants;
+                            int64_t t0 = gb_clock_ns(), c0 = cpu_ns();
+                            gb_cpu_opt_matmul(th, y, x, &wt[v], NULL, n);
+                            gf[v][r] = 2.0 * n * rows * cols / (double)(gb_clock_ns() - t0);
+                            gc[v][r] = 2.0 * n * rows * cols / (double)(cpu_ns() - c0);
+                        }
+                    for (int v = 0; v < variants; v++) {
+                        if (th == 1)
+                            printf("gemm %-4s %4d x %6ld x %-5ld threads=%d  %6.1f GFLOP/s  (%.1f "
+                                   "per CPU-second)%s\n",
+                                   gb_dtype_st_name(dt), n, (long)rows, (long)cols, th,
+                                   median(gf[v], reps), median(gc[v], reps), v ? "  panel" : "");
+                        else
+                            printf("gemm %-4s %4d x %6ld x %-5ld threads=%d  %6.1f GFLOP/s%s\n",
+                                   gb_dtype_st_name(dt), n, (long)rows, (long)cols, th,
+                                   median(gf[v], reps), v ? "  panel" : "");
                     }
-                    if (th == 1)
-                        printf("gemm %-4s %4d x %6ld x %-5ld threads=%d  %6.1f GFLOP/s  (%.1f per "
-                               "CPU-second)\n",
-                               gb_dtype_st_name(dt), n, (long)rows, (long)cols, th,
-                               median(gf, reps), median(gc, reps));
-                    else
-                        printf("gemm %-4s %4d x %6ld x %-5ld threads=%d  %6.1f GFLOP/s\n",
-                               gb_dtype_st_name(dt), n, (long)rows, (long)cols, th,
-                               median(gf, reps));
                 }
             }
             free(x);
             free(y);
             free(w);
+            free(wp);
         }
     }
     free(rbuf);

@@ -7,6 +7,7 @@
 #define GB_BACKEND_CPU_REF_H
 
 #include "backend/backend.h"
+#include "backend/cpu/panel.h"
 
 /* The reference table: plain ops, every fused entry NULL (the engine composes). */
 extern const gb_backend_ops gb_cpu_ref_ops;
@@ -37,9 +38,10 @@ int gb_cpu_weight_load(gb_backend *b, gb_weight *w, const void *src, gb_dtype sr
 void gb_cpu_weight_free(gb_backend *b, gb_weight *w);
 void gb_cpu_destroy(gb_backend *b);
 
-/* Element (r, c) of a weight as float32. */
+/* Element (r, c) of a weight as float32, row-major or in the panel layout (panel.h). */
 static inline float gb_weight_at(const gb_weight *w, int64_t r, int64_t c) {
-    size_t i = (size_t)(r * w->cols + c);
+    size_t i = (size_t)(w->packed ? gb_cpu_panel_index(w->cols, gb_cpu_panel_rows(w), r, c)
+                                  : r * w->cols + c);
     switch (w->dtype) {
     case GB_BF16:
         return gb_bf16_to_f32(((const uint16_t *)w->data)[i]);

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/cpu_ref.h"
+#include "backend/cpu/panel.h"
 #include "backend/cpu/threadpool.h"
 
 static struct {
@@ -134,21 +136,33 @@ typedef struct {
     const gb_opt_isa *isa;
     const float *x;
     gb_dtype wd;
-    int n;
+    int n, panel;
     int64_t cols;
 } pack_job;
 
 static void pack_range(void *ctx, int64_t b, int64_t e, int tid) {
     (void)tid;
     pack_job *j = ctx;
-    j->isa->pack_x(S.xpack, j->x, j->wd, j->n, j->cols, (int)b, (int)e);
+    if (j->panel)
+        j->isa->panel_pack_x(S.xpack, j->x, j->n, j->cols, (int)b, (int)e);
+    else
+        j->isa->pack_x(S.xpack, j->x, j->wd, j->n, j->cols, (int)b, (int)e);
 }
 
-/* Packs x[n, cols] for weights of dtype wd into S.xpack; 0 on allocation failure. */
-static int pack(int nth, const float *x, gb_dtype wd, int n, int64_t cols) {
+/* Whether w runs on the panel kernels (packed, and the ISA has them). */
+static int use_panel(const gb_weight *w) {
+    return w->packed && gb_cpu_opt_isa()->panel_mm_rows;
+}
+
+/* Packs x[n, cols] for weight w's layout and dtype into S.xpack; 0 on allocation failure. */
+static int pack(int nth, const float *x, const gb_weight *w, int n) {
     const gb_opt_isa *isa = gb_cpu_opt_isa();
-    if (!grow(&S.xpack, &S.xpack_cap, isa->pack_bytes(wd, n, cols) + 64)) return 0;
-    pack_job j = {isa, x, wd, n, cols};
+    const gb_dtype wd = w->dtype;
+    const int64_t cols = w->cols;
+    const int panel = use_panel(w);
+    size_t bytes = panel ? isa->panel_pack_bytes(n, cols) : isa->pack_bytes(wd, n, cols);
+    if (!grow(&S.xpack, &S.xpack_cap, bytes + 64)) return 0;
+    pack_job j = {isa, x, wd, n, panel, cols};
     if ((int64_t)n * cols < 65536) nth = 1;
     pfor(nth, n, 1 + n / (4 * nth), pack_range, &j);
     return 1;
@@ -162,11 +176,28 @@ typedef struct {
     const gb_opt_isa *isa;
 } mm_job;
 
-static int64_t row_chunk(int64_t rows, int n, int nth) {
-    int64_t c = n == 1 ? rows / ((int64_t)nth * 8) : 32;
+/* Rows per work item; a multiple of 16, so chunks of a packed weight are whole panels. The
+ * panel GEMM (n > 1) takes 128 rows: its x k-block is shared by the chunk's 8 panels
+ * (32 rows: 67-84 GFLOP/s, 128 rows: 72-87, n = 8 and 128, 1 thread, hot, noisy); the panel
+ * GEMV at least 64 (4 panels, its 4 streams). */
+static int64_t row_chunk(int64_t rows, int n, int nth, int panel) {
+    int64_t c = n == 1 ? rows / ((int64_t)nth * 8) : panel ? 128 : 32;
     if (c < 16) c = 16;
+    if (panel && c < 64) c = 64; /* the panel GEMV streams 4 panels at once */
     if (c > 256) c = 256;
-    return (c + 3) & ~(int64_t)3;
+    return (c + 15) & ~(int64_t)15;
+}
+
+/* y[:, r0:r1], on the panel kernels when the weight is packed (they expect y preset). */
+static void mm_rows(const gb_opt_isa *isa, const gb_mm_args *a, int64_t r0, int64_t r1) {
+    if (!a->panel) {
+        isa->mm_rows(a, r0, r1);
+        return;
+    }
+    for (int t = 0; t < a->n; t++)
+        for (int64_t r = r0; r < r1; r++)
+            a->y[t * a->ldy + r] = a->bias ? a->bias[r] : 0.0f;
+    isa->panel_mm_rows(a, r0, r1);
 }
 
 static void mm_chunk(void *ctx, int64_t b, int64_t e, int tid) {
@@ -178,7 +209,7 @@ static void mm_chunk(void *ctx, int64_t b, int64_t e, int tid) {
             i++;
         int64_t r0 = (c - j->first[i]) * j->chunk[i];
         int64_t r1 = r0 + j->chunk[i] < j->rows[i] ? r0 + j->chunk[i] : j->rows[i];
-        j->isa->mm_rows(&j->a[i], r0, r1);
+        mm_rows(j->isa, &j->a[i], r0, r1);
     }
 }
 
@@ -193,9 +224,11 @@ static void mm_job_add(mm_job *j, float *y, const float *x, const gb_weight *w, 
                            .n = n,
                            .y = y,
                            .ldy = w->rows,
-                           .bias = bias};
+                           .bias = bias,
+                           .panel = use_panel(w),
+                           .prows = gb_cpu_panel_rows(w)};
     j->rows[i] = w->rows;
-    j->chunk[i] = row_chunk(w->rows, n, nth);
+    j->chunk[i] = row_chunk(w->rows, n, nth, use_panel(w));
     j->first[i] =
         i == 0 ? 0 : j->first[i - 1] + (j->rows[i - 1] + j->chunk[i - 1] - 1) / j->chunk[i - 1];
 }
@@ -210,8 +243,8 @@ static void op_matmul(gb_backend *b, float *y, const float *x, const gb_weight *
                       const float *bias, int n) {
     int nth = threads_of(b);
     if (n <= 0 || w->rows <= 0) return;
-    if (!pack(nth, x, w->dtype, n, w->cols)) {
-        S.ref->matmul(b, y, x, w, bias, n);
+    if ((w->packed && !use_panel(w)) || !pack(nth, x, w, n)) {
+        S.ref->matmul(b, y, x, w, bias, n); /* reads either layout */
         return;
     }
     mm_job j = {.isa = gb_cpu_opt_isa()};
@@ -224,7 +257,11 @@ void gb_cpu_opt_matmul(int threads, float *y, const float *x, const gb_weight *w
     gb_backend b = {.ops = NULL, .threads = threads, .impl = NULL};
     int nth = threads_of(&b);
     if (n <= 0 || w->rows <= 0) return;
-    if (!pack(nth, x, w->dtype, n, w->cols)) abort(); /* benchmark/test entry only */
+    if (w->packed && !use_panel(w)) {
+        gb_ref_matmul(&b, y, x, w, bias, n);
+        return;
+    }
+    if (!pack(nth, x, w, n)) abort(); /* benchmark/test entry only */
     mm_job j = {.isa = gb_cpu_opt_isa()};
     mm_job_add(&j, y, x, w, bias, n, nth);
     mm_job_run(&j, nth);
@@ -324,8 +361,8 @@ static void op_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const flo
     op_rmsnorm(b, xnorm, x, norm_w, n, (int)ws[0]->cols, eps);
     int same = count <= 4;
     for (int i = 1; i < count; i++)
-        same = same && ws[i]->dtype == ws[0]->dtype;
-    if (!same || !pack(nth, xnorm, ws[0]->dtype, n, ws[0]->cols)) {
+        same = same && ws[i]->dtype == ws[0]->dtype && use_panel(ws[i]) == use_panel(ws[0]);
+    if (!same || (ws[0]->packed && !use_panel(ws[0])) || !pack(nth, xnorm, ws[0], n)) {
         for (int i = 0; i < count; i++)
             op_matmul(b, ys[i], xnorm, ws[i], biases ? biases[i] : NULL, n);
         return;
@@ -344,6 +381,8 @@ typedef struct {
     int n;
     int64_t chunk;
     gb_act_kind act;
+    int panel;                /* both in the panel layout, with ... */
+    int64_t prows_g, prows_u; /* ... this many panel rows */
 } gu_job;
 
 static void gu_one(void *ctx, int64_t b, int tid);
@@ -366,8 +405,10 @@ static void gu_one(void *ctx, int64_t b, int tid) {
                     .n = j->n,
                     .y = j->out,
                     .ldy = rows,
-                    .bias = NULL};
-    j->isa->mm_rows(&g, r0, r1);
+                    .bias = NULL,
+                    .panel = j->panel,
+                    .prows = j->prows_g};
+    mm_rows(j->isa, &g, r0, r1);
     size_t es = gb_dtype_size(j->wu->dtype);
     gb_mm_args a = {.wdtype = j->wu->dtype,
                     .w = (const char *)j->wu->data + (size_t)(r0 * K) * es,
@@ -377,8 +418,10 @@ static void gu_one(void *ctx, int64_t b, int tid) {
                     .n = j->n,
                     .y = u,
                     .ldy = nr,
-                    .bias = NULL};
-    j->isa->mm_rows(&a, 0, nr);
+                    .bias = NULL,
+                    .panel = j->panel,
+                    .prows = j->prows_u > r0 ? j->prows_u - r0 : 0};
+    mm_rows(j->isa, &a, 0, nr);
     for (int t = 0; t < j->n; t++) {
         float *o = j->out + (int64_t)t * rows + r0;
         j->isa->act_mul(o, o, u + (int64_t)t * nr, (size_t)nr, j->act);
@@ -389,10 +432,11 @@ static void op_gate_up_act(gb_backend *b, float *out, const float *x, const gb_w
                            const gb_weight *wu, int n, gb_act_kind act) {
     int nth = threads_of(b);
     if (!ensure_pool(nth)) nth = 1;
-    int64_t chunk = row_chunk(wg->rows, n, nth);
+    int64_t chunk = row_chunk(wg->rows, n, nth, use_panel(wg));
     size_t need = (size_t)nth * (size_t)n * (size_t)chunk * sizeof(float);
     if (wg->dtype != wu->dtype || wg->rows != wu->rows || wg->cols != wu->cols ||
-        !grow((void **)&S.scratch, &S.scratch_cap, need) || !pack(nth, x, wg->dtype, n, wg->cols)) {
+        use_panel(wg) != use_panel(wu) || (wg->packed && !use_panel(wg)) ||
+        !grow((void **)&S.scratch, &S.scratch_cap, need) || !pack(nth, x, wg, n)) {
         /* composed: gate into out, up into ... no scratch: use the reference path */
         S.ref->matmul(b, out, x, wg, NULL, n);
         size_t cnt = (size_t)n * (size_t)wg->rows;
@@ -403,7 +447,9 @@ static void op_gate_up_act(gb_backend *b, float *out, const float *x, const gb_w
         free(tmp);
         return;
     }
-    gu_job j = {gb_cpu_opt_isa(), wg, wu, x, out, n, chunk, act};
+    gu_job j = {
+        gb_cpu_opt_isa(),     wg, wu, x, out, n, chunk, act, use_panel(wg), gb_cpu_panel_rows(wg),
+        gb_cpu_panel_rows(wu)};
     pfor(nth, (wg->rows + chunk - 1) / chunk, 1, gu_chunk, &j);
 }
 
@@ -714,6 +760,30 @@ static void op_attention_paged(gb_backend *b, float *out, const float *q, const 
     pfor(nth, rows, chunk, patt_items, &j);
 }
 
+/* ---- weights ---- */
+
+/* Whether weights are repacked at load: the active ISA's GEMM is the AVX2 one (the AVX-512
+ * BF16 GEMM reads row-major weights), unless GB_CPU_PANELS=0 (A/B measurements). */
+static int panels_at_load(void) {
+    const gb_opt_isa *isa = gb_cpu_opt_isa();
+    const char *env = getenv("GB_CPU_PANELS");
+    return isa->panel_mm_rows && isa->mm_rows == gb_opt_isa_avx2.mm_rows &&
+           !(env && !strcmp(env, "0"));
+}
+
+/* The reference load, then bf16 matrices the backend owns are repacked in place into the
+ * panel layout. If the panel-sized temporary cannot be allocated the weight stays row-major,
+ * which every op still reads. */
+static int op_weight_load(gb_backend *b, gb_weight *w, const void *src, gb_dtype src_dtype,
+                          int64_t rows, int64_t cols, gb_dtype dtype, int transpose,
+                          gb_error *err) {
+    int rc = S.ref->weight_load(b, w, src, src_dtype, rows, cols, dtype, transpose, err);
+    if (rc || !panels_at_load() || !gb_cpu_panel_eligible(w)) return rc;
+    gb_error ignored = {0};
+    (void)gb_cpu_panel_pack(w, &ignored);
+    return 0;
+}
+
 /* ---- argmax ---- */
 
 static void op_argmax(gb_backend *b, int32_t *ids, const float *logits, int n, int vocab) {
@@ -738,6 +808,7 @@ const gb_backend_ops *gb_cpu_kernelized_ops(const gb_backend_ops *ref) {
     S.ref = ref;
     S.table = *ref;
     S.table.name = "cpu-kernelized";
+    S.table.weight_load = op_weight_load;
     S.table.matmul = op_matmul;
     S.table.rmsnorm = op_rmsnorm;
     S.table.rope = op_rope;

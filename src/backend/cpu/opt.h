@@ -25,6 +25,8 @@ typedef struct gb_mm_args {
     float *y; /* y[t * ldy + r] */
     int64_t ldy;
     const float *bias; /* [rows] or NULL */
+    int panel;         /* w is in the panel layout (panel.h) ... */
+    int64_t prows;     /* ... with this many rows from w as 16-row panels, the rest row-major */
 } gb_mm_args;
 
 typedef struct gb_opt_isa {
@@ -35,6 +37,12 @@ typedef struct gb_opt_isa {
     void (*pack_x)(void *xp, const float *x, gb_dtype wd, int n, int64_t cols, int t0, int t1);
     /* y[:, r0:r1] for all n token rows (bias added when given). */
     void (*mm_rows)(const gb_mm_args *a, int64_t r0, int64_t r1);
+    /* The same three for bf16 weights in the panel layout (panel.h; x packed for every n,
+     * y preset to the bias by the caller, r0 % 16 == 0); NULL where the ISA has none, and
+     * then packed weights go to the reference matmul. */
+    size_t (*panel_pack_bytes)(int n, int64_t cols);
+    void (*panel_pack_x)(float *xp, const float *x, int n, int64_t cols, int t0, int t1);
+    void (*panel_mm_rows)(const gb_mm_args *a, int64_t r0, int64_t r1);
     /* out[i] = act(g[i]) * u[i] */
     void (*act_mul)(float *out, const float *g, const float *u, size_t count, gb_act_kind act);
     /* y[i] = act(x[i]) */
@@ -50,6 +58,11 @@ typedef struct gb_opt_isa {
     /* p[i] = exp(s[i] - m); returns the sum of p */
     float (*exp_sum)(float *p, const float *s, float m, int n);
 } gb_opt_isa;
+
+/* AVX2 panel kernels (opt_panel_avx2.c), entries of the avx2 table */
+size_t gb_panel_avx2_pack_bytes(int n, int64_t cols);
+void gb_panel_avx2_pack_x(float *xp, const float *x, int n, int64_t cols, int t0, int t1);
+void gb_panel_avx2_mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1);
 
 extern const gb_opt_isa gb_opt_isa_scalar;
 extern const gb_opt_isa gb_opt_isa_avx2;   /* needs avx2, fma, f16c */

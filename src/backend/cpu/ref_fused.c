@@ -18,6 +18,17 @@ void gb_ref_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float 
 void gb_ref_gate_up_act(gb_backend *b, float *out, const float *x, const gb_weight *wg,
                         const gb_weight *wu, int n, gb_act_kind act) {
     int64_t inter = wg->rows, dim = wg->cols;
+    if (wg->packed || wu->packed) { /* one-row views do not exist in the panel layout */
+        float *g = malloc((size_t)inter * 2 * sizeof(float));
+        if (!g) abort(); /* out of memory with no way to report it (test-only table) */
+        for (int i = 0; i < n; i++) {
+            gb_ref_matmul(b, g, x + (size_t)i * dim, wg, NULL, 1);
+            gb_ref_matmul(b, g + inter, x + (size_t)i * dim, wu, NULL, 1);
+            gb_ref_act_mul(b, out + (size_t)i * inter, g, g + inter, (size_t)inter, act);
+        }
+        free(g);
+        return;
+    }
     for (int i = 0; i < n; i++) {
         for (int64_t r = 0; r < inter; r++) {
             gb_weight g1 = *wg, u1 = *wu; /* one-row views */
