@@ -17,6 +17,7 @@
 #include "backend/cpu/cpu_ref.h"
 #include "backend/cpu/opt.h"
 #include "backend/cpu/panel.h"
+#include "backend/cpu/threadpool.h"
 #include "test.h"
 
 static uint64_t rs = 0x2545f4914f6cdd1dull;
@@ -175,8 +176,31 @@ static void test_fused(const gb_backend_ops *ops, gb_backend *b) {
     }
 }
 
+/* The repack on a pool of 3 threads (chunks of 16 panels, a partial last chunk and tail rows)
+ * writes the same bytes as the one-thread repack. */
+static void test_pool_pack(void) {
+    gb_threadpool *pool = NULL;
+    gb_error err = {0};
+    CHECK_OK(gb_threadpool_create(3, &pool, &err), &err);
+    gb_weight w, p;
+    make_pair(&w, &p, 16 * 37 + 5, 96); /* p: packed on one thread */
+    gb_weight q = w;
+    q.owned = malloc((size_t)w.rows * w.cols * 2);
+    q.data = q.owned;
+    memcpy(q.owned, w.owned, (size_t)w.rows * w.cols * 2);
+    CHECK_OK(gb_cpu_panel_pack_pool(&q, pool, 3, &err), &err);
+    CHECK(q.packed == q.data);
+    CHECK_MSG(!memcmp(q.owned, p.owned, (size_t)w.rows * w.cols * 2),
+              "the 3-thread repack differs from the 1-thread one");
+    free(w.owned);
+    free(p.owned);
+    free(q.owned);
+    gb_threadpool_free(pool);
+}
+
 int main(void) {
     test_layout();
+    test_pool_pack();
     static const char *isas[] = {"scalar", "avx2", "avx512"};
     for (int i = 0; i < 3; i++) {
         const gb_opt_isa *isa = gb_opt_isa_find(isas[i]);

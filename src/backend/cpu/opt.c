@@ -780,7 +780,9 @@ static int op_weight_load(gb_backend *b, gb_weight *w, const void *src, gb_dtype
     int rc = S.ref->weight_load(b, w, src, src_dtype, rows, cols, dtype, transpose, err);
     if (rc || !panels_at_load() || !gb_cpu_panel_eligible(w)) return rc;
     gb_error ignored = {0};
-    (void)gb_cpu_panel_pack(w, &ignored);
+    int nth = threads_of(b);
+    if (!ensure_pool(nth)) nth = 1;
+    (void)gb_cpu_panel_pack_pool(w, nth > 1 ? S.pool : NULL, nth, &ignored);
     return 0;
 }
 
