@@ -400,6 +400,13 @@ static void test_attention(const gb_backend_ops *ops, gb_backend *b) {
         {1, 1, 290, 2, 1, 10, 300, 0}, /* long decode: flash splits the KV range */
         {1, 6, 130, 2, 2, 8, 140, 4},  /* sliding window */
         {3, 1, 200, 1, 1, 64, 256, 0}, /* flash split, several sequences */
+        /* grouped path (att_group): the 1B prefill's GQA 4 and head_dim 64, keys crossing
+         * the 64-key block; GQA 6 (a 4 + 2 split of the group) with a head_dim tail; a
+         * 12-head group (above GB_ATT_GMAX: one head at a time); odd key counts */
+        {1, 70, 0, 8, 2, 64, 80, 0},
+        {2, 3, 66, 6, 1, 20, 72, 0},
+        {1, 9, 0, 12, 1, 16, 9, 0},
+        {1, 5, 60, 4, 1, 64, 70, 3},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         gb_attn_args a = {.batch = cases[ci].batch,

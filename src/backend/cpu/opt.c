@@ -616,6 +616,74 @@ static void att_items(void *ctx, int64_t b, int64_t e, int tid) {
     }
 }
 
+/* GQA groups up to this many heads take the grouped path (att_group) */
+#define GB_ATT_GMAX 8
+
+/* One (sequence, token, KV head): the grp query heads that share the KV head, scored and
+ * accumulated together over 64-key blocks by the ISA's att_scores / att_accum, so each K and
+ * V row is read once per group. Same online softmax as att_row, per head. */
+static void att_group(const att_job *j, int64_t qrow, int kvh) {
+    const gb_attn_args *a = j->a;
+    const int hd = a->head_dim, grp = a->n_heads / a->n_kv_heads;
+    float s[GB_ATT_GMAX * GB_ATT_BLOCK], p[GB_ATT_GMAX * GB_ATT_BLOCK];
+    float m[GB_ATT_GMAX], l[GB_ATT_GMAX], corr[GB_ATT_GMAX];
+    float acc[GB_ATT_GMAX * GB_ATT_MAXD];
+    int bseq = (int)(qrow / a->n_tokens), t = (int)(qrow % a->n_tokens);
+    int pos = a->pos0 + t;
+    int lo =
+        a->sliding_window > 0 && pos - a->sliding_window + 1 > 0 ? pos - a->sliding_window + 1 : 0;
+    int hi = pos + 1;
+    /* heads kvh * grp .. kvh * grp + grp - 1 are the group's, contiguous in q and out */
+    const int64_t qoff = qrow * (int64_t)a->n_heads * hd + (int64_t)kvh * grp * hd;
+    const int64_t stride = (int64_t)a->n_kv_heads * hd;
+    for (int g = 0; g < grp; g++)
+        m[g] = -INFINITY, l[g] = 0.0f;
+    memset(acc, 0, (size_t)grp * (size_t)hd * sizeof(float));
+    for (int k0 = lo; k0 < hi; k0 += GB_ATT_BLOCK) {
+        int nk = hi - k0 < GB_ATT_BLOCK ? hi - k0 : GB_ATT_BLOCK;
+        const int64_t row0 = (((int64_t)bseq * a->cap + k0) * a->n_kv_heads + kvh) * hd;
+        j->isa->att_scores(s, GB_ATT_BLOCK, j->q + qoff, grp, j->kc + row0, stride, nk, hd,
+                           a->scale);
+        for (int g = 0; g < grp; g++) {
+            const float *sg = s + g * GB_ATT_BLOCK;
+            float mb = -INFINITY;
+            for (int i = 0; i < nk; i++)
+                if (sg[i] > mb) mb = sg[i];
+            float mn = mb > m[g] ? mb : m[g];
+            if (mn == -INFINITY || mn != mn) mn = mb; /* all -inf or NaN scores: propagate */
+            corr[g] = m[g] == -INFINITY ? 0.0f : expf(m[g] - mn);
+            l[g] = l[g] * corr[g] + j->isa->exp_sum(p + g * GB_ATT_BLOCK, sg, mn, nk);
+            m[g] = mn;
+        }
+        j->isa->att_accum(acc, corr, p, GB_ATT_BLOCK, grp, j->vc + row0, stride, nk, hd);
+    }
+    float *o = j->out + qoff;
+    for (int g = 0; g < grp; g++) {
+        float inv = 1.0f / l[g];
+        for (int d = 0; d < hd; d++)
+            o[(int64_t)g * hd + d] = acc[(int64_t)g * hd + d] * inv;
+    }
+}
+
+static void att_groups(void *ctx, int64_t b, int64_t e, int tid) {
+    (void)tid;
+    const att_job *j = ctx;
+    for (int64_t it = b; it < e; it++)
+        att_group(j, it / j->a->n_kv_heads, (int)(it % j->a->n_kv_heads));
+}
+
+/* Whether att_group serves a (non-split) call: the ISA has the block kernels, the group is
+ * at most GB_ATT_GMAX heads, and GB_CPU_ATT_GROUP=0 (A/B measurements) is not set. */
+static int att_grouped(const gb_opt_isa *isa, const gb_attn_args *a) {
+    static int off = -1;
+    if (off < 0) {
+        const char *env = getenv("GB_CPU_ATT_GROUP");
+        off = env && !strcmp(env, "0");
+    }
+    return !off && isa->att_scores && isa->att_accum && a->n_kv_heads > 0 &&
+           a->n_heads % a->n_kv_heads == 0 && a->n_heads / a->n_kv_heads <= GB_ATT_GMAX;
+}
+
 /* KV segments per row for single-token flash decode: enough items for every thread, each
  * segment at least 128 keys. */
 static int att_splits(gb_attn_impl impl, const gb_attn_args *a, int nth) {
@@ -679,6 +747,13 @@ static void op_attention(gb_backend *b, gb_attn_impl impl, float *out, const flo
             for (int d = 0; d < hd; d++)
                 o[d] *= inv;
         }
+        return;
+    }
+    if (att_grouped(j.isa, a)) {
+        int64_t groups = (int64_t)a->batch * a->n_tokens * a->n_kv_heads;
+        int64_t chunk = 1 + groups / (8 * (int64_t)nth);
+        if (chunk > 4) chunk = 4;
+        pfor(nth, groups, chunk, att_groups, &j);
         return;
     }
     int64_t chunk = 1 + rows / (8 * (int64_t)nth);

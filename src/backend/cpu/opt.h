@@ -57,12 +57,27 @@ typedef struct gb_opt_isa {
     void (*add)(float *y, const float *a, const float *c, size_t n);
     /* p[i] = exp(s[i] - m); returns the sum of p */
     float (*exp_sum)(float *p, const float *s, float m, int n);
+    /* Attention over one block of nk keys for the G query heads of a GQA group (q: G rows
+     * of hd floats; key / value row i at k / v + i * stride). NULL where the ISA has none:
+     * the op then runs one head at a time on dot / scale_axpy.
+     * s[g * lds + i] = scale * q_g . k_i (entries up to lds - 1 may be overwritten). */
+    void (*att_scores)(float *s, int lds, const float *q, int G, const float *k, int64_t kstride,
+                       int nk, int hd, float scale);
+    /* acc[g * hd + d] = acc[g * hd + d] * corr[g] + sum_i p[g * ldp + i] * v_i[d] */
+    void (*att_accum)(float *acc, const float *corr, const float *p, int ldp, int G, const float *v,
+                      int64_t vstride, int nk, int hd);
 } gb_opt_isa;
 
 /* AVX2 panel kernels (opt_panel_avx2.c), entries of the avx2 table */
 size_t gb_panel_avx2_pack_bytes(int n, int64_t cols);
 void gb_panel_avx2_pack_x(float *xp, const float *x, int n, int64_t cols, int t0, int t1);
 void gb_panel_avx2_mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1);
+
+/* AVX2 GQA-group attention blocks (opt_attn_avx2.c), entries of the avx2 table */
+void gb_attn_avx2_scores(float *s, int lds, const float *q, int G, const float *k, int64_t kstride,
+                         int nk, int hd, float scale);
+void gb_attn_avx2_accum(float *acc, const float *corr, const float *p, int ldp, int G,
+                        const float *v, int64_t vstride, int nk, int hd);
 
 extern const gb_opt_isa gb_opt_isa_scalar;
 extern const gb_opt_isa gb_opt_isa_avx2;   /* needs avx2, fma, f16c */

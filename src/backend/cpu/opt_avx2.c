@@ -604,4 +604,6 @@ const gb_opt_isa gb_opt_isa_avx2 = {
     .scale_mul = scale_mul,
     .add = add,
     .exp_sum = exp_sum,
+    .att_scores = gb_attn_avx2_scores,
+    .att_accum = gb_attn_avx2_accum,
 };

@@ -1,0 +1,128 @@
+/* AVX2 attention blocks for a GQA group (see opt.h, att_scores / att_accum): the G query
+ * heads that share one KV head are scored and accumulated together, so every K and V row is
+ * loaded once per group instead of once per head, and the G independent accumulation
+ * chains hide the FMA latency that a one-head dot product (one chain, then a horizontal
+ * sum per key) exposes. Prefill of the 1B shape: G = 4, head_dim 64, 64-key blocks. */
+#include <immintrin.h>
+
+#include "backend/cpu/opt.h"
+
+#define GB_AI static inline __attribute__((always_inline))
+
+GB_AI float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Scores of NG (1..4) queries against 2 keys: 2 x NG accumulators over the head. */
+GB_AI void scores_tile(float *s, int lds, const float *q, int hd, const float *k0, const float *k1,
+                       int i, int NG, float scale) {
+    __m256 a0[4], a1[4];
+    for (int g = 0; g < NG; g++)
+        a0[g] = a1[g] = _mm256_setzero_ps();
+    int d = 0;
+    for (; d + 8 <= hd; d += 8) {
+        __m256 x0 = _mm256_loadu_ps(k0 + d), x1 = _mm256_loadu_ps(k1 + d);
+        for (int g = 0; g < NG; g++) {
+            __m256 qg = _mm256_loadu_ps(q + (int64_t)g * hd + d);
+            a0[g] = _mm256_fmadd_ps(qg, x0, a0[g]);
+            a1[g] = _mm256_fmadd_ps(qg, x1, a1[g]);
+        }
+    }
+    for (int g = 0; g < NG; g++) {
+        float r0 = hsum(a0[g]), r1 = hsum(a1[g]);
+        for (int e = d; e < hd; e++) {
+            r0 += q[(int64_t)g * hd + e] * k0[e];
+            r1 += q[(int64_t)g * hd + e] * k1[e];
+        }
+        s[g * lds + i] = r0 * scale;
+        s[g * lds + i + 1] = r1 * scale;
+    }
+}
+
+void gb_attn_avx2_scores(float *s, int lds, const float *q, int G, const float *k, int64_t kstride,
+                         int nk, int hd, float scale) {
+    for (int g0 = 0; g0 < G; g0 += 4) {
+        int ng = G - g0 < 4 ? G - g0 : 4;
+        const float *qg = q + (int64_t)g0 * hd;
+        float *sg = s + g0 * lds;
+        /* keys in pairs; an odd last key is paired with itself (its score written twice) */
+        for (int i = 0; i < nk; i += 2) {
+            int i0 = i + 1 < nk ? i : nk - 2 < 0 ? 0 : nk - 2;
+            const float *k0 = k + i0 * kstride, *k1 = k + (i0 + (nk > 1)) * kstride;
+            switch (ng) {
+            case 4:
+                scores_tile(sg, lds, qg, hd, k0, k1, i0, 4, scale);
+                break;
+            case 3:
+                scores_tile(sg, lds, qg, hd, k0, k1, i0, 3, scale);
+                break;
+            case 2:
+                scores_tile(sg, lds, qg, hd, k0, k1, i0, 2, scale);
+                break;
+            default:
+                scores_tile(sg, lds, qg, hd, k0, k1, i0, 1, scale);
+                break;
+            }
+        }
+    }
+}
+
+/* acc[g][d0, d0 + 16) for NG (1..4) queries over nk keys: 2 x NG accumulators. */
+GB_AI void accum_tile(float *acc, const float *corr, const float *p, int ldp, int hd,
+                      const float *v, int64_t vstride, int nk, int d0, int NG) {
+    __m256 a0[4], a1[4];
+    for (int g = 0; g < NG; g++) {
+        __m256 c = _mm256_set1_ps(corr[g]);
+        a0[g] = _mm256_mul_ps(c, _mm256_loadu_ps(acc + (int64_t)g * hd + d0));
+        a1[g] = _mm256_mul_ps(c, _mm256_loadu_ps(acc + (int64_t)g * hd + d0 + 8));
+    }
+    for (int i = 0; i < nk; i++) {
+        const float *vr = v + i * vstride + d0;
+        __m256 x0 = _mm256_loadu_ps(vr), x1 = _mm256_loadu_ps(vr + 8);
+        for (int g = 0; g < NG; g++) {
+            __m256 pg = _mm256_broadcast_ss(p + g * ldp + i);
+            a0[g] = _mm256_fmadd_ps(pg, x0, a0[g]);
+            a1[g] = _mm256_fmadd_ps(pg, x1, a1[g]);
+        }
+    }
+    for (int g = 0; g < NG; g++) {
+        _mm256_storeu_ps(acc + (int64_t)g * hd + d0, a0[g]);
+        _mm256_storeu_ps(acc + (int64_t)g * hd + d0 + 8, a1[g]);
+    }
+}
+
+void gb_attn_avx2_accum(float *acc, const float *corr, const float *p, int ldp, int G,
+                        const float *v, int64_t vstride, int nk, int hd) {
+    for (int g0 = 0; g0 < G; g0 += 4) {
+        int ng = G - g0 < 4 ? G - g0 : 4;
+        float *ag = acc + (int64_t)g0 * hd;
+        const float *pg = p + g0 * ldp;
+        int d = 0;
+        for (; d + 16 <= hd; d += 16) {
+            switch (ng) {
+            case 4:
+                accum_tile(ag, corr + g0, pg, ldp, hd, v, vstride, nk, d, 4);
+                break;
+            case 3:
+                accum_tile(ag, corr + g0, pg, ldp, hd, v, vstride, nk, d, 3);
+                break;
+            case 2:
+                accum_tile(ag, corr + g0, pg, ldp, hd, v, vstride, nk, d, 2);
+                break;
+            default:
+                accum_tile(ag, corr + g0, pg, ldp, hd, v, vstride, nk, d, 1);
+                break;
+            }
+        }
+        for (int g = 0; g < ng; g++)
+            for (int e = d; e < hd; e++) {
+                float a = ag[(int64_t)g * hd + e] * corr[g0 + g];
+                for (int i = 0; i < nk; i++)
+                    a += pg[g * ldp + i] * v[i * vstride + e];
+                ag[(int64_t)g * hd + e] = a;
+            }
+    }
+}
