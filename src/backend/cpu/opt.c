@@ -194,9 +194,16 @@ static void mm_rows(const gb_opt_isa *isa, const gb_mm_args *a, int64_t r0, int6
         isa->mm_rows(a, r0, r1);
         return;
     }
-    for (int t = 0; t < a->n; t++)
-        for (int64_t r = r0; r < r1; r++)
-            a->y[t * a->ldy + r] = a->bias ? a->bias[r] : 0.0f;
+    /* one contiguous row segment per token (memset / memcpy): the element loop with the
+     * bias test inside took ~1.2% of the 128-token prefill's samples (perf, 2 threads) */
+    const size_t bytes = (size_t)(r1 - r0) * sizeof(float);
+    for (int t = 0; t < a->n; t++) {
+        float *yt = a->y + t * a->ldy + r0;
+        if (a->bias)
+            memcpy(yt, a->bias + r0, bytes);
+        else
+            memset(yt, 0, bytes);
+    }
     isa->panel_mm_rows(a, r0, r1);
 }
 
