@@ -5,16 +5,8 @@
  * sum per key) exposes. Prefill of the 1B shape: G = 4, head_dim 64, 64-key blocks. */
 #include <immintrin.h>
 
+#include "backend/cpu/avx2_util.h"
 #include "backend/cpu/opt.h"
-
-#define GB_AI static inline __attribute__((always_inline))
-
-GB_AI float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* Scores of NG (1..4) queries against 2 keys: 2 x NG accumulators over the head. */
 GB_AI void scores_tile(float *s, int lds, const float *q, int hd, const float *k0, const float *k1,
@@ -32,7 +24,7 @@ GB_AI void scores_tile(float *s, int lds, const float *q, int hd, const float *k
         }
     }
     for (int g = 0; g < NG; g++) {
-        float r0 = hsum(a0[g]), r1 = hsum(a1[g]);
+        float r0 = gb_hsum256(a0[g]), r1 = gb_hsum256(a1[g]);
         for (int e = d; e < hd; e++) {
             r0 += q[(int64_t)g * hd + e] * k0[e];
             r1 += q[(int64_t)g * hd + e] * k1[e];

@@ -10,16 +10,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "backend/cpu/avx2_util.h"
 #include "backend/cpu/opt.h"
-
-#define GB_AI static inline __attribute__((always_inline))
-
-GB_AI float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 #define GB_PANEL_MIN_N 12
 
@@ -137,7 +129,7 @@ GB_AI void load_w_f32(const void *w, int64_t off, __m256 *a, __m256 *b) {
             }                                                                                      \
         }                                                                                          \
         GB_UNROLL for (int i = 0; i < MR; i++) GB_UNROLL for (int j = 0; j < NR; j++)              \
-            y[(t0 + j) * ldy + r + i] += hsum256(acc[i][j]);                                       \
+            y[(t0 + j) * ldy + r + i] += gb_hsum256(acc[i][j]);                                    \
     }
 
 #define GB_MK_ALL(DT)                                                                              \
@@ -177,7 +169,7 @@ static void gemv_bf16_4_pf(const void *w, int64_t K, int64_t r, const float *xp,
             acc[i] = _mm256_fmadd_ps(wb[i], xb, acc[i]);
         }
     }
-    GB_UNROLL for (int i = 0; i < 4; i++) y[r + i] += hsum256(acc[i]);
+    GB_UNROLL for (int i = 0; i < 4; i++) y[r + i] += gb_hsum256(acc[i]);
 }
 
 typedef void (*mk_fn)(const void *, int64_t, int64_t, const float *, int64_t, int, int64_t, int64_t,
@@ -536,7 +528,7 @@ static float dot(const float *a, const float *b, int n) {
     }
     for (; i + 8 <= n; i += 8)
         s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float s = hsum256(_mm256_add_ps(s0, s1));
+    float s = gb_hsum256(_mm256_add_ps(s0, s1));
     for (; i < n; i++)
         s += a[i] * b[i];
     return s;
@@ -582,7 +574,7 @@ static float exp_sum(float *p, const float *s, float m, int n) {
         _mm256_storeu_ps(p + i, e);
         acc = _mm256_add_ps(acc, e);
     }
-    float sum = hsum256(acc);
+    float sum = gb_hsum256(acc);
     for (; i < n; i++)
         sum += (p[i] = expf(s[i] - m));
     return sum;

@@ -12,10 +12,10 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "backend/cpu/avx2_util.h"
 #include "backend/cpu/opt.h"
 #include "backend/cpu/panel.h"
 
-#define GB_AI static inline __attribute__((always_inline))
 #define GB_UNROLL _Pragma("GCC unroll 16")
 #define GB_TMAX 6
 
