@@ -34,16 +34,23 @@ static int check_positions(const gb_model *m, int total, gb_error *err) {
     return 0;
 }
 
-/* The ids of the last forward (ws->logits rows of each sequence) -> ws->next, then host. */
+/* The ids of the last forward (ws->logits rows of each sequence) -> ws->ids, the next step's
+ * input (the forward has read the old ids by then: ops run in order), then host. */
+static void pick_next_dev(gb_model *m, gb_workspace *ws, int batch) {
+    m->be->ops->argmax(m->be, ws->ids, ws->logits, batch, m->cfg.vocab_size);
+}
+static int ids_to_host(gb_model *m, gb_workspace *ws, int batch, int32_t *host, gb_error *err) {
+    return m->be->ops->download(m->be, host, ws->ids, (size_t)batch * sizeof(int32_t), err);
+}
 static int pick_next(gb_model *m, gb_workspace *ws, int batch, int32_t *host, gb_error *err) {
-    m->be->ops->argmax(m->be, ws->next, ws->logits, batch, m->cfg.vocab_size);
-    return m->be->ops->download(m->be, host, ws->next, (size_t)batch * sizeof(int32_t), err);
+    pick_next_dev(m, ws, batch);
+    return ids_to_host(m, ws, batch, host, err);
 }
 
-/* One decode step: the previous step's ids (ws->next, already on the backend) go in, the
- * new ids come out in host_ids. Kept separate so a backend can capture it (CUDA graphs). */
+/* One decode step: the previous step's ids (ws->ids, already on the backend) go in, the
+ * new ids come out in ws->ids and host_ids. Kept separate so a backend can capture it (CUDA
+ * graphs). */
 static int decode_step(gb_model *m, gb_workspace *ws, int batch, int32_t *host_ids, gb_error *err) {
-    GB_TRY(m->be->ops->copy(m->be, ws->ids, ws->next, (size_t)batch * sizeof(int32_t), err));
     if (!m->opts.static_cache) GB_TRY(gb_kv_reserve(m, m->kv.len + 1, err));
     GB_TRY(gb_forward(m, ws, batch, 1, GB_LOGITS_LAST, err));
     return pick_next(m, ws, batch, host_ids, err);
@@ -59,16 +66,16 @@ static uint64_t graph_key(const gb_model *m, const gb_workspace *ws, int batch) 
     GB_MIX(m->kv.cap);
     for (int l = 0; l < m->cfg.num_layers; l++)
         GB_MIX(m->kv.k[l]), GB_MIX(m->kv.v[l]);
-    const void *bufs[] = {ws->x,    ws->xn, ws->q,    ws->k,      ws->v,   ws->att,  ws->proj,
-                          ws->gate, ws->up, ws->last, ws->logits, ws->ids, ws->next, ws->scratch};
+    const void *bufs[] = {ws->x,    ws->xn, ws->q,    ws->k,      ws->v,   ws->att,    ws->proj,
+                          ws->gate, ws->up, ws->last, ws->logits, ws->ids, ws->scratch};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         GB_MIX(bufs[i]);
 #undef GB_MIX
     return h ? h : 1;
 }
 
-/* The captured step reads its input ids from ws->ids and leaves the next ones there (the
- * caller puts the prefill's ids there first): no copy node in the graph. */
+/* The captured step reads its input ids from ws->ids and leaves the next ones there, as
+ * decode_step: the graph holds kernels only. */
 static int decode_step_graph(gb_model *m, gb_workspace *ws, int batch, int32_t *host_ids,
                              gb_error *err) {
     gb_backend *be = m->be;
@@ -81,7 +88,7 @@ static int decode_step_graph(gb_model *m, gb_workspace *ws, int batch, int32_t *
         gb_trace_fn trace = m->opts.trace; /* op/layer slices sync: not while capturing */
         m->opts.trace = NULL;
         int rc = gb_forward(m, ws, batch, 1, GB_LOGITS_LAST, err);
-        if (!rc) be->ops->argmax(be, ws->ids, ws->logits, batch, m->cfg.vocab_size);
+        if (!rc) pick_next_dev(m, ws, batch);
         m->opts.trace = trace;
         int rc2 = be->ops->graph_end(be, rc ? NULL : err);
         GB_TRY(rc ? rc : rc2);
@@ -90,7 +97,7 @@ static int decode_step_graph(gb_model *m, gb_workspace *ws, int batch, int32_t *
     }
     GB_TRY(be->ops->graph_launch(be, err));
     m->kv.len += 1;
-    return be->ops->download(be, host_ids, ws->ids, (size_t)batch * sizeof(int32_t), err);
+    return ids_to_host(m, ws, batch, host_ids, err);
 }
 
 /* Static mode: the model's workspace, (re)planned when a larger shape comes, with attention
@@ -156,15 +163,13 @@ int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_e
     if (!rc && !stat && N > 1) { /* decode buffers: batch rows; the prefill ones go */
         rc = gb_workspace_init(m, &dec, batch, batch, err);
         if (!rc)
-            rc = m->be->ops->copy(m->be, dec.next, ws->next, (size_t)batch * sizeof(int32_t), err);
+            rc = m->be->ops->copy(m->be, dec.ids, ws->ids, (size_t)batch * sizeof(int32_t), err);
         gb_workspace_free(m, ws);
         ws = &dec;
     }
 
     /* decode: one token per sequence per step */
     const int graph = stat && m->opts.cuda_graph && m->be->ops->graph_launch;
-    if (!rc && graph && N > 1)
-        rc = m->be->ops->copy(m->be, ws->ids, ws->next, (size_t)batch * sizeof(int32_t), err);
     for (int step = 1; !rc && step < N; step++) {
         t_step = gb_clock_ns();
         rc =
