@@ -193,6 +193,15 @@ typedef struct gb_backend_ops {
      * then kv_write_paged. */
     void (*rope_kv_write_paged)(gb_backend *b, float *q, float *k, const float *v, float *kpool,
                                 float *vpool, const gb_rope_args *r, const gb_paged_args *a);
+
+    /* ---- pipelined decode (CUDA); NULL elsewhere: the engine then downloads and waits ---- */
+    /* Enqueues a copy of bytes from device src into the backend's host staging slot (0 or 1),
+     * ordered after the ops issued so far, and returns without waiting; download_finish waits
+     * for the copy started in that slot and moves its bytes into dst. A slot holds one copy
+     * at a time: finish it before starting it again. So the next decode step can be issued
+     * before the host has the current step's token ids. */
+    int (*download_start)(gb_backend *b, int slot, const void *src, size_t bytes, gb_error *err);
+    int (*download_finish)(gb_backend *b, int slot, void *dst, size_t bytes, gb_error *err);
 } gb_backend_ops;
 
 struct gb_backend {

@@ -75,9 +75,8 @@ static uint64_t graph_key(const gb_model *m, const gb_workspace *ws, int batch) 
 }
 
 /* The captured step reads its input ids from ws->ids and leaves the next ones there, as
- * decode_step: the graph holds kernels only. */
-static int decode_step_graph(gb_model *m, gb_workspace *ws, int batch, int32_t *host_ids,
-                             gb_error *err) {
+ * decode_step: the graph holds kernels only. Issues the step without waiting for it. */
+static int decode_issue_graph(gb_model *m, gb_workspace *ws, int batch, gb_error *err) {
     gb_backend *be = m->be;
     const uint64_t key = graph_key(m, ws, batch);
     be->ops->set_pos(be, m->kv.len);
@@ -97,7 +96,38 @@ static int decode_step_graph(gb_model *m, gb_workspace *ws, int batch, int32_t *
     }
     GB_TRY(be->ops->graph_launch(be, err));
     m->kv.len += 1;
+    return 0;
+}
+
+static int decode_step_graph(gb_model *m, gb_workspace *ws, int batch, int32_t *host_ids,
+                             gb_error *err) {
+    GB_TRY(decode_issue_graph(m, ws, batch, err));
     return ids_to_host(m, ws, batch, host_ids, err);
+}
+
+/* Pipelined graph decode: the step after `step` is issued, with the copy of its ids into the
+ * other host slot, before the host waits for this step's ids, so the device does not idle
+ * through the host's wait, wake-up and next launch (the ids a step writes are read by the next
+ * step on the device; the copy is ordered between them). Token times stay the moments the host
+ * has the ids. GB_DECODE_PIPELINE=0 (A/B timings) waits for each step before the next. */
+static int decode_step_pipelined(gb_model *m, gb_workspace *ws, int batch, int step, int n,
+                                 int32_t *host_ids, gb_error *err) {
+    const gb_backend_ops *ops = m->be->ops;
+    const size_t bytes = (size_t)batch * sizeof(int32_t);
+    if (step == 1) { /* nothing in flight yet */
+        GB_TRY(decode_issue_graph(m, ws, batch, err));
+        GB_TRY(ops->download_start(m->be, step & 1, ws->ids, bytes, err));
+    }
+    if (step + 1 < n) {
+        GB_TRY(decode_issue_graph(m, ws, batch, err));
+        GB_TRY(ops->download_start(m->be, (step + 1) & 1, ws->ids, bytes, err));
+    }
+    return ops->download_finish(m->be, step & 1, host_ids, bytes, err);
+}
+
+static int decode_pipeline_enabled(const gb_model *m) {
+    const char *env = getenv("GB_DECODE_PIPELINE");
+    return m->be->ops->download_start && m->be->ops->download_finish && !(env && *env == '0');
 }
 
 /* Static mode: the model's workspace, (re)planned when a larger shape comes, with attention
@@ -170,10 +200,12 @@ int gb_generate(gb_model *m, const gb_generate_params *p, int32_t *out_ids, gb_e
 
     /* decode: one token per sequence per step */
     const int graph = stat && m->opts.cuda_graph && m->be->ops->graph_launch;
+    const int pipe = graph && decode_pipeline_enabled(m);
     for (int step = 1; !rc && step < N; step++) {
         t_step = gb_clock_ns();
-        rc =
-            graph ? decode_step_graph(m, ws, batch, ids, err) : decode_step(m, ws, batch, ids, err);
+        rc = pipe    ? decode_step_pipelined(m, ws, batch, step, N, ids, err)
+             : graph ? decode_step_graph(m, ws, batch, ids, err)
+                     : decode_step(m, ws, batch, ids, err);
         if (rc) break;
         int64_t t = gb_clock_ns();
         if (m->opts.trace) m->opts.trace(m->opts.trace_user, "decode step", t_step, t, 0);

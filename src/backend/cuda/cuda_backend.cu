@@ -141,6 +141,41 @@ static int op_download(gb_backend *b, void *dst, const void *src, size_t bytes, 
     return gb_cuda_status(st, err);
 }
 
+static int op_download_start(gb_backend *b, int slot, const void *src, size_t bytes,
+                             gb_error *err) {
+    gb_cuda *st = gb_cuda_of(b);
+    if (st->failed) return gb_cuda_status(st, err);
+    if (slot < 0 || slot > 1)
+        return gb_error_set(err, GB_ERR_INTERNAL, "cuda: download slot %d (0 or 1)", slot);
+    if (bytes > st->stage_slot) { /* grows rarely (a larger batch): wait for both slots */
+        GB_CU(st, cudaStreamSynchronize(st->stream));
+        if (st->stage) cudaFreeHost(st->stage);
+        st->stage = NULL;
+        st->stage_slot = 0;
+        if (GB_CU(st, cudaHostAlloc((void **)&st->stage, 2 * bytes, cudaHostAllocDefault)))
+            return gb_cuda_status(st, err);
+        st->stage_slot = bytes;
+    }
+    for (int i = 0; i < 2 && !st->stage_ev[i]; i++)
+        if (GB_CU(st, cudaEventCreateWithFlags(&st->stage_ev[i], cudaEventDisableTiming)))
+            return gb_cuda_status(st, err);
+    if (bytes)
+        GB_CU_MEMCPY(st, st->stage + (size_t)slot * st->stage_slot, src, bytes,
+                     cudaMemcpyDeviceToHost);
+    GB_CU(st, cudaEventRecord(st->stage_ev[slot], st->stream));
+    return gb_cuda_status(st, err);
+}
+
+static int op_download_finish(gb_backend *b, int slot, void *dst, size_t bytes, gb_error *err) {
+    gb_cuda *st = gb_cuda_of(b);
+    if (slot < 0 || slot > 1 || bytes > st->stage_slot || !st->stage_ev[slot])
+        return gb_error_set(err, GB_ERR_INTERNAL, "cuda: no download of %zu bytes in slot %d",
+                            bytes, slot);
+    GB_CU(st, cudaEventSynchronize(st->stage_ev[slot]));
+    if (!st->failed && bytes) memcpy(dst, st->stage + (size_t)slot * st->stage_slot, bytes);
+    return gb_cuda_status(st, err);
+}
+
 static int op_copy(gb_backend *b, void *dst, const void *src, size_t bytes, gb_error *err) {
     gb_cuda *st = gb_cuda_of(b);
     if (bytes) GB_CU_MEMCPY(st, dst, src, bytes, cudaMemcpyDeviceToDevice);
@@ -306,6 +341,9 @@ static void op_destroy(gb_backend *b) {
     if (st) {
         cudaSetDevice(st->device);
         if (st->stream) cudaStreamSynchronize(st->stream);
+        for (int i = 0; i < 2; i++)
+            if (st->stage_ev[i]) cudaEventDestroy(st->stage_ev[i]);
+        if (st->stage) cudaFreeHost(st->stage);
         if (st->exec) cudaGraphExecDestroy(st->exec);
         if (st->graph) cudaGraphDestroy(st->graph);
         gb_cuda_lt_free(st);
@@ -351,6 +389,8 @@ static const gb_backend_ops gb_cuda_ref_ops = {
     NULL, /* matmul_add, rope_kv_attention, rope_kv_write_paged: the reference set composes */
     NULL, /* the plain ops */
     NULL,
+    op_download_start,
+    op_download_finish,
 };
 
 static const gb_backend_ops gb_cuda_fused_ops = {
@@ -370,6 +410,8 @@ static const gb_backend_ops gb_cuda_fused_ops = {
     gb_cuda_matmul_add,
     gb_cuda_rope_kv_attention,
     gb_cuda_rope_kv_write_paged,
+    op_download_start,
+    op_download_finish,
 };
 
 extern "C" int gb_backend_cuda_available(void) {
@@ -411,6 +453,12 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     if (env && *env) st->gemv_max_n = atoi(env);
     /* programmatic dependent launch: on by default (the GEMVs load their first weights while
      * the previous kernel drains, see docs/performance.md); GB_CUDA_PDL=0 turns it off */
+    /* K split of the decode GEMVs (cuda_matmul.cu, gb_gemv_ks): the most warps per output
+     * row; 1 = one warp per row */
+    env = getenv("GB_CUDA_GEMV_KS");
+    st->gemv_ks = env && (atoi(env) == 1 || atoi(env) == 2) ? atoi(env) : 4;
+    env = getenv("GB_CUDA_GATEUP_KS");
+    st->gateup_ks = env && (atoi(env) == 1 || atoi(env) == 2) ? atoi(env) : 4;
     env = getenv("GB_CUDA_PDL");
     st->pdl = !(env && *env == '0');
     env = getenv("GB_CUDA_FUSE_ROPE");

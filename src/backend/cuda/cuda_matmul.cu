@@ -62,7 +62,7 @@ template <> __device__ __forceinline__ void gb_unpack<float>(const uint4 &v, flo
 /* acc[r] += dot of the 8 (or 4) weights in wv (vector index idx) with x row r. */
 template <typename T, int NB>
 __device__ __forceinline__ void gb_vec_fma(float *acc, const uint4 &wv, int idx, const float *x,
-                                           int cols) {
+                                           int ldx) {
     const int VEC = gb_vec<T>::N;
     float wf[VEC];
     gb_unpack<T>(wv, wf);
@@ -71,7 +71,7 @@ __device__ __forceinline__ void gb_vec_fma(float *acc, const uint4 &wv, int idx,
         /* plain loads, not __ldg: with programmatic dependent launch this kernel is resident
          * while the previous one writes x, and the non-coherent read-only path then returned
          * stale lines (measured: wrong tokens) */
-        const float4 *xp = (const float4 *)(x + (int64_t)r * cols + (int64_t)idx * VEC);
+        const float4 *xp = (const float4 *)(x + (int64_t)r * ldx + (int64_t)idx * VEC);
 #pragma unroll
         for (int q = 0; q < VEC / 4; q++) {
             const float4 xv = xp[q];
@@ -81,8 +81,9 @@ __device__ __forceinline__ void gb_vec_fma(float *acc, const uint4 &wv, int idx,
     }
 }
 
-/* Dot products of one weight row with NB activation rows: acc[r] = sum_k w[k] * x[r, k],
- * reduced over the warp. Requires cols % VEC == 0 and 16-byte aligned rows.
+/* Dot products of one weight row (segment) with NB activation rows: acc[r] = sum_k w[k] *
+ * x[r, k] over k < cols, reduced over the warp; x rows are ldx floats apart. Requires
+ * cols % VEC == 0 and 16-byte aligned rows.
  *
  * The first group of GB_GEMV_U loads per lane is issued before gb_pdl_wait(): weights never
  * depend on the previous kernel, so with programmatic dependent launch they stream in while
@@ -90,7 +91,7 @@ __device__ __forceinline__ void gb_vec_fma(float *acc, const uint4 &wv, int idx,
  * whole row). Full groups of GB_GEMV_U loads per lane are issued before any use. */
 template <typename T, int NB>
 __device__ __forceinline__ void gb_row_dot(float *acc, const T *wrow, const float *x, int cols,
-                                           int lane) {
+                                           int ldx, int lane) {
     const int nvec = cols / gb_vec<T>::N;
     const uint4 *wr = (const uint4 *)wrow;
     {
@@ -102,7 +103,7 @@ __device__ __forceinline__ void gb_row_dot(float *acc, const T *wrow, const floa
         gb_pdl_wait();
 #pragma unroll
         for (int u = 0; u < GB_GEMV_U; u++)
-            if (lane + u * 32 < nvec) gb_vec_fma<T, NB>(acc, wv[u], lane + u * 32, x, cols);
+            if (lane + u * 32 < nvec) gb_vec_fma<T, NB>(acc, wv[u], lane + u * 32, x, ldx);
     }
     int base = lane + 32 * GB_GEMV_U;
     for (; base + 32 * (GB_GEMV_U - 1) < nvec; base += 32 * GB_GEMV_U) {
@@ -112,10 +113,10 @@ __device__ __forceinline__ void gb_row_dot(float *acc, const T *wrow, const floa
             wv[u] = gb_ld_stream(wr + base + u * 32);
 #pragma unroll
         for (int u = 0; u < GB_GEMV_U; u++)
-            gb_vec_fma<T, NB>(acc, wv[u], base + u * 32, x, cols);
+            gb_vec_fma<T, NB>(acc, wv[u], base + u * 32, x, ldx);
     }
     for (; base < nvec; base += 32)
-        gb_vec_fma<T, NB>(acc, gb_ld_stream(wr + base), base, x, cols);
+        gb_vec_fma<T, NB>(acc, gb_ld_stream(wr + base), base, x, ldx);
 #pragma unroll
     for (int r = 0; r < NB; r++)
         acc[r] = gb_warp_sum(acc[r]);
@@ -132,11 +133,34 @@ struct gb_gemv_jobs {
     int resid;
 };
 
+/* Partial sums of the ks warps that share one output row (K split, see gb_gemv_ks): warp
+ * w of the block holds part w; the first warp of each group gets the total, summed in warp
+ * order. Every thread of the block must call it (it synchronises the block). */
+template <int NB>
+__device__ __forceinline__ void gb_ks_reduce(float *acc, int ks, int lane, int wid) {
+    __shared__ float part[GB_GEMV_WARPS][NB];
+    if (ks == 1) return;
+    if (lane == 0)
+#pragma unroll
+        for (int r = 0; r < NB; r++)
+            part[wid][r] = acc[r];
+    __syncthreads();
+    if (wid % ks == 0)
+        for (int j = 1; j < ks; j++)
+#pragma unroll
+            for (int r = 0; r < NB; r++)
+                acc[r] += part[wid + j][r];
+}
+
+/* Block of GB_GEMV_WARPS warps, ks (1, 2 or 4) warps per output row: warp w takes segment
+ * w % ks of the row (cols / ks columns), so a long row is requested by ks warps at once instead
+ * of one warp in ks rounds. */
 template <typename T, int NB>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
-    k_gemv(gb_gemv_jobs jobs, const float *x, int cols, int total_rows) {
-    const int lane = threadIdx.x & 31;
-    int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
+    k_gemv(gb_gemv_jobs jobs, const float *x, int cols, int total_rows, int ks) {
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    int row = blockIdx.x * (GB_GEMV_WARPS / ks) + wid / ks;
+    const int seg = wid % ks, scols = cols / ks;
     const bool active = row < total_rows;
     /* pick the matrix with constant indices only (a dynamic index would put the parameter
      * struct in local memory) */
@@ -158,16 +182,19 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
             rows = jobs.rows[2];
         }
     }
-    if (!active) return;
+    if (!active && ks == 1) return; /* with ks > 1 every warp takes part in the reduction */
     float acc[NB];
 #pragma unroll
     for (int r = 0; r < NB; r++)
         acc[r] = 0.f;
-    gb_row_dot<T, NB>(acc, (const T *)w + (int64_t)row * cols, x, cols, lane);
+    if (active)
+        gb_row_dot<T, NB>(acc, (const T *)w + (int64_t)row * cols + (int64_t)seg * scols,
+                          x + (int64_t)seg * scols, scols, cols, lane);
     /* the next kernel may launch once every block is past its loads: triggering at the start
      * would let its waiting blocks take the slots this grid's later blocks need */
     gb_pdl_trigger();
-    if (lane == 0) {
+    gb_ks_reduce<NB>(acc, ks, lane, wid);
+    if (active && seg == 0 && lane == 0) {
         const float bv = bias ? bias[row] : 0.f;
 #pragma unroll
         for (int r = 0; r < NB; r++) {
@@ -183,24 +210,57 @@ __device__ __forceinline__ float gb_act_dev(float x, gb_act_kind act) {
     return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
 }
 
-/* out = act(x . Wg^T) * (x . Wu^T) */
+/* out = act(x . Wg^T) * (x . Wu^T). ks == 1: one warp per output row, the gate row then the
+ * up row. ks = 2 or 4: ks warps per output row, the first half on segments of the gate row,
+ * the second half on the up row (each warp cols / (ks / 2) columns). */
 template <typename T, int NB>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     k_gemv_gate_up(float *out, const float *x, const T *wg, const T *wu, int cols, int rows,
-                   gb_act_kind act) {
-    const int lane = threadIdx.x & 31;
-    const int row = blockIdx.x * GB_GEMV_WARPS + (threadIdx.x >> 5);
-    if (row >= rows) return;
+                   gb_act_kind act, int ks) {
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int row = blockIdx.x * (GB_GEMV_WARPS / ks) + wid / ks;
+    const bool active = row < rows;
+    if (!active && ks == 1) return;
     float g[NB], u[NB];
 #pragma unroll
     for (int r = 0; r < NB; r++)
         g[r] = u[r] = 0.f;
-    /* one row after the other: loading both rows' groups together (16 loads in flight per
-     * lane) was faster alone but 26 us per token slower in the decode chain (H200, session 3) */
-    gb_row_dot<T, NB>(g, wg + (int64_t)row * cols, x, cols, lane);
-    gb_row_dot<T, NB>(u, wu + (int64_t)row * cols, x, cols, lane);
+    if (ks == 1) {
+        /* one row after the other: loading both rows' groups together (16 loads in flight
+         * per lane) was faster alone but 26 us per token slower in the decode chain (H200,
+         * session 3) */
+        gb_row_dot<T, NB>(g, wg + (int64_t)row * cols, x, cols, cols, lane);
+        gb_row_dot<T, NB>(u, wu + (int64_t)row * cols, x, cols, cols, lane);
+    } else if (active) {
+        const int half = ks / 2, seg = wid % ks, part = seg % half, scols = cols / half;
+        const T *wm = seg < half ? wg : wu;
+        gb_row_dot<T, NB>(g, wm + (int64_t)row * cols + (int64_t)part * scols,
+                          x + (int64_t)part * scols, scols, cols, lane);
+    }
     gb_pdl_trigger(); /* as in k_gemv */
-    if (lane == 0) {
+    if (ks > 1) {
+        /* g holds this warp's part; sum the gate halves and the up halves separately */
+        __shared__ float pg[GB_GEMV_WARPS][NB];
+        if (lane == 0)
+#pragma unroll
+            for (int r = 0; r < NB; r++)
+                pg[wid][r] = g[r];
+        __syncthreads();
+        if (wid % ks == 0) {
+            const int half = ks / 2;
+#pragma unroll
+            for (int r = 0; r < NB; r++) {
+                float gs = 0.f, us = 0.f;
+                for (int j = 0; j < half; j++) {
+                    gs += pg[wid + j][r];
+                    us += pg[wid + half + j][r];
+                }
+                g[r] = gs;
+                u[r] = us;
+            }
+        }
+    }
+    if (active && wid % ks == 0 && lane == 0) {
 #pragma unroll
         for (int r = 0; r < NB; r++)
             out[(int64_t)r * rows + row] = gb_act_dev(g[r], act) * u[r];
@@ -227,13 +287,35 @@ static int gb_gemv_ok(const gb_weight *w) {
     return w->cols % vec == 0 && ((uintptr_t)w->data & 15u) == 0;
 }
 
+/* Warps per output row (K split): the fewest, up to cap (1, 2 or 4), that leave each warp at
+ * most one group of GB_GEMV_U loads per lane, i.e. 32 * U vectors (2048 bf16 columns); each
+ * warp's part must stay a whole number of vectors. A warp's rounds are serial (load, wait,
+ * use), so a long row split over ks warps reaches full bandwidth in fewer round trips.
+ * gate_up: work = 2 (both rows), ks even, each warp cols / (ks / 2) columns. */
+static int gb_gemv_ks(int cols, int vec, int cap, int gate_up) {
+    const int one_round = 32 * GB_GEMV_U * vec;
+    if (!gate_up) {
+        int ks = 1;
+        while (2 * ks <= cap && cols / ks > one_round && cols % (2 * ks * vec) == 0)
+            ks *= 2;
+        return ks;
+    }
+    if (cap < 2 || cols % vec) return 1;
+    int ks = 2;
+    while (2 * ks <= cap && cols / (ks / 2) > one_round && cols % (ks * vec) == 0)
+        ks *= 2;
+    return ks;
+}
+
 template <typename T>
 static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float *x, int cols,
                              int n) {
     int total = 0;
     for (int j = 0; j < jobs0.count; j++)
         total += jobs0.rows[j];
-    const int blocks = (total + GB_GEMV_WARPS - 1) / GB_GEMV_WARPS;
+    const int ks = gb_gemv_ks(cols, gb_vec<T>::N, st->gemv_ks, 0);
+    const int per_block = GB_GEMV_WARPS / ks;
+    const int blocks = (total + per_block - 1) / per_block;
     const dim3 g(blocks), t(GB_GEMV_WARPS * 32);
     gb_gemv_jobs jobs = jobs0;
     int r0 = 0;
@@ -245,16 +327,16 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
         const float *xr = x + (int64_t)r0 * cols;
         switch (nb) {
         case 8:
-            gb_launch(st, k_gemv<T, 8>, g, t, 0, jobs, xr, cols, total);
+            gb_launch(st, k_gemv<T, 8>, g, t, 0, jobs, xr, cols, total, ks);
             break;
         case 4:
-            gb_launch(st, k_gemv<T, 4>, g, t, 0, jobs, xr, cols, total);
+            gb_launch(st, k_gemv<T, 4>, g, t, 0, jobs, xr, cols, total, ks);
             break;
         case 2:
-            gb_launch(st, k_gemv<T, 2>, g, t, 0, jobs, xr, cols, total);
+            gb_launch(st, k_gemv<T, 2>, g, t, 0, jobs, xr, cols, total, ks);
             break;
         default:
-            gb_launch(st, k_gemv<T, 1>, g, t, 0, jobs, xr, cols, total);
+            gb_launch(st, k_gemv<T, 1>, g, t, 0, jobs, xr, cols, total, ks);
             break;
         }
         GB_CU_LAUNCH(st, "gemv");
@@ -276,7 +358,9 @@ template <typename T>
 static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const gb_weight *wg,
                                 const gb_weight *wu, int n, gb_act_kind act) {
     const int rows = (int)wg->rows, cols = (int)wg->cols;
-    const int blocks = (rows + GB_GEMV_WARPS - 1) / GB_GEMV_WARPS;
+    const int ks = gb_gemv_ks(cols, gb_vec<T>::N, st->gateup_ks, 1);
+    const int per_block = GB_GEMV_WARPS / ks;
+    const int blocks = (rows + per_block - 1) / per_block;
     const T *g = (const T *)wg->data, *u = (const T *)wu->data;
     const dim3 gr(blocks), t(GB_GEMV_WARPS * 32);
     int r0 = 0;
@@ -287,16 +371,16 @@ static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const g
         const float *xr = x + (int64_t)r0 * cols;
         switch (nb) {
         case 8:
-            gb_launch(st, k_gemv_gate_up<T, 8>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            gb_launch(st, k_gemv_gate_up<T, 8>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
             break;
         case 4:
-            gb_launch(st, k_gemv_gate_up<T, 4>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            gb_launch(st, k_gemv_gate_up<T, 4>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
             break;
         case 2:
-            gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
             break;
         default:
-            gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act);
+            gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
             break;
         }
         GB_CU_LAUNCH(st, "gemv_gate_up");
