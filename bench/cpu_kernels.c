@@ -5,7 +5,10 @@
  * GEMV (n = 1): each call reads a different copy of the weights from a set larger than the
  * L3 cache, as decoding does (every weight comes from DRAM once per token).
  * bf16 weights are measured twice, rep by rep: row-major and repacked into the panel layout
- * the kernelized set uses on AVX2 (backend/cpu/panel.h; "panel" lines).
+ * the kernelized set uses by default (backend/cpu/panel.h; "panel <isa>" lines: the AVX2
+ * tiles, or on an AVX-512 BF16 CPU the vdpbf16ps ones, opt_panel_avx512.c). The kernels are
+ * those of the best ISA the CPU has; GB_CPU_ISA=avx2 times the AVX2 ones on an AVX-512 CPU.
+ * There the ceilings include the vdpbf16ps peak (the AVX-512 kernels' compute ceiling).
  * usage: bench_cpu_kernels [reps] [max_threads] [BF16|F16|F32|all] [ROWSxCOLS]
  * (the last argument keeps one weight shape, e.g. 8192x2048) */
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include "backend/cpu/opt.h"
 #include "backend/cpu/panel.h"
 #include "backend/cpu/threadpool.h"
+#include "bench/machine_kernels.h"
 #include "util/clock.h"
 #include "util/dtype.h"
 
@@ -51,7 +55,7 @@ static uint32_t rnd(void) {
 typedef struct {
     const uint8_t *buf;
     size_t bytes;
-    volatile uint64_t sink[16];
+    volatile uint64_t sink[64];
 } rd_job;
 
 #if defined(__x86_64__)
@@ -99,13 +103,14 @@ __attribute__((target("avx2,fma"))) static float fma_loop(long iters) {
 
 typedef struct {
     long iters;
-    volatile float sink[16];
+    int bf16; /* vdpbf16ps (gb_mk_bf16_avx512: only where the avx512 ISA is active) */
+    volatile float sink[64];
 } fma_job;
 static void fma_task(void *ctx, int tid, int nth) {
     (void)nth;
     fma_job *j = ctx;
 #if defined(__x86_64__)
-    j->sink[tid] = fma_loop(j->iters);
+    j->sink[tid] = j->bf16 ? (float)gb_mk_bf16_avx512(j->iters, 1.0f) : fma_loop(j->iters);
 #endif
 }
 
@@ -128,17 +133,21 @@ int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 7;
     int maxth = argc > 2 ? atoi(argv[2]) : gb_cpu_count();
     if (reps < 1) reps = 1;
+    if (maxth > 64) maxth = 64; /* the per-thread sinks (a many-core Xeon has more cores) */
     gb_error err = {0};
     gb_threadpool *pool = NULL;
     if (gb_threadpool_create(maxth, &pool, &err)) return 1;
-    printf("isa: %s, threads up to %d, %d reps (medians)\n", gb_cpu_opt_isa()->name, maxth, reps);
+    const char *isa = gb_cpu_opt_isa()->name;
+    /* the active ISA runs the AVX-512 BF16 kernels, so the CPU has vdpbf16ps */
+    const int has_bf16 = !strcmp(isa, "avx512");
+    printf("isa: %s, threads up to %d, %d reps (medians)\n", isa, maxth, reps);
 
     /* ceilings */
     const size_t rd_bytes = (size_t)1 << 30;
     uint8_t *rbuf = aligned_alloc(64, rd_bytes);
     memset(rbuf, 1, rd_bytes);
     for (int th = 1; th <= maxth; th++) {
-        double bw[64], gf[64], gc[64] = {0};
+        double bw[64], gf[64], gc[64] = {0}, gb16[64] = {0};
         for (int r = 0; r < reps && r < 64; r++) {
             rd_job j = {.buf = rbuf, .bytes = rd_bytes};
             int64_t t0 = gb_clock_ns();
@@ -150,10 +159,18 @@ int main(int argc, char **argv) {
             gb_threadpool_run(pool, th, fma_task, &f);
             gf[r] = (double)f.iters * 12 * 16 * th / (double)(gb_clock_ns() - t0);
             if (th == 1) gc[r] = (double)f.iters * 12 * 16 / (double)(cpu_ns() - c0);
+            if (has_bf16) { /* 16 lanes x 2 products x 2 FLOP per vdpbf16ps */
+                fma_job fb = {.iters = 10000000, .bf16 = 1};
+                t0 = gb_clock_ns();
+                gb_threadpool_run(pool, th, fma_task, &fb);
+                gb16[r] =
+                    (double)fb.iters * GB_MK_BF16_ACC * 64 * th / (double)(gb_clock_ns() - t0);
+            }
         }
         printf("ceiling  threads=%d  read %.1f GB/s   fp32 FMA (AVX2) %.1f GFLOP/s", th,
                median(bw, reps), median(gf, reps));
         if (th == 1) printf("  (%.1f per CPU-second)", median(gc, reps));
+        if (has_bf16) printf("   bf16 vdpbf16ps (AVX-512) %.1f GFLOP/s", median(gb16, reps));
         printf("\n");
     }
 
@@ -183,7 +200,7 @@ int main(int argc, char **argv) {
             if (dt == GB_F32) /* finite float32 values */
                 for (size_t i = 0; i < mbytes * (size_t)copies / 4; i++)
                     ((float *)w)[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
-            /* the panel twin: every copy repacked in place (bf16, AVX2 panel kernels) */
+            /* the panel twin: every copy repacked in place (bf16, the ISA's panel kernels) */
             uint8_t *wp = NULL;
             if (dt == GB_BF16 && gb_cpu_opt_isa()->panel_mm_rows) {
                 wp = aligned_alloc(64, mbytes * (size_t)copies);
@@ -195,6 +212,8 @@ int main(int argc, char **argv) {
                 }
             }
             const int variants = wp ? 2 : 1;
+            char panel_label[32];
+            snprintf(panel_label, sizeof panel_label, "  panel %s", isa);
             float *x = malloc((size_t)cols * 128 * sizeof(float));
             float *y = malloc((size_t)rows * 128 * sizeof(float));
             for (int64_t i = 0; i < cols * 128; i++)
@@ -223,7 +242,7 @@ int main(int argc, char **argv) {
                     printf("gemv %-4s %6ld x %-5ld threads=%d  %6.1f GB/s  (read loop %5.1f GB/s, "
                            "%3.0f%%)%s\n",
                            gb_dtype_st_name(dt), (long)rows, (long)cols, th, g, rr, 100.0 * g / rr,
-                           v ? "  panel" : "");
+                           v ? panel_label : "");
                 }
                 /* batched decode: n = 8 token rows, weights from DRAM as in a decode step */
                 double g8[2][64];
@@ -239,7 +258,7 @@ int main(int argc, char **argv) {
                     printf("gemm %-4s    8 x %6ld x %-5ld threads=%d  %6.1f GFLOP/s streamed from "
                            "DRAM (%.1f GB/s of weights)%s\n",
                            gb_dtype_st_name(dt), (long)rows, (long)cols, th, f8,
-                           f8 * (double)es / 16.0, v ? "  panel" : "");
+                           f8 * (double)es / 16.0, v ? panel_label : "");
                 }
             }
             /* GEMM, n = 128 and n = 8 (batch decode), on the first copy */
@@ -267,11 +286,11 @@ int main(int argc, char **argv) {
                             printf("gemm %-4s %4d x %6ld x %-5ld threads=%d  %6.1f GFLOP/s  (%.1f "
                                    "per CPU-second)%s\n",
                                    gb_dtype_st_name(dt), n, (long)rows, (long)cols, th,
-                                   median(gf[v], reps), median(gc[v], reps), v ? "  panel" : "");
+                                   median(gf[v], reps), median(gc[v], reps), v ? panel_label : "");
                         else
                             printf("gemm %-4s %4d x %6ld x %-5ld threads=%d  %6.1f GFLOP/s%s\n",
                                    gb_dtype_st_name(dt), n, (long)rows, (long)cols, th,
-                                   median(gf[v], reps), v ? "  panel" : "");
+                                   median(gf[v], reps), v ? panel_label : "");
                     }
                 }
             }

@@ -54,13 +54,17 @@ const gb_opt_isa *gb_opt_isa_find(const char *name) {
 #if defined(__x86_64__)
     if (!strcmp(name, "avx2")) return &gb_opt_isa_avx2;
     if (!strcmp(name, "avx512")) {
-        /* the AVX-512 file provides the bf16 GEMM; the other primitives are the AVX2 ones */
+        /* the AVX-512 files provide the bf16 GEMMs (row-major and panel layout); the other
+         * primitives are the AVX2 ones */
         static gb_opt_isa merged;
         merged = gb_opt_isa_avx2;
         merged.name = gb_opt_isa_avx512.name;
         merged.pack_bytes = gb_opt_isa_avx512.pack_bytes;
         merged.pack_x = gb_opt_isa_avx512.pack_x;
         merged.mm_rows = gb_opt_isa_avx512.mm_rows;
+        merged.panel_pack_bytes = gb_opt_isa_avx512.panel_pack_bytes;
+        merged.panel_pack_x = gb_opt_isa_avx512.panel_pack_x;
+        merged.panel_mm_rows = gb_opt_isa_avx512.panel_mm_rows;
         return &merged;
     }
 #endif
@@ -846,13 +850,13 @@ static void op_attention_paged(gb_backend *b, float *out, const float *q, const 
 
 /* ---- weights ---- */
 
-/* Whether weights are repacked at load: the active ISA's GEMM is the AVX2 one (the AVX-512
- * BF16 GEMM reads row-major weights), unless GB_CPU_PANELS=0 (A/B measurements). */
+/* Whether weights are repacked at load: the active ISA has panel kernels (avx2: the AVX2
+ * tiles, avx512: the vdpbf16ps ones; scalar has none), unless GB_CPU_PANELS=0 (A/B
+ * measurements: the row-major kernels of the same ISA). */
 static int panels_at_load(void) {
     const gb_opt_isa *isa = gb_cpu_opt_isa();
     const char *env = getenv("GB_CPU_PANELS");
-    return isa->panel_mm_rows && isa->mm_rows == gb_opt_isa_avx2.mm_rows &&
-           !(env && !strcmp(env, "0"));
+    return isa->panel_mm_rows && !(env && !strcmp(env, "0"));
 }
 
 /* The reference load, then bf16 matrices the backend owns are repacked in place into the

@@ -1,13 +1,14 @@
 /* The optimised ("kernelized") CPU kernel set: internal interface between the op table
- * (opt.c) and the per-ISA kernel files (opt_scalar.c, opt_avx2.c, opt_avx512.c).
+ * (opt.c) and the per-ISA kernel files (opt_scalar.c, opt_avx2.c, opt_avx512.c, and the
+ * panel-layout kernels opt_panel_avx2.c, opt_panel_avx512.c).
  *
  * Matmul layout: y[t, r] = sum_k W[r, k] * x[t, k] for token rows t < n and weight rows r,
  * W row-major [rows, cols] in bf16/f16/f32, x and y float32. Each ISA packs x once per call
  * (its own layout, see pack_x) so that the inner loop streams W rows with wide loads and
  * reuses every loaded W vector for several token rows (register tiling). Accumulation is
- * float32 in every path except the AVX-512 BF16 GEMM (n > 1, bf16 weights), which rounds x
- * to bf16 and uses vdpbf16ps (float32 accumulation of bf16 products), like bf16 compute in
- * PyTorch. */
+ * float32 in every path except the AVX-512 BF16 ones (row-major bf16 weights with n > 1, and
+ * panel-layout bf16 weights for every n), which round x to bf16 and use vdpbf16ps (float32
+ * accumulation of bf16 products), like bf16 compute in PyTorch. */
 #ifndef GB_BACKEND_CPU_OPT_H
 #define GB_BACKEND_CPU_OPT_H
 
@@ -41,7 +42,7 @@ typedef struct gb_opt_isa {
      * y preset to the bias by the caller, r0 % 16 == 0); NULL where the ISA has none, and
      * then packed weights go to the reference matmul. */
     size_t (*panel_pack_bytes)(int n, int64_t cols);
-    void (*panel_pack_x)(float *xp, const float *x, int n, int64_t cols, int t0, int t1);
+    void (*panel_pack_x)(void *xp, const float *x, int n, int64_t cols, int t0, int t1);
     void (*panel_mm_rows)(const gb_mm_args *a, int64_t r0, int64_t r1);
     /* out[i] = act(g[i]) * u[i] */
     void (*act_mul)(float *out, const float *g, const float *u, size_t count, gb_act_kind act);
@@ -70,8 +71,15 @@ typedef struct gb_opt_isa {
 
 /* AVX2 panel kernels (opt_panel_avx2.c), entries of the avx2 table */
 size_t gb_panel_avx2_pack_bytes(int n, int64_t cols);
-void gb_panel_avx2_pack_x(float *xp, const float *x, int n, int64_t cols, int t0, int t1);
+void gb_panel_avx2_pack_x(void *xp, const float *x, int n, int64_t cols, int t0, int t1);
 void gb_panel_avx2_mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1);
+
+/* AVX-512 BF16 panel kernels (opt_panel_avx512.c), entries of the avx512 table; the same
+ * contract as the AVX2 ones, x rounded to bf16 (every n). Call only where the CPU has the
+ * avx512 ISA (gb_opt_isa_find("avx512") != NULL). */
+size_t gb_panel_avx512_pack_bytes(int n, int64_t cols);
+void gb_panel_avx512_pack_x(void *xp, const float *x, int n, int64_t cols, int t0, int t1);
+void gb_panel_avx512_mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1);
 
 /* AVX2 GQA-group attention blocks (opt_attn_avx2.c), entries of the avx2 table */
 void gb_attn_avx2_scores(float *s, int lds, const float *q, int G, const float *k, int64_t kstride,

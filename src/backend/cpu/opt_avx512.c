@@ -1,5 +1,6 @@
-/* AVX-512 BF16 kernels of the optimised CPU set (see opt.h): the bf16 GEMM (n > 1 token
- * rows, i.e. prefill and batched decode) with vdpbf16ps. Everything else (the n = 1 GEMV,
+/* AVX-512 BF16 kernels of the optimised CPU set (see opt.h): the bf16 GEMM over row-major
+ * weights (n > 1 token rows, i.e. prefill and batched decode) with vdpbf16ps; weights in the
+ * panel layout (the default after load) go to opt_panel_avx512.c. Everything else (the n = 1 GEMV,
  * which is bound by memory bandwidth, f16/f32 weights and the elementwise primitives) uses
  * the AVX2 kernels, which run at the same speed there.
  *
@@ -128,6 +129,12 @@ static void mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
 }
 
 const gb_opt_isa gb_opt_isa_avx512 = {
-    .name = "avx512", .pack_bytes = pack_bytes, .pack_x = pack_x, .mm_rows = mm_rows,
+    .name = "avx512",
+    .pack_bytes = pack_bytes,
+    .pack_x = pack_x,
+    .mm_rows = mm_rows,
+    .panel_pack_bytes = gb_panel_avx512_pack_bytes,
+    .panel_pack_x = gb_panel_avx512_pack_x,
+    .panel_mm_rows = gb_panel_avx512_mm_rows,
     /* elementwise primitives: AVX2 versions (filled in at first use, see opt.c) */
 };

@@ -54,7 +54,8 @@ size_t gb_panel_avx2_pack_bytes(int n, int64_t cols) {
 }
 
 /* x[t, k] -> xp[t0 * cols + k * nt + (t - t0)] for the tile (t0, nt) holding t. */
-void gb_panel_avx2_pack_x(float *xp, const float *x, int n, int64_t cols, int ta, int tb) {
+void gb_panel_avx2_pack_x(void *xpv, const float *x, int n, int64_t cols, int ta, int tb) {
+    float *xp = xpv;
     for (int g = 0, tiles = tiles_of(n); g < tiles; g++) {
         int t0, nt;
         tile_at(n, g, &t0, &nt);
