@@ -34,7 +34,8 @@ pack() { # $1 = out dir
     for f in build-cuda/genbench build-cuda/tests/test_cuda_kernels \
         build-cuda/tests/test_cuda_engine build-cuda/tests/test_cuda_ceilings \
         build-cuda/tests/bench_cuda_kernels \
-        build-cuda/tests/bench_cuda_generate; do
+        build-cuda/tests/bench_cuda_generate build-cuda/tests/test_kernels_panel \
+        build-cuda/tests/test_kernels_opt build-cuda/bench/bench_cpu_kernels; do
         [ -f "$here/$f" ] && cp "$here/$f" "$out/bin/"
     done
     # shared libraries the GPU image may lack (not libc/libstdc++ and not the CUDA ones)

@@ -459,6 +459,8 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     st->gemv_ks = env && (atoi(env) == 1 || atoi(env) == 2) ? atoi(env) : 4;
     env = getenv("GB_CUDA_GATEUP_KS");
     st->gateup_ks = env && (atoi(env) == 1 || atoi(env) == 2) ? atoi(env) : 4;
+    env = getenv("GB_CUDA_EARLY_TRIGGER");
+    st->early_trigger = env && *env == '1';
     env = getenv("GB_CUDA_PDL");
     st->pdl = !(env && *env == '0');
     env = getenv("GB_CUDA_FUSE_ROPE");

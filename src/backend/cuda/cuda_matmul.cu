@@ -157,7 +157,8 @@ __device__ __forceinline__ void gb_ks_reduce(float *acc, int ks, int lane, int w
  * of one warp in ks rounds. */
 template <typename T, int NB>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
-    k_gemv(gb_gemv_jobs jobs, const float *x, int cols, int total_rows, int ks) {
+    k_gemv(gb_gemv_jobs jobs, const float *x, int cols, int total_rows, int ks, int early) {
+    if (early) gb_pdl_trigger(); /* see gb_cuda.early_trigger */
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     int row = blockIdx.x * (GB_GEMV_WARPS / ks) + wid / ks;
     const int seg = wid % ks, scols = cols / ks;
@@ -216,7 +217,8 @@ __device__ __forceinline__ float gb_act_dev(float x, gb_act_kind act) {
 template <typename T, int NB>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     k_gemv_gate_up(float *out, const float *x, const T *wg, const T *wu, int cols, int rows,
-                   gb_act_kind act, int ks) {
+                   gb_act_kind act, int ks, int early) {
+    if (early) gb_pdl_trigger(); /* see gb_cuda.early_trigger */
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const int row = blockIdx.x * (GB_GEMV_WARPS / ks) + wid / ks;
     const bool active = row < rows;
@@ -327,16 +329,16 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
         const float *xr = x + (int64_t)r0 * cols;
         switch (nb) {
         case 8:
-            gb_launch(st, k_gemv<T, 8>, g, t, 0, jobs, xr, cols, total, ks);
+            gb_launch(st, k_gemv<T, 8>, g, t, 0, jobs, xr, cols, total, ks, st->early_trigger);
             break;
         case 4:
-            gb_launch(st, k_gemv<T, 4>, g, t, 0, jobs, xr, cols, total, ks);
+            gb_launch(st, k_gemv<T, 4>, g, t, 0, jobs, xr, cols, total, ks, st->early_trigger);
             break;
         case 2:
-            gb_launch(st, k_gemv<T, 2>, g, t, 0, jobs, xr, cols, total, ks);
+            gb_launch(st, k_gemv<T, 2>, g, t, 0, jobs, xr, cols, total, ks, st->early_trigger);
             break;
         default:
-            gb_launch(st, k_gemv<T, 1>, g, t, 0, jobs, xr, cols, total, ks);
+            gb_launch(st, k_gemv<T, 1>, g, t, 0, jobs, xr, cols, total, ks, st->early_trigger);
             break;
         }
         GB_CU_LAUNCH(st, "gemv");
@@ -371,16 +373,20 @@ static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const g
         const float *xr = x + (int64_t)r0 * cols;
         switch (nb) {
         case 8:
-            gb_launch(st, k_gemv_gate_up<T, 8>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
+            gb_launch(st, k_gemv_gate_up<T, 8>, gr, t, 0, o, xr, g, u, cols, rows, act, ks,
+                      st->early_trigger);
             break;
         case 4:
-            gb_launch(st, k_gemv_gate_up<T, 4>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
+            gb_launch(st, k_gemv_gate_up<T, 4>, gr, t, 0, o, xr, g, u, cols, rows, act, ks,
+                      st->early_trigger);
             break;
         case 2:
-            gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
+            gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act, ks,
+                      st->early_trigger);
             break;
         default:
-            gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
+            gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act, ks,
+                      st->early_trigger);
             break;
         }
         GB_CU_LAUNCH(st, "gemv_gate_up");
