@@ -29,7 +29,8 @@
  * Why a cluster merge rather than partials in global scratch + a merge kernel: the paged op
  * has no scratch argument (backend.h), a scratch buffer sized by batch would have to be grown
  * outside graph capture, and a second kernel is a second launch per layer; the cluster merge
- * needs neither, and its merge code is the dense path's, already validated on the H200.
+ * needs neither, and its merge is the dense path's (gb_split_cluster_merge,
+ * cuda_attn_common.cuh), already validated on the H200.
  * ns is fixed at launch (the grid must not depend on device-side positions, for graph
  * capture): enough blocks to fill the GPU (about 4 per SM over all (sequence, KV head)
  * pairs), at most 8 (the portable cluster size) and at most one per 32 positions of the
@@ -40,6 +41,7 @@
  * depend only on batch, n_tokens and the head counts, so the launches can be captured into a
  * CUDA graph and replayed with new positions / tables uploaded in between. */
 #include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/cuda_attn_common.cuh"
 
 #include <cooperative_groups.h>
 #include <math.h>
@@ -393,57 +395,12 @@ __global__ void __launch_bounds__(GB_PS_WARPS * 32)
 #pragma unroll
     for (int w = 0; w < GB_PS_QW; w++) {
         const int gi = wid + GB_PS_WARPS * w;
-        if (gi >= g) continue;
-        float *pr = sp + gi * (hd + 2);
-        if (lane == 0) {
-            pr[0] = st[w].m;
-            pr[1] = st[w].l;
-        }
-#pragma unroll
-        for (int i = 0; i < GB_PDPL; i++) {
-            const int d = lane + 32 * i;
-            if (d < hd) pr[2 + d] = st[w].acc[i];
-        }
+        if (gi < g) GB_SPLIT_PARTIAL_STORE(sp + gi * (hd + 2), st[w], GB_PDPL, hd, lane);
     }
     cl.sync(); /* every partial written (release/acquire across the cluster) */
-    if (rank == 0) {
-        for (int gi = wid; gi < g; gi += GB_PS_WARPS) {
-            /* lane r < ns fetches block r's (max, sum); the weight of block r's partial is
-             * exp(m_r - m) with m the largest max among the non-empty partials */
-            float mr = -INFINITY, lr = 0.f;
-            if (lane < ns) {
-                const float *pr = cl.map_shared_rank(sp, lane) + gi * (hd + 2);
-                lr = pr[1];
-                mr = lr > 0.f ? pr[0] : -INFINITY;
-            }
-            const float m = gb_warp_max(mr);
-            const float c = lr > 0.f ? expf(mr - m) : 0.f;
-            const float l = gb_warp_sum(lr * c);
-            float acc[GB_PDPL];
-#pragma unroll
-            for (int i = 0; i < GB_PDPL; i++)
-                acc[i] = 0.f;
-#pragma unroll
-            for (int r = 0; r < GB_PS_MAX; r++) {
-                const float cr = __shfl_sync(0xffffffffu, c, r);
-                if (r < ns && cr > 0.f) {
-                    const float *pr = cl.map_shared_rank(sp, r) + gi * (hd + 2) + 2;
-#pragma unroll
-                    for (int i = 0; i < GB_PDPL; i++) {
-                        const int d = lane + 32 * i;
-                        if (d < hd) acc[i] += pr[d] * cr;
-                    }
-                }
-            }
-            const float inv = l > 0.f ? 1.0f / l : 0.f;
-            float *orow = out + ((int64_t)s * nh + (int64_t)kvh * g + gi) * hd;
-#pragma unroll
-            for (int i = 0; i < GB_PDPL; i++) {
-                const int d = lane + 32 * i;
-                if (d < hd) orow[d] = acc[i] * inv;
-            }
-        }
-    }
+    if (rank == 0)
+        gb_split_cluster_merge<GB_PDPL, GB_PS_MAX>(sp, ns, g, hd, GB_PS_WARPS, out,
+                                                   (int64_t)s * nh + (int64_t)kvh * g, lane, wid);
     cl.sync(); /* the other blocks' shared memory stays alive until block 0 has read it */
 }
 
