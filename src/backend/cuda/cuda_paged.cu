@@ -145,6 +145,36 @@ struct gb_posm { /* online softmax of one query: running max, sum, output dims l
     float acc[GB_PDPL];
 };
 
+__device__ __forceinline__ void gb_posm_init(gb_posm &o) {
+    o.m = -INFINITY;
+    o.l = 0.f;
+#pragma unroll
+    for (int i = 0; i < GB_PDPL; i++)
+        o.acc[i] = 0.f;
+}
+
+/* Stages the K and V rows of a 32-key tile in shared memory with float4 loads (head_dim % 4
+ * == 0, 16-byte aligned pools): key j's row starts at pool offset srow[j] (-1: zeros), K row
+ * j at sk + j * ks (ks = hd + 1, padded: stored as scalars), V row j at sv + j * hd. All
+ * threads of the block take part; the caller syncs before and after. */
+__device__ __forceinline__ void gb_paged_gather4(float *sk, float *sv, const float *kp,
+                                                 const float *vp, const int64_t *srow, int hd,
+                                                 int ks, int tid) {
+    const int hd4 = hd >> 2;
+    for (int i = tid; i < GB_PK * hd4; i += blockDim.x) {
+        const int j = i / hd4, d = (i % hd4) * 4;
+        const int64_t r = srow[j];
+        float4 k4 = make_float4(0.f, 0.f, 0.f, 0.f), v4 = k4;
+        if (r >= 0) {
+            k4 = *(const float4 *)(kp + r + d);
+            v4 = *(const float4 *)(vp + r + d);
+        }
+        float *kr = sk + j * ks + d;
+        kr[0] = k4.x, kr[1] = k4.y, kr[2] = k4.z, kr[3] = k4.w;
+        *(float4 *)(sv + j * hd + d) = v4;
+    }
+}
+
 /* Folds one tile into o: lane j scored key j as s (-inf when masked), sv holds the tile's
  * value rows (stride hd). Keys whose weight is 0 (masked, or underflowed) are skipped, so
  * whatever a masked key's value row holds never reaches the output. */
@@ -206,13 +236,8 @@ __global__ void __launch_bounds__(GB_PWARPS * 32)
     const int pmax = P0 + (q0 + nq - 1) / g;
     gb_posm st[GB_PQ_PER_WARP];
 #pragma unroll
-    for (int w = 0; w < GB_PQ_PER_WARP; w++) {
-        st[w].m = -INFINITY;
-        st[w].l = 0.f;
-#pragma unroll
-        for (int i = 0; i < GB_PDPL; i++)
-            st[w].acc[i] = 0.f;
-    }
+    for (int w = 0; w < GB_PQ_PER_WARP; w++)
+        gb_posm_init(st[w]);
 
     for (int k0 = kmin - kmin % GB_PK; k0 <= pmax; k0 += GB_PK) {
         __syncthreads(); /* the previous tile is consumed */
@@ -224,19 +249,7 @@ __global__ void __launch_bounds__(GB_PWARPS * 32)
         }
         __syncthreads();
         if (vec4) {
-            const int hd4 = hd >> 2;
-            for (int i = tid; i < GB_PK * hd4; i += blockDim.x) {
-                const int j = i / hd4, d = (i % hd4) * 4;
-                const int64_t r = srow[j];
-                float4 k4 = make_float4(0.f, 0.f, 0.f, 0.f), v4 = k4;
-                if (r >= 0) {
-                    k4 = *(const float4 *)(kp + r + d);
-                    v4 = *(const float4 *)(vp + r + d);
-                }
-                float *kr = sk + j * ks + d;
-                kr[0] = k4.x, kr[1] = k4.y, kr[2] = k4.z, kr[3] = k4.w;
-                *(float4 *)(sv + j * hd + d) = v4;
-            }
+            gb_paged_gather4(sk, sv, kp, vp, srow, hd, ks, tid);
         } else {
             for (int i = tid; i < GB_PK * hd; i += blockDim.x) {
                 const int j = i / hd, d = i % hd;
@@ -329,7 +342,7 @@ __global__ void __launch_bounds__(GB_PS_WARPS * 32)
     gb_pdl_wait();
     extern __shared__ float smem[];
     __shared__ int64_t srow[GB_PK]; /* pool offset of each key of the tile */
-    const int g = nh / nkv, ks = hd + 1, hd4 = hd >> 2;
+    const int g = nh / nkv, ks = hd + 1;
     float *sk = smem;         /* [32][hd + 1] */
     float *sv = sk + 32 * ks; /* [32][hd] */
     float *sq = sv + 32 * hd; /* [g][hd] */
@@ -349,13 +362,8 @@ __global__ void __launch_bounds__(GB_PS_WARPS * 32)
         sq[i] = qg[i];
     gb_posm st[GB_PS_QW];
 #pragma unroll
-    for (int w = 0; w < GB_PS_QW; w++) {
-        st[w].m = -INFINITY;
-        st[w].l = 0.f;
-#pragma unroll
-        for (int i = 0; i < GB_PDPL; i++)
-            st[w].acc[i] = 0.f;
-    }
+    for (int w = 0; w < GB_PS_QW; w++)
+        gb_posm_init(st[w]);
     for (int k0 = lo; k0 <= hi; k0 += GB_PK) {
         const int nk = min(GB_PK, hi - k0 + 1);
         __syncthreads(); /* the previous tile is consumed (and sq written, first time) */
@@ -363,18 +371,7 @@ __global__ void __launch_bounds__(GB_PS_WARPS * 32)
             srow[tid] =
                 tid < nk ? (gb_paged_pool_row(table, k0 + tid, bs) * nkv + kvh) * hd : (int64_t)-1;
         __syncthreads();
-        for (int i = tid; i < GB_PK * hd4; i += blockDim.x) {
-            const int j = i / hd4, d = (i % hd4) * 4;
-            const int64_t r = srow[j];
-            float4 k4 = make_float4(0.f, 0.f, 0.f, 0.f), v4 = k4;
-            if (r >= 0) {
-                k4 = *(const float4 *)(kp + r + d);
-                v4 = *(const float4 *)(vp + r + d);
-            }
-            float *kr = sk + j * ks + d;
-            kr[0] = k4.x, kr[1] = k4.y, kr[2] = k4.z, kr[3] = k4.w;
-            *(float4 *)(sv + j * hd + d) = v4;
-        }
+        gb_paged_gather4(sk, sv, kp, vp, srow, hd, ks, tid);
         __syncthreads();
         for (int i = tid; i < g * GB_PK; i += blockDim.x) {
             const int gi = i / GB_PK, j = i % GB_PK;
