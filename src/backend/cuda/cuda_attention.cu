@@ -19,8 +19,8 @@
 #include <cooperative_groups.h>
 #include <math.h>
 
-#define GB_MAXD 256 /* largest head_dim supported (8 dims per lane) */
-#define GB_DPL (GB_MAXD / 32)
+#define GB_MAXD GB_ATTN_MAXD /* largest head_dim supported (8 dims per lane) */
+#define GB_DPL GB_ATTN_DPL
 
 /* ---------------- eager ---------------- */
 
@@ -90,20 +90,7 @@ __global__ void k_eager_pv(float *out, const float *s, const float *vc, int T, i
 
 /* ---------------- online-softmax helpers (one warp, one query) ---------------- */
 
-/* Folds the 32 keys k0.. (lane i scored key k0 + i as s, -inf when masked) into the running
- * state (m, l, acc[] over dims lane + 32 i). v(j, d) reads value row j. */
-struct gb_osm {
-    float m, l;
-    float acc[GB_DPL];
-};
-
-__device__ __forceinline__ void gb_osm_init(gb_osm &o) {
-    o.m = -INFINITY;
-    o.l = 0.f;
-#pragma unroll
-    for (int i = 0; i < GB_DPL; i++)
-        o.acc[i] = 0.f;
-}
+/* The running state of one query: gb_osm (cuda_attn_common.cuh). */
 
 /* vbase(j) = pointer to value row of key k0 + j; stride between keys in floats. */
 __device__ __forceinline__ void gb_osm_step(gb_osm &o, float s, const float *v0, int64_t vstride,

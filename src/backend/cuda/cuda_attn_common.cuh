@@ -1,9 +1,10 @@
-/* Device code shared by the split-KV decode attention kernels: the dense cluster kernel
- * (k_flash_decode_cluster, cuda_attention.cu) and the paged one (k_attention_paged_split,
- * cuda_paged.cu). Both split a (sequence, KV head)'s keys over the ns blocks of a
- * thread-block cluster; each block leaves the partial online-softmax state of every head of
- * the GQA group in its shared memory, rows [g][hd + 2] = (max, sum, unnormalised output), and
- * block 0 merges the ns partials through distributed shared memory. */
+/* Device code shared by the attention kernels of cuda_attention.cu and cuda_paged.cu: the
+ * online-softmax state of one query, and the two halves of the split-KV decode that the dense
+ * cluster kernel (k_flash_decode_cluster) and the paged one (k_attention_paged_split) have in
+ * common. Both split a (sequence, KV head)'s keys over the ns blocks of a thread-block
+ * cluster; each block leaves the partial state of every head of the GQA group in its shared
+ * memory, rows [g][hd + 2] = (max, sum, unnormalised output), and block 0 merges the ns
+ * partials through distributed shared memory. */
 #ifndef GB_CUDA_ATTN_COMMON_CUH
 #define GB_CUDA_ATTN_COMMON_CUH
 
@@ -11,6 +12,24 @@
 
 #include <cooperative_groups.h>
 #include <math.h>
+
+#define GB_ATTN_MAXD 256                /* largest head_dim of the attention kernels */
+#define GB_ATTN_DPL (GB_ATTN_MAXD / 32) /* output dims per lane */
+
+/* Online-softmax state of one query, kept by one warp: running max m, sum l and unnormalised
+ * output dims lane + 32 i in acc[i]. */
+struct gb_osm {
+    float m, l;
+    float acc[GB_ATTN_DPL];
+};
+
+__device__ __forceinline__ void gb_osm_init(gb_osm &o) {
+    o.m = -INFINITY;
+    o.l = 0.f;
+#pragma unroll
+    for (int i = 0; i < GB_ATTN_DPL; i++)
+        o.acc[i] = 0.f;
+}
 
 /* Stores one head's partial state o (members m, l, acc[dpl]: max, sum, output dims lane + 32 i)
  * to its row pr of the partials: lane 0 the max and the sum, then the dims below hd. A macro,

@@ -46,8 +46,8 @@
 #include <cooperative_groups.h>
 #include <math.h>
 
-#define GB_PMAXD 256 /* largest head_dim supported (8 dims per lane) */
-#define GB_PDPL (GB_PMAXD / 32)
+#define GB_PMAXD GB_ATTN_MAXD /* largest head_dim supported (8 dims per lane) */
+#define GB_PDPL GB_ATTN_DPL
 #define GB_PWARPS 4
 #define GB_PQ_PER_WARP 4
 #define GB_PQ (GB_PWARPS * GB_PQ_PER_WARP) /* queries per block */
@@ -140,19 +140,6 @@ void gb_cuda_rope_kv_write_paged(gb_backend *b, float *q, float *k, const float 
 
 /* ---------------- attention_paged ---------------- */
 
-struct gb_posm { /* online softmax of one query: running max, sum, output dims lane + 32 i */
-    float m, l;
-    float acc[GB_PDPL];
-};
-
-__device__ __forceinline__ void gb_posm_init(gb_posm &o) {
-    o.m = -INFINITY;
-    o.l = 0.f;
-#pragma unroll
-    for (int i = 0; i < GB_PDPL; i++)
-        o.acc[i] = 0.f;
-}
-
 /* Stages the K and V rows of a 32-key tile in shared memory with float4 loads (head_dim % 4
  * == 0, 16-byte aligned pools): key j's row starts at pool offset srow[j] (-1: zeros), K row
  * j at sk + j * ks (ks = hd + 1, padded: stored as scalars), V row j at sv + j * hd. All
@@ -178,7 +165,7 @@ __device__ __forceinline__ void gb_paged_gather4(float *sk, float *sv, const flo
 /* Folds one tile into o: lane j scored key j as s (-inf when masked), sv holds the tile's
  * value rows (stride hd). Keys whose weight is 0 (masked, or underflowed) are skipped, so
  * whatever a masked key's value row holds never reaches the output. */
-__device__ __forceinline__ void gb_posm_step(gb_posm &o, float s, const float *sv, int hd,
+__device__ __forceinline__ void gb_posm_step(gb_osm &o, float s, const float *sv, int hd,
                                              int lane) {
     const float mn = fmaxf(o.m, gb_warp_max(s));
     if (mn == -INFINITY) return; /* every key so far masked */
@@ -234,10 +221,10 @@ __global__ void __launch_bounds__(GB_PWARPS * 32)
     /* keys any query of the tile sees: positions grow with the item index */
     const int kmin = gb_key_lo(P0 + q0 / g, window);
     const int pmax = P0 + (q0 + nq - 1) / g;
-    gb_posm st[GB_PQ_PER_WARP];
+    gb_osm st[GB_PQ_PER_WARP];
 #pragma unroll
     for (int w = 0; w < GB_PQ_PER_WARP; w++)
-        gb_posm_init(st[w]);
+        gb_osm_init(st[w]);
 
     for (int k0 = kmin - kmin % GB_PK; k0 <= pmax; k0 += GB_PK) {
         __syncthreads(); /* the previous tile is consumed */
@@ -360,10 +347,10 @@ __global__ void __launch_bounds__(GB_PS_WARPS * 32)
     const float *qg = q + ((int64_t)s * nh + (int64_t)kvh * g) * hd;
     for (int i = tid; i < g * hd; i += blockDim.x)
         sq[i] = qg[i];
-    gb_posm st[GB_PS_QW];
+    gb_osm st[GB_PS_QW];
 #pragma unroll
     for (int w = 0; w < GB_PS_QW; w++)
-        gb_posm_init(st[w]);
+        gb_osm_init(st[w]);
     for (int k0 = lo; k0 <= hi; k0 += GB_PK) {
         const int nk = min(GB_PK, hi - k0 + 1);
         __syncthreads(); /* the previous tile is consumed (and sq written, first time) */
