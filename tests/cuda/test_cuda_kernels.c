@@ -32,6 +32,43 @@ static gb_backend *mk(int cuda, int kernelize, const char *gemv_max) {
     return b;
 }
 
+/* Compares buffer `name` of a case (what) on the two backends. */
+static void check_named(kc_pair *p, const char *what, const char *name, void *dref, void *dopt,
+                        size_t n, double tol) {
+    char w[256];
+    snprintf(w, sizeof w, "%s: %s", what, name);
+    kc_check_outputs(p, w, dref, dopt, n, tol);
+}
+
+/* The device buffers of an attention step, the same slots on both backends: q, k, v (the new
+ * rows), the K and V caches or pools, then (paged) the positions and block tables (graph_replay:
+ * inv_freq and the scratch), and the output. */
+enum { D_Q, D_K, D_V, D_KC, D_VC, D_POS, D_TABLES, D_OUT };
+
+/* Compares the output and both caches (or pools, kv = "pool") of an attention step. */
+static void check_step(kc_pair *p, const char *what, void *const *dref, void *const *dopt,
+                       size_t out_n, size_t cache_n, const char *kv) {
+    char name[16];
+    check_named(p, what, "out", dref[D_OUT], dopt[D_OUT], out_n, 1e-4);
+    snprintf(name, sizeof name, "k%s", kv);
+    check_named(p, what, name, dref[D_KC], dopt[D_KC], cache_n, 1e-4);
+    snprintf(name, sizeof name, "v%s", kv);
+    check_named(p, what, name, dref[D_VC], dopt[D_VC], cache_n, 1e-4);
+}
+
+static void upload_qkv(gb_backend *b, void *const *d, const float *q, const float *k,
+                       const float *v, size_t q_n, size_t kv_n) {
+    gb_error err = {0};
+    b->ops->upload(b, d[D_Q], q, q_n * 4, &err);
+    b->ops->upload(b, d[D_K], k, kv_n * 4, &err);
+    b->ops->upload(b, d[D_V], v, kv_n * 4, &err);
+}
+
+static void free_dev(gb_backend *b, void **d, int n) {
+    for (int i = 0; i < n; i++)
+        b->ops->free(b, d[i]);
+}
+
 /* Model-sized shapes the small harness cases do not reach: K past one unrolled GEMV pass,
  * head_dim 64/128, 128-token prefill, decode over a 256-position cache. */
 static void big_shapes(gb_backend *ref, gb_backend *cu) {
@@ -158,36 +195,25 @@ static void graph_replay(gb_backend *ref, gb_backend *cu, gb_attn_impl impl, int
         rp.inv_freq = d[0][5];
         rpk = rp;
         rpk.n_heads = nkv;
-        ref->ops->upload(ref, d[0][0], q, qn * 4, &err);
-        ref->ops->upload(ref, d[0][1], k, kn * 4, &err);
-        ref->ops->upload(ref, d[0][2], v, kn * 4, &err);
+        upload_qkv(ref, d[0], q, k, v, qn, kn);
         ref->ops->rope(ref, d[0][0], &rp);
         ref->ops->rope(ref, d[0][1], &rpk);
         ref->ops->kv_write(ref, d[0][3], d[0][4], d[0][1], d[0][2], &ap);
         ref->ops->attention(ref, impl, d[0][7], d[0][0], d[0][3], d[0][4], &ap, d[0][6]);
         /* replay */
-        cu->ops->upload(cu, d[1][0], q, qn * 4, &err);
-        cu->ops->upload(cu, d[1][1], k, kn * 4, &err);
-        cu->ops->upload(cu, d[1][2], v, kn * 4, &err);
+        upload_qkv(cu, d[1], q, k, v, qn, kn);
         cu->ops->set_pos(cu, P + step);
         CHECK_OK(cu->ops->graph_launch(cu, &err), &err);
         kc_pair p = {ref, cu};
         char what[96];
-        snprintf(what, sizeof what, "graph replay impl=%d fused=%d step=%d out", (int)impl, fused,
+        snprintf(what, sizeof what, "graph replay impl=%d fused=%d step=%d", (int)impl, fused,
                  step);
-        kc_check_outputs(&p, what, d[0][7], d[1][7], qn, 1e-4);
-        snprintf(what, sizeof what, "graph replay impl=%d fused=%d step=%d kcache", (int)impl,
-                 fused, step);
-        kc_check_outputs(&p, what, d[0][3], d[1][3], cn, 1e-4);
-        snprintf(what, sizeof what, "graph replay impl=%d fused=%d step=%d vcache", (int)impl,
-                 fused, step);
-        kc_check_outputs(&p, what, d[0][4], d[1][4], cn, 1e-4);
+        check_step(&p, what, d[0], d[1], qn, cn, "cache");
         free(q), free(k), free(v);
     }
     cu->ops->set_pos(cu, -1);
     for (int s = 0; s < 2; s++)
-        for (int i = 0; i < 8; i++)
-            bs[s]->ops->free(bs[s], d[s][i]);
+        free_dev(bs[s], d[s], 8);
     free(kc0), free(vc0);
 }
 
@@ -207,6 +233,14 @@ typedef struct paged_host {
     size_t pool_n, q_n, kv_n;
     float *kpool, *vpool;
 } paged_host;
+
+/* One past the last position c's new tokens take. */
+static int paged_end(const paged_case *c) {
+    int end = 0;
+    for (int s = 0; s < c->batch; s++)
+        if (c->pos[s] + c->n_tokens > end) end = c->pos[s] + c->n_tokens;
+    return end;
+}
 
 static void paged_host_init(paged_host *h, const paged_case *c, kc_rng *r, int max_pos) {
     h->max_blocks = (max_pos + c->block_size - 1) / c->block_size;
@@ -253,29 +287,33 @@ static gb_paged_args paged_args(const paged_case *c, const paged_host *h, const 
     return a;
 }
 
+/* The device buffers of a paged call on b (d[0..7], D_*): q, k, v from the host arrays (NULL:
+ * left unset), the pools, positions and block tables of h, and the output. */
+static void paged_dev(gb_backend *b, void **d, const paged_case *c, const paged_host *h,
+                      const float *q, const float *k, const float *v) {
+    d[D_Q] = kc_dev(b, q, h->q_n * 4);
+    d[D_K] = kc_dev(b, k, h->kv_n * 4);
+    d[D_V] = kc_dev(b, v, h->kv_n * 4);
+    d[D_KC] = kc_dev(b, h->kpool, h->pool_n * 4);
+    d[D_VC] = kc_dev(b, h->vpool, h->pool_n * 4);
+    d[D_POS] = kc_dev(b, h->pos, sizeof h->pos);
+    d[D_TABLES] = kc_dev(b, h->tables, sizeof(int32_t) * (size_t)c->batch * h->max_blocks);
+    d[D_OUT] = kc_dev(b, NULL, h->q_n * 4);
+}
+
 /* kv_write_paged of the new tokens, then attention_paged, on both backends: pools and
  * outputs compared. tag names the compared pair in the messages. */
 static void paged_compare(gb_backend *ref, gb_backend *cu, const paged_case *c, kc_rng *r,
                           const char *tag) {
-    int max_pos = 0;
-    for (int s = 0; s < c->batch; s++)
-        if (c->pos[s] + c->n_tokens > max_pos) max_pos = c->pos[s] + c->n_tokens;
     paged_host h;
-    paged_host_init(&h, c, r, max_pos + 3); /* + 3: table entries no position reaches */
+    paged_host_init(&h, c, r, paged_end(c) + 3); /* + 3: table entries no position reaches */
     float *q = kc_rand(r, h.q_n, c->qscale), *k = kc_rand(r, h.kv_n, 1.0f),
           *v = kc_rand(r, h.kv_n, 1.0f);
     gb_backend *bs[2] = {ref, cu};
     void *d[2][8];
     for (int s = 0; s < 2; s++) {
         gb_backend *b = bs[s];
-        d[s][0] = kc_dev(b, q, h.q_n * 4);
-        d[s][1] = kc_dev(b, k, h.kv_n * 4);
-        d[s][2] = kc_dev(b, v, h.kv_n * 4);
-        d[s][3] = kc_dev(b, h.kpool, h.pool_n * 4);
-        d[s][4] = kc_dev(b, h.vpool, h.pool_n * 4);
-        d[s][5] = kc_dev(b, h.pos, sizeof h.pos);
-        d[s][6] = kc_dev(b, h.tables, sizeof(int32_t) * (size_t)c->batch * h.max_blocks);
-        d[s][7] = kc_dev(b, NULL, h.q_n * 4);
+        paged_dev(b, d[s], c, &h, q, k, v);
         gb_paged_args a = paged_args(c, &h, d[s][5], d[s][6]);
         b->ops->kv_write_paged(b, d[s][3], d[s][4], d[s][1], d[s][2], &a);
         b->ops->attention_paged(b, d[s][7], d[s][0], d[s][3], d[s][4], &a);
@@ -286,16 +324,9 @@ static void paged_compare(gb_backend *ref, gb_backend *cu, const paged_case *c, 
              "%s paged b=%d t=%d pos=%d,%d,%d,%d bs=%d hd=%d nh=%d nkv=%d win=%d qscale=%g", tag,
              c->batch, c->n_tokens, c->pos[0], c->pos[1], c->pos[2], c->pos[3], c->block_size,
              c->head_dim, c->n_heads, c->n_kv_heads, c->window, c->qscale);
-    char w2[240];
-    snprintf(w2, sizeof w2, "%s: kpool", what);
-    kc_check_outputs(&p, w2, d[0][3], d[1][3], h.pool_n, 1e-4);
-    snprintf(w2, sizeof w2, "%s: vpool", what);
-    kc_check_outputs(&p, w2, d[0][4], d[1][4], h.pool_n, 1e-4);
-    snprintf(w2, sizeof w2, "%s: out", what);
-    kc_check_outputs(&p, w2, d[0][7], d[1][7], h.q_n, 1e-4);
+    check_step(&p, what, d[0], d[1], h.q_n, h.pool_n, "pool");
     for (int s = 0; s < 2; s++)
-        for (int i = 0; i < 8; i++)
-            bs[s]->ops->free(bs[s], d[s][i]);
+        free_dev(bs[s], d[s], 8);
     free(q), free(k), free(v);
     paged_host_free(&h);
 }
@@ -521,11 +552,8 @@ static void paged_rope(gb_backend *cpu, gb_backend *cu) {
         const paged_case *c = &cases[ci];
         const int T = c->n_tokens, hd = c->head_dim;
         const float af = ci == 3 ? 0.8f : 1.0f;
-        int max_pos = 0;
-        for (int s = 0; s < c->batch; s++)
-            if (c->pos[s] + T > max_pos) max_pos = c->pos[s] + T;
         paged_host h;
-        paged_host_init(&h, c, &r, max_pos + 3);
+        paged_host_init(&h, c, &r, paged_end(c) + 3);
         float inv_freq[64] = {0};
         for (int i = 0; i < hd / 2; i++)
             inv_freq[i] = (float)(1.0 / pow(10000.0, 2.0 * i / hd));
@@ -535,14 +563,7 @@ static void paged_rope(gb_backend *cpu, gb_backend *cu) {
         void *d[2][9];
         for (int s = 0; s < 2; s++) {
             gb_backend *b = bs[s];
-            d[s][0] = kc_dev(b, q, h.q_n * 4);
-            d[s][1] = kc_dev(b, k, h.kv_n * 4);
-            d[s][2] = kc_dev(b, v, h.kv_n * 4);
-            d[s][3] = kc_dev(b, h.kpool, h.pool_n * 4);
-            d[s][4] = kc_dev(b, h.vpool, h.pool_n * 4);
-            d[s][5] = kc_dev(b, h.pos, sizeof h.pos);
-            d[s][6] = kc_dev(b, h.tables, sizeof(int32_t) * (size_t)c->batch * h.max_blocks);
-            d[s][7] = kc_dev(b, NULL, h.q_n * 4);
+            paged_dev(b, d[s], c, &h, q, k, v);
             d[s][8] = kc_dev(b, inv_freq, sizeof inv_freq);
             gb_paged_args a = paged_args(c, &h, d[s][5], d[s][6]);
             gb_rope_args rq = {.n_tokens = T,
@@ -582,8 +603,7 @@ static void paged_rope(gb_backend *cpu, gb_backend *cu) {
             kc_check_outputs(&p, what, d[0][i], d[1][i], ns[i], 1e-4);
         }
         for (int s = 0; s < 2; s++)
-            for (int i = 0; i < 9; i++)
-                bs[s]->ops->free(bs[s], d[s][i]);
+            free_dev(bs[s], d[s], 9);
         free(q), free(k), free(v);
         paged_host_free(&h);
     }
@@ -606,21 +626,12 @@ static void paged_graph_replay(gb_backend *ref, gb_backend *cu) {
     const int steps = 6;
     kc_rng r = {99};
     paged_host h;
-    paged_host_init(&h, &c, &r, 30 + steps + 1);
+    paged_host_init(&h, &c, &r, paged_end(&c) + steps);
     gb_backend *bs[2] = {ref, cu};
     const size_t tn = (size_t)c.batch * h.max_blocks;
     void *d[2][8];
-    for (int s = 0; s < 2; s++) {
-        gb_backend *b = bs[s];
-        d[s][0] = kc_dev(b, NULL, h.q_n * 4);
-        d[s][1] = kc_dev(b, NULL, h.kv_n * 4);
-        d[s][2] = kc_dev(b, NULL, h.kv_n * 4);
-        d[s][3] = kc_dev(b, h.kpool, h.pool_n * 4);
-        d[s][4] = kc_dev(b, h.vpool, h.pool_n * 4);
-        d[s][5] = kc_dev(b, h.pos, sizeof h.pos);
-        d[s][6] = kc_dev(b, h.tables, sizeof(int32_t) * tn);
-        d[s][7] = kc_dev(b, NULL, h.q_n * 4);
-    }
+    for (int s = 0; s < 2; s++)
+        paged_dev(bs[s], d[s], &c, &h, NULL, NULL, NULL);
     gb_error err = {0};
     gb_paged_args ac = paged_args(&c, &h, d[1][5], d[1][6]);
     CHECK_OK(cu->ops->graph_begin(cu, &err), &err);
@@ -643,9 +654,7 @@ static void paged_graph_replay(gb_backend *ref, gb_backend *cu) {
         }
         for (int s = 0; s < 2; s++) {
             gb_backend *b = bs[s];
-            b->ops->upload(b, d[s][0], q, h.q_n * 4, &err);
-            b->ops->upload(b, d[s][1], k, h.kv_n * 4, &err);
-            b->ops->upload(b, d[s][2], v, h.kv_n * 4, &err);
+            upload_qkv(b, d[s], q, k, v, h.q_n, h.kv_n);
             b->ops->upload(b, d[s][5], pos_rot, sizeof pos_rot, &err);
             b->ops->upload(b, d[s][6], tables, sizeof(int32_t) * tn, &err);
         }
@@ -655,18 +664,13 @@ static void paged_graph_replay(gb_backend *ref, gb_backend *cu) {
         CHECK_OK(cu->ops->graph_launch(cu, &err), &err);
         kc_pair p = {ref, cu};
         char what[96];
-        snprintf(what, sizeof what, "paged graph replay step=%d out", step);
-        kc_check_outputs(&p, what, d[0][7], d[1][7], h.q_n, 1e-4);
-        snprintf(what, sizeof what, "paged graph replay step=%d kpool", step);
-        kc_check_outputs(&p, what, d[0][3], d[1][3], h.pool_n, 1e-4);
-        snprintf(what, sizeof what, "paged graph replay step=%d vpool", step);
-        kc_check_outputs(&p, what, d[0][4], d[1][4], h.pool_n, 1e-4);
+        snprintf(what, sizeof what, "paged graph replay step=%d", step);
+        check_step(&p, what, d[0], d[1], h.q_n, h.pool_n, "pool");
         free(q), free(k), free(v);
     }
     free(tables);
     for (int s = 0; s < 2; s++)
-        for (int i = 0; i < 8; i++)
-            bs[s]->ops->free(bs[s], d[s][i]);
+        free_dev(bs[s], d[s], 8);
     paged_host_free(&h);
 }
 

@@ -14,12 +14,13 @@
  * [lo, p] with lo = p - window + 1 for sliding windows, else 0. pos0 comes from device memory
  * in graph mode (gb_cuda_dpos), so grids are sized by cap, not by the current length. */
 #include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/cuda_attn_common.cuh"
 
 #include <cooperative_groups.h>
 #include <math.h>
 
-#define GB_MAXD 256 /* largest head_dim supported (8 dims per lane) */
-#define GB_DPL (GB_MAXD / 32)
+#define GB_MAXD GB_ATTN_MAXD /* largest head_dim supported (8 dims per lane) */
+#define GB_DPL GB_ATTN_DPL
 
 /* ---------------- eager ---------------- */
 
@@ -89,20 +90,7 @@ __global__ void k_eager_pv(float *out, const float *s, const float *vc, int T, i
 
 /* ---------------- online-softmax helpers (one warp, one query) ---------------- */
 
-/* Folds the 32 keys k0.. (lane i scored key k0 + i as s, -inf when masked) into the running
- * state (m, l, acc[] over dims lane + 32 i). v(j, d) reads value row j. */
-struct gb_osm {
-    float m, l;
-    float acc[GB_DPL];
-};
-
-__device__ __forceinline__ void gb_osm_init(gb_osm &o) {
-    o.m = -INFINITY;
-    o.l = 0.f;
-#pragma unroll
-    for (int i = 0; i < GB_DPL; i++)
-        o.acc[i] = 0.f;
-}
+/* The running state of one query: gb_osm (cuda_attn_common.cuh). */
 
 /* vbase(j) = pointer to value row of key k0 + j; stride between keys in floats. */
 __device__ __forceinline__ void gb_osm_step(gb_osm &o, float s, const float *v0, int64_t vstride,
@@ -306,16 +294,7 @@ __global__ void k_flash_decode_split(float *part, const float *q, const float *k
         const int nk = hi - k0 + 1 < 32 ? hi - k0 + 1 : 32;
         gb_osm_step(o, s, vb + (int64_t)k0 * kstride, kstride, nk, hd, lane);
     }
-    float *pr = part + (int64_t)item * (hd + 2);
-    if (lane == 0) {
-        pr[0] = o.m;
-        pr[1] = o.l;
-    }
-#pragma unroll
-    for (int i = 0; i < GB_DPL; i++) {
-        const int d = lane + 32 * i;
-        if (d < hd) pr[2 + d] = o.acc[i];
-    }
+    GB_SPLIT_PARTIAL_STORE(part + (int64_t)item * (hd + 2), o, GB_DPL, hd, lane);
 }
 
 /* Split-KV decode for grouped heads: a cluster of nsplit blocks (4 warps each) per
@@ -469,57 +448,12 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int w = 0; w < GB_DQ; w++) {
         const int gi = wid + 4 * w;
-        if (gi >= g) continue;
-        float *pr = sp + gi * (hd + 2);
-        if (lane == 0) {
-            pr[0] = st[w].m;
-            pr[1] = st[w].l;
-        }
-#pragma unroll
-        for (int i = 0; i < GB_DPL; i++) {
-            const int d = lane + 32 * i;
-            if (d < hd) pr[2 + d] = st[w].acc[i];
-        }
+        if (gi < g) GB_SPLIT_PARTIAL_STORE(sp + gi * (hd + 2), st[w], GB_DPL, hd, lane);
     }
     cl.sync(); /* every partial written (release/acquire across the cluster) */
-    if (rank == 0) {
-        for (int gi = wid; gi < g; gi += 4) {
-            /* lane s < nsplit fetches split s's (m, l): one round of remote loads, then warp
-             * reductions instead of a serial walk over the splits */
-            float ms = -INFINITY, ls = 0.f;
-            if (lane < nsplit) {
-                const float *ps = cl.map_shared_rank(sp, lane) + gi * (hd + 2);
-                ls = ps[1];
-                ms = ls > 0.f ? ps[0] : -INFINITY;
-            }
-            const float m = gb_warp_max(ms);
-            const float c = ls > 0.f ? expf(ms - m) : 0.f;
-            const float l = gb_warp_sum(ls * c);
-            float acc[GB_DPL];
-#pragma unroll
-            for (int i = 0; i < GB_DPL; i++)
-                acc[i] = 0.f;
-#pragma unroll
-            for (int s = 0; s < GB_DSPLIT; s++) {
-                const float cs = __shfl_sync(0xffffffffu, c, s);
-                if (s < nsplit && cs > 0.f) {
-                    const float *ps = cl.map_shared_rank(sp, s) + gi * (hd + 2) + 2;
-#pragma unroll
-                    for (int i = 0; i < GB_DPL; i++) {
-                        const int d = lane + 32 * i;
-                        if (d < hd) acc[i] += ps[d] * cs;
-                    }
-                }
-            }
-            const float inv = l > 0.f ? 1.0f / l : 0.f;
-            const int64_t row = (int64_t)bi * nh + (int64_t)kvh * g + gi;
-#pragma unroll
-            for (int i = 0; i < GB_DPL; i++) {
-                const int d = lane + 32 * i;
-                if (d < hd) out[row * hd + d] = acc[i] * inv;
-            }
-        }
-    }
+    if (rank == 0)
+        gb_split_cluster_merge<GB_DPL, GB_DSPLIT>(sp, nsplit, g, hd, 4, out,
+                                                  (int64_t)bi * nh + (int64_t)kvh * g, lane, wid);
     cl.sync(); /* the other blocks' shared memory stays alive until block 0 has read it */
 }
 

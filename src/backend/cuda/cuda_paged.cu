@@ -29,7 +29,8 @@
  * Why a cluster merge rather than partials in global scratch + a merge kernel: the paged op
  * has no scratch argument (backend.h), a scratch buffer sized by batch would have to be grown
  * outside graph capture, and a second kernel is a second launch per layer; the cluster merge
- * needs neither, and its merge code is the dense path's, already validated on the H200.
+ * needs neither, and its merge is the dense path's (gb_split_cluster_merge,
+ * cuda_attn_common.cuh), already validated on the H200.
  * ns is fixed at launch (the grid must not depend on device-side positions, for graph
  * capture): enough blocks to fill the GPU (about 4 per SM over all (sequence, KV head)
  * pairs), at most 8 (the portable cluster size) and at most one per 32 positions of the
@@ -40,12 +41,13 @@
  * depend only on batch, n_tokens and the head counts, so the launches can be captured into a
  * CUDA graph and replayed with new positions / tables uploaded in between. */
 #include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/cuda_attn_common.cuh"
 
 #include <cooperative_groups.h>
 #include <math.h>
 
-#define GB_PMAXD 256 /* largest head_dim supported (8 dims per lane) */
-#define GB_PDPL (GB_PMAXD / 32)
+#define GB_PMAXD GB_ATTN_MAXD /* largest head_dim supported (8 dims per lane) */
+#define GB_PDPL GB_ATTN_DPL
 #define GB_PWARPS 4
 #define GB_PQ_PER_WARP 4
 #define GB_PQ (GB_PWARPS * GB_PQ_PER_WARP) /* queries per block */
@@ -138,15 +140,32 @@ void gb_cuda_rope_kv_write_paged(gb_backend *b, float *q, float *k, const float 
 
 /* ---------------- attention_paged ---------------- */
 
-struct gb_posm { /* online softmax of one query: running max, sum, output dims lane + 32 i */
-    float m, l;
-    float acc[GB_PDPL];
-};
+/* Stages the K and V rows of a 32-key tile in shared memory with float4 loads (head_dim % 4
+ * == 0, 16-byte aligned pools): key j's row starts at pool offset srow[j] (-1: zeros), K row
+ * j at sk + j * ks (ks = hd + 1, padded: stored as scalars), V row j at sv + j * hd. All
+ * threads of the block take part; the caller syncs before and after. */
+__device__ __forceinline__ void gb_paged_gather4(float *sk, float *sv, const float *kp,
+                                                 const float *vp, const int64_t *srow, int hd,
+                                                 int ks, int tid) {
+    const int hd4 = hd >> 2;
+    for (int i = tid; i < GB_PK * hd4; i += blockDim.x) {
+        const int j = i / hd4, d = (i % hd4) * 4;
+        const int64_t r = srow[j];
+        float4 k4 = make_float4(0.f, 0.f, 0.f, 0.f), v4 = k4;
+        if (r >= 0) {
+            k4 = *(const float4 *)(kp + r + d);
+            v4 = *(const float4 *)(vp + r + d);
+        }
+        float *kr = sk + j * ks + d;
+        kr[0] = k4.x, kr[1] = k4.y, kr[2] = k4.z, kr[3] = k4.w;
+        *(float4 *)(sv + j * hd + d) = v4;
+    }
+}
 
 /* Folds one tile into o: lane j scored key j as s (-inf when masked), sv holds the tile's
  * value rows (stride hd). Keys whose weight is 0 (masked, or underflowed) are skipped, so
  * whatever a masked key's value row holds never reaches the output. */
-__device__ __forceinline__ void gb_posm_step(gb_posm &o, float s, const float *sv, int hd,
+__device__ __forceinline__ void gb_posm_step(gb_osm &o, float s, const float *sv, int hd,
                                              int lane) {
     const float mn = fmaxf(o.m, gb_warp_max(s));
     if (mn == -INFINITY) return; /* every key so far masked */
@@ -202,15 +221,10 @@ __global__ void __launch_bounds__(GB_PWARPS * 32)
     /* keys any query of the tile sees: positions grow with the item index */
     const int kmin = gb_key_lo(P0 + q0 / g, window);
     const int pmax = P0 + (q0 + nq - 1) / g;
-    gb_posm st[GB_PQ_PER_WARP];
+    gb_osm st[GB_PQ_PER_WARP];
 #pragma unroll
-    for (int w = 0; w < GB_PQ_PER_WARP; w++) {
-        st[w].m = -INFINITY;
-        st[w].l = 0.f;
-#pragma unroll
-        for (int i = 0; i < GB_PDPL; i++)
-            st[w].acc[i] = 0.f;
-    }
+    for (int w = 0; w < GB_PQ_PER_WARP; w++)
+        gb_osm_init(st[w]);
 
     for (int k0 = kmin - kmin % GB_PK; k0 <= pmax; k0 += GB_PK) {
         __syncthreads(); /* the previous tile is consumed */
@@ -222,19 +236,7 @@ __global__ void __launch_bounds__(GB_PWARPS * 32)
         }
         __syncthreads();
         if (vec4) {
-            const int hd4 = hd >> 2;
-            for (int i = tid; i < GB_PK * hd4; i += blockDim.x) {
-                const int j = i / hd4, d = (i % hd4) * 4;
-                const int64_t r = srow[j];
-                float4 k4 = make_float4(0.f, 0.f, 0.f, 0.f), v4 = k4;
-                if (r >= 0) {
-                    k4 = *(const float4 *)(kp + r + d);
-                    v4 = *(const float4 *)(vp + r + d);
-                }
-                float *kr = sk + j * ks + d;
-                kr[0] = k4.x, kr[1] = k4.y, kr[2] = k4.z, kr[3] = k4.w;
-                *(float4 *)(sv + j * hd + d) = v4;
-            }
+            gb_paged_gather4(sk, sv, kp, vp, srow, hd, ks, tid);
         } else {
             for (int i = tid; i < GB_PK * hd; i += blockDim.x) {
                 const int j = i / hd, d = i % hd;
@@ -327,7 +329,7 @@ __global__ void __launch_bounds__(GB_PS_WARPS * 32)
     gb_pdl_wait();
     extern __shared__ float smem[];
     __shared__ int64_t srow[GB_PK]; /* pool offset of each key of the tile */
-    const int g = nh / nkv, ks = hd + 1, hd4 = hd >> 2;
+    const int g = nh / nkv, ks = hd + 1;
     float *sk = smem;         /* [32][hd + 1] */
     float *sv = sk + 32 * ks; /* [32][hd] */
     float *sq = sv + 32 * hd; /* [g][hd] */
@@ -345,15 +347,10 @@ __global__ void __launch_bounds__(GB_PS_WARPS * 32)
     const float *qg = q + ((int64_t)s * nh + (int64_t)kvh * g) * hd;
     for (int i = tid; i < g * hd; i += blockDim.x)
         sq[i] = qg[i];
-    gb_posm st[GB_PS_QW];
+    gb_osm st[GB_PS_QW];
 #pragma unroll
-    for (int w = 0; w < GB_PS_QW; w++) {
-        st[w].m = -INFINITY;
-        st[w].l = 0.f;
-#pragma unroll
-        for (int i = 0; i < GB_PDPL; i++)
-            st[w].acc[i] = 0.f;
-    }
+    for (int w = 0; w < GB_PS_QW; w++)
+        gb_osm_init(st[w]);
     for (int k0 = lo; k0 <= hi; k0 += GB_PK) {
         const int nk = min(GB_PK, hi - k0 + 1);
         __syncthreads(); /* the previous tile is consumed (and sq written, first time) */
@@ -361,18 +358,7 @@ __global__ void __launch_bounds__(GB_PS_WARPS * 32)
             srow[tid] =
                 tid < nk ? (gb_paged_pool_row(table, k0 + tid, bs) * nkv + kvh) * hd : (int64_t)-1;
         __syncthreads();
-        for (int i = tid; i < GB_PK * hd4; i += blockDim.x) {
-            const int j = i / hd4, d = (i % hd4) * 4;
-            const int64_t r = srow[j];
-            float4 k4 = make_float4(0.f, 0.f, 0.f, 0.f), v4 = k4;
-            if (r >= 0) {
-                k4 = *(const float4 *)(kp + r + d);
-                v4 = *(const float4 *)(vp + r + d);
-            }
-            float *kr = sk + j * ks + d;
-            kr[0] = k4.x, kr[1] = k4.y, kr[2] = k4.z, kr[3] = k4.w;
-            *(float4 *)(sv + j * hd + d) = v4;
-        }
+        gb_paged_gather4(sk, sv, kp, vp, srow, hd, ks, tid);
         __syncthreads();
         for (int i = tid; i < g * GB_PK; i += blockDim.x) {
             const int gi = i / GB_PK, j = i % GB_PK;
@@ -393,57 +379,12 @@ __global__ void __launch_bounds__(GB_PS_WARPS * 32)
 #pragma unroll
     for (int w = 0; w < GB_PS_QW; w++) {
         const int gi = wid + GB_PS_WARPS * w;
-        if (gi >= g) continue;
-        float *pr = sp + gi * (hd + 2);
-        if (lane == 0) {
-            pr[0] = st[w].m;
-            pr[1] = st[w].l;
-        }
-#pragma unroll
-        for (int i = 0; i < GB_PDPL; i++) {
-            const int d = lane + 32 * i;
-            if (d < hd) pr[2 + d] = st[w].acc[i];
-        }
+        if (gi < g) GB_SPLIT_PARTIAL_STORE(sp + gi * (hd + 2), st[w], GB_PDPL, hd, lane);
     }
     cl.sync(); /* every partial written (release/acquire across the cluster) */
-    if (rank == 0) {
-        for (int gi = wid; gi < g; gi += GB_PS_WARPS) {
-            /* lane r < ns fetches block r's (max, sum); the weight of block r's partial is
-             * exp(m_r - m) with m the largest max among the non-empty partials */
-            float mr = -INFINITY, lr = 0.f;
-            if (lane < ns) {
-                const float *pr = cl.map_shared_rank(sp, lane) + gi * (hd + 2);
-                lr = pr[1];
-                mr = lr > 0.f ? pr[0] : -INFINITY;
-            }
-            const float m = gb_warp_max(mr);
-            const float c = lr > 0.f ? expf(mr - m) : 0.f;
-            const float l = gb_warp_sum(lr * c);
-            float acc[GB_PDPL];
-#pragma unroll
-            for (int i = 0; i < GB_PDPL; i++)
-                acc[i] = 0.f;
-#pragma unroll
-            for (int r = 0; r < GB_PS_MAX; r++) {
-                const float cr = __shfl_sync(0xffffffffu, c, r);
-                if (r < ns && cr > 0.f) {
-                    const float *pr = cl.map_shared_rank(sp, r) + gi * (hd + 2) + 2;
-#pragma unroll
-                    for (int i = 0; i < GB_PDPL; i++) {
-                        const int d = lane + 32 * i;
-                        if (d < hd) acc[i] += pr[d] * cr;
-                    }
-                }
-            }
-            const float inv = l > 0.f ? 1.0f / l : 0.f;
-            float *orow = out + ((int64_t)s * nh + (int64_t)kvh * g + gi) * hd;
-#pragma unroll
-            for (int i = 0; i < GB_PDPL; i++) {
-                const int d = lane + 32 * i;
-                if (d < hd) orow[d] = acc[i] * inv;
-            }
-        }
-    }
+    if (rank == 0)
+        gb_split_cluster_merge<GB_PDPL, GB_PS_MAX>(sp, ns, g, hd, GB_PS_WARPS, out,
+                                                   (int64_t)s * nh + (int64_t)kvh * g, lane, wid);
     cl.sync(); /* the other blocks' shared memory stays alive until block 0 has read it */
 }
 
