@@ -8,6 +8,8 @@
 # Then the kernel-level benchmark (GEMV GB/s, batched-decode and prefill GEMM GFLOP/s next
 # to a read loop and an FMA loop measured in the same program).
 #
+# Every run passes --device cpu: on a host with a GPU genbench's default device is CUDA.
+#
 # usage: bench/cpu.sh [build-dir]   (env: ITERS=3 WARMUP=1 QUICK=1 skips the default config)
 # Timings on a shared 2-core machine are noisy: the runner reports medians; run the script
 # when the machine is otherwise idle and record `uptime` with the numbers.
@@ -36,7 +38,7 @@ run() { # label, then genbench run options
     label=$1
     shift
     echo "-- $label: genbench run $MODEL $*   (load $(cut -d' ' -f1-3 /proc/loadavg))"
-    /usr/bin/time -f 'peak RSS %M KiB' "$GB" run "$MODEL" -s 128 --no-gpu-monitoring \
+    /usr/bin/time -f 'peak RSS %M KiB' "$GB" run "$MODEL" -s 128 --device cpu --no-gpu-monitoring \
         -o "$OUT" "$@" >"$OUT.log" 2>&1 || { tail -5 "$OUT.log"; return 0; }
     grep -E 'Time to First Token|Inter-Token Latency|Throughput|decode:|peak RSS' "$OUT.log" |
         sed -e 's/std=.*med=/med=/' -e 's/p90=.*//' -e 's/^ */   /'

@@ -453,14 +453,12 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     if (env && *env) st->gemv_max_n = atoi(env);
     /* programmatic dependent launch: on by default (the GEMVs load their first weights while
      * the previous kernel drains, see docs/performance.md); GB_CUDA_PDL=0 turns it off */
-    /* K split of the decode GEMVs (cuda_matmul.cu, gb_gemv_ks): the most warps per output
-     * row; 1 = one warp per row */
+    /* K split of the decode GEMVs (cuda_matmul.cu, gb_gemv_ks): warps per output row, unset
+     * = chosen per shape; for A/B timings */
     env = getenv("GB_CUDA_GEMV_KS");
-    st->gemv_ks = env && (atoi(env) == 1 || atoi(env) == 2) ? atoi(env) : 4;
+    st->gemv_ks = env && *env ? atoi(env) : 0;
     env = getenv("GB_CUDA_GATEUP_KS");
-    st->gateup_ks = env && (atoi(env) == 1 || atoi(env) == 2) ? atoi(env) : 4;
-    env = getenv("GB_CUDA_EARLY_TRIGGER");
-    st->early_trigger = env && *env == '1';
+    st->gateup_ks = env && *env ? atoi(env) : 0;
     env = getenv("GB_CUDA_PDL");
     st->pdl = !(env && *env == '0');
     env = getenv("GB_CUDA_FUSE_ROPE");

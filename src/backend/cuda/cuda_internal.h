@@ -58,15 +58,10 @@ typedef struct gb_cuda {
     unsigned *amax_tickets;
     int pos_mode; /* 1: kernels read pos0 from d_pos */
 
-    int gemv_max_n; /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
-    int gemv_ks;    /* most warps per GEMV output row (GB_CUDA_GEMV_KS: 1, 2 or 4) */
-    int gateup_ks;  /* the same for the gate/up GEMV (GB_CUDA_GATEUP_KS: 1, 2 or 4) */
-    int pdl;        /* launch the decode kernels with programmatic dependent launch */
-    /* GEMVs trigger their dependents when each block starts rather than after its loads
-     * (GB_CUDA_EARLY_TRIGGER): the next kernel then launches while this grid's last wave still
-     * streams, and its weight loads overlap that tail. Safe under the rule below (every kernel
-     * waits before touching its predecessors' data). */
-    int early_trigger;
+    int gemv_max_n;  /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
+    int gemv_ks;     /* most warps per GEMV output row (GB_CUDA_GEMV_KS: 1, 2 or 4) */
+    int gateup_ks;   /* the same for the gate/up GEMV (GB_CUDA_GATEUP_KS: 1, 2 or 4) */
+    int pdl;         /* launch the decode kernels with programmatic dependent launch */
     int dsplit;      /* most blocks per decode attention cluster (GB_CUDA_DSPLIT, 1..8) */
     int fuse_rope;   /* decode flash attention also does RoPE and the KV write (one launch) */
     unsigned skip;   /* profiling aid (GB_CUDA_SKIP): decode op classes left out, GB_SKIP_* */

@@ -157,8 +157,7 @@ __device__ __forceinline__ void gb_ks_reduce(float *acc, int ks, int lane, int w
  * of one warp in ks rounds. */
 template <typename T, int NB>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
-    k_gemv(gb_gemv_jobs jobs, const float *x, int cols, int total_rows, int ks, int early) {
-    if (early) gb_pdl_trigger(); /* see gb_cuda.early_trigger */
+    k_gemv(gb_gemv_jobs jobs, const float *x, int cols, int total_rows, int ks) {
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     int row = blockIdx.x * (GB_GEMV_WARPS / ks) + wid / ks;
     const int seg = wid % ks, scols = cols / ks;
@@ -217,8 +216,7 @@ __device__ __forceinline__ float gb_act_dev(float x, gb_act_kind act) {
 template <typename T, int NB>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     k_gemv_gate_up(float *out, const float *x, const T *wg, const T *wu, int cols, int rows,
-                   gb_act_kind act, int ks, int early) {
-    if (early) gb_pdl_trigger(); /* see gb_cuda.early_trigger */
+                   gb_act_kind act, int ks) {
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const int row = blockIdx.x * (GB_GEMV_WARPS / ks) + wid / ks;
     const bool active = row < rows;
@@ -289,24 +287,26 @@ static int gb_gemv_ok(const gb_weight *w) {
     return w->cols % vec == 0 && ((uintptr_t)w->data & 15u) == 0;
 }
 
-/* Warps per output row (K split): the fewest, up to cap (1, 2 or 4), that leave each warp at
- * most one group of GB_GEMV_U loads per lane, i.e. 32 * U vectors (2048 bf16 columns); each
- * warp's part must stay a whole number of vectors. A warp's rounds are serial (load, wait,
- * use), so a long row split over ks warps reaches full bandwidth in fewer round trips.
- * gate_up: work = 2 (both rows), ks even, each warp cols / (ks / 2) columns. */
-static int gb_gemv_ks(int cols, int vec, int cap, int gate_up) {
+/* Warps per output row (K split). Split only so that every warp's part of the row is one
+ * group of GB_GEMV_U loads per lane (32 * U vectors, 2048 bf16 columns), which it issues before
+ * the PDL wait, and into at most 2 parts per matrix row. Measured (H200, session 4, in the
+ * decode chain): the 8B shape gains from rows of 4096 split in 2 (226 against 221 tok/s
+ * unsplit); the 1B down projection (8192 columns) loses when split in 2 or 4 (1009 / 1023
+ * against 1045 tok/s): its 2048 rows already keep every SM streaming, and 4x the warps no
+ * longer fit on the GPU at once. gate_up: each warp takes part of the gate row or of the up
+ * row (ks = 2: one warp each, 1B; ks = 4: halves, 8B: 224 -> 226 tok/s).
+ * force (GB_CUDA_GEMV_KS / GB_CUDA_GATEUP_KS, A/B timings): that ks where the shape allows. */
+static int gb_gemv_ks(int cols, int vec, int force, int gate_up) {
     const int one_round = 32 * GB_GEMV_U * vec;
-    if (!gate_up) {
-        int ks = 1;
-        while (2 * ks <= cap && cols / ks > one_round && cols % (2 * ks * vec) == 0)
-            ks *= 2;
-        return ks;
+    const int parts = gate_up ? 2 : 1; /* matrix rows per output row */
+    if (force >= 1) { /* ks = 1: one warp per output row (gate_up: the gate row, then up) */
+        const int ok =
+            force <= GB_GEMV_WARPS && force % parts == 0 && cols % (force / parts * vec) == 0;
+        return ok ? force : 1;
     }
-    if (cap < 2 || cols % vec) return 1;
-    int ks = 2;
-    while (2 * ks <= cap && cols / (ks / 2) > one_round && cols % (ks * vec) == 0)
-        ks *= 2;
-    return ks;
+    for (int per_row = 1; per_row <= 2; per_row *= 2)
+        if (cols / per_row <= one_round && cols % (per_row * vec) == 0) return per_row * parts;
+    return 1; /* longer rows: one warp per output row, unsplit (not measured split) */
 }
 
 template <typename T>
@@ -329,16 +329,16 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
         const float *xr = x + (int64_t)r0 * cols;
         switch (nb) {
         case 8:
-            gb_launch(st, k_gemv<T, 8>, g, t, 0, jobs, xr, cols, total, ks, st->early_trigger);
+            gb_launch(st, k_gemv<T, 8>, g, t, 0, jobs, xr, cols, total, ks);
             break;
         case 4:
-            gb_launch(st, k_gemv<T, 4>, g, t, 0, jobs, xr, cols, total, ks, st->early_trigger);
+            gb_launch(st, k_gemv<T, 4>, g, t, 0, jobs, xr, cols, total, ks);
             break;
         case 2:
-            gb_launch(st, k_gemv<T, 2>, g, t, 0, jobs, xr, cols, total, ks, st->early_trigger);
+            gb_launch(st, k_gemv<T, 2>, g, t, 0, jobs, xr, cols, total, ks);
             break;
         default:
-            gb_launch(st, k_gemv<T, 1>, g, t, 0, jobs, xr, cols, total, ks, st->early_trigger);
+            gb_launch(st, k_gemv<T, 1>, g, t, 0, jobs, xr, cols, total, ks);
             break;
         }
         GB_CU_LAUNCH(st, "gemv");
@@ -373,20 +373,16 @@ static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const g
         const float *xr = x + (int64_t)r0 * cols;
         switch (nb) {
         case 8:
-            gb_launch(st, k_gemv_gate_up<T, 8>, gr, t, 0, o, xr, g, u, cols, rows, act, ks,
-                      st->early_trigger);
+            gb_launch(st, k_gemv_gate_up<T, 8>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
             break;
         case 4:
-            gb_launch(st, k_gemv_gate_up<T, 4>, gr, t, 0, o, xr, g, u, cols, rows, act, ks,
-                      st->early_trigger);
+            gb_launch(st, k_gemv_gate_up<T, 4>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
             break;
         case 2:
-            gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act, ks,
-                      st->early_trigger);
+            gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
             break;
         default:
-            gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act, ks,
-                      st->early_trigger);
+            gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
             break;
         }
         GB_CU_LAUNCH(st, "gemv_gate_up");
