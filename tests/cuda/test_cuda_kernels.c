@@ -74,9 +74,9 @@ static void free_dev(gb_backend *b, void **d, int n) {
 static void big_shapes(gb_backend *ref, gb_backend *cu) {
     kc_pair p = {ref, cu};
     kc_rng r = {12345};
-    static const int mm[][3] = {{1, 2056, 300}, {3, 4104, 129},  {4, 520, 1000},
-                                {9, 2048, 96},  {128, 256, 384}, {1, 100, 64},
-                                {1, 8200, 70},  {1, 8192, 37},   {2, 4096, 30}};
+    static const int mm[][3] = {{1, 2056, 300},  {3, 4104, 129}, {4, 520, 1000}, {9, 2048, 96},
+                                {128, 256, 384}, {1, 100, 64},   {1, 8200, 70},  {1, 8192, 37},
+                                {2, 4096, 30},   {1, 8208, 21}};
     for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++)
         for (int dt = 0; dt < 3; dt++)
             kc_compare_matmul(&p, &r, mm[i][0], mm[i][1], mm[i][2], (gb_dtype)dt, (int)(i & 1),

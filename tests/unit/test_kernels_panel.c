@@ -11,7 +11,8 @@
  * for n = 1..8, 11, 12, 13, 17, 40, 128 and 200 token rows (GEMV, decode tiles, both loop orders),
  * rows with and without a row-major tail (rows % 16), K below, at and above the 256-k block,
  * 1 and 3 threads;
- * - the load path: which ISAs repack at load (those with panel kernels), GB_CPU_PANELS=0;
+ * - the load path: which ISAs repack at load (those with panel kernels, by default avx2 only),
+ *   GB_CPU_PANELS=0 / 1;
  * - the AVX-512 BF16 panel kernels called directly (skipped, counted as passed, where the CPU
  *   lacks avx512_bf16): n = 1..20 and 200, K from 16 to 8192, rows with tails, y preset to a
  *   residual that they must accumulate into, row ranges as opt.c's chunks and as its gate/up
@@ -223,8 +224,9 @@ static void test_pool_pack(void) {
 }
 
 /* The kernelized backend's weight_load repacks bf16 weights where the active ISA has panel
- * kernels (avx2, avx512; not scalar), and not with GB_CPU_PANELS=0; the matmul then agrees
- * with the reference on the row-major weight. */
+ * kernels (avx2, avx512; not scalar): by default on avx2 only, always with GB_CPU_PANELS=1,
+ * never with GB_CPU_PANELS=0; the matmul then agrees with the reference on the row-major
+ * weight. */
 static void test_load(const gb_opt_isa *isa) {
     const int64_t rows = 53, cols = 96;
     const int n = 3;
@@ -233,25 +235,29 @@ static void test_load(const gb_opt_isa *isa) {
     double *sc = malloc(sizeof(double) * n * rows);
     fill(wf, (size_t)(rows * cols), 1.0f);
     fill(x, (size_t)n * cols, 2.0f);
-    for (int off = 0; off < 2; off++) {
-        if (off) setenv("GB_CPU_PANELS", "0", 1);
+    static const char *modes[] = {NULL, "0", "1"}; /* the default, off, on */
+    for (int mode = 0; mode < 3; mode++) {
+        if (modes[mode]) setenv("GB_CPU_PANELS", modes[mode], 1);
         gb_backend_options o = {.kernelize = 1, .threads = 2};
         gb_backend *b = NULL;
         gb_error err = {0};
         CHECK_OK(gb_backend_cpu_create(&o, &b, &err), &err);
         gb_weight w = {0};
         CHECK_OK(b->ops->weight_load(b, &w, wf, GB_F32, rows, cols, GB_BF16, 0, &err), &err);
-        int want = !off && isa->panel_mm_rows != NULL;
-        CHECK_MSG((w.packed != NULL) == want, "[%s] weight_load%s: packed %d, expected %d",
-                  isa->name, off ? " with GB_CPU_PANELS=0" : "", w.packed != NULL, want);
+        const int can = isa->panel_mm_rows != NULL;
+        const int want = mode == 0 ? can && !strcmp(isa->name, "avx2") : mode == 2 && can;
+        CHECK_MSG((w.packed != NULL) == want,
+                  "[%s] weight_load, GB_CPU_PANELS=%s: packed %d, "
+                  "expected %d",
+                  isa->name, modes[mode] ? modes[mode] : "(unset)", w.packed != NULL, want);
         b->ops->matmul(b, y, x, &w, NULL, n);
         /* x as the kernels see it: avx512 rounds it to bf16 on both layouts (panel kernels:
          * every n; the row-major GEMM: n > 1) */
         float *xs = x_seen(x, (size_t)n * cols, !strcmp(isa->name, "avx512"));
         ref_mm(&w, xs, NULL, n, yr, sc); /* gb_weight_at reads either layout */
         char what[96];
-        snprintf(what, sizeof what, "[%s] matmul after weight_load%s", isa->name,
-                 off ? " (GB_CPU_PANELS=0)" : "");
+        snprintf(what, sizeof what, "[%s] matmul after weight_load, GB_CPU_PANELS=%s", isa->name,
+                 modes[mode] ? modes[mode] : "(unset)");
         check_close(what, y, yr, sc, (size_t)n * rows, 2e-6);
         free(xs);
         b->ops->weight_free(b, &w);

@@ -65,6 +65,7 @@ const gb_opt_isa *gb_opt_isa_find(const char *name) {
         merged.panel_pack_bytes = gb_opt_isa_avx512.panel_pack_bytes;
         merged.panel_pack_x = gb_opt_isa_avx512.panel_pack_x;
         merged.panel_mm_rows = gb_opt_isa_avx512.panel_mm_rows;
+        merged.panels_default = gb_opt_isa_avx512.panels_default;
         return &merged;
     }
 #endif
@@ -851,12 +852,14 @@ static void op_attention_paged(gb_backend *b, float *out, const float *q, const 
 /* ---- weights ---- */
 
 /* Whether weights are repacked at load: the active ISA has panel kernels (avx2: the AVX2
- * tiles, avx512: the vdpbf16ps ones; scalar has none), unless GB_CPU_PANELS=0 (A/B
- * measurements: the row-major kernels of the same ISA). */
+ * tiles, avx512: the vdpbf16ps ones; scalar has none) and packs by default (panels_default),
+ * or GB_CPU_PANELS says (1: pack, 0: the row-major kernels of the same ISA; A/B timings). */
 static int panels_at_load(void) {
     const gb_opt_isa *isa = gb_cpu_opt_isa();
     const char *env = getenv("GB_CPU_PANELS");
-    return isa->panel_mm_rows && !(env && !strcmp(env, "0"));
+    if (!isa->panel_mm_rows) return 0;
+    if (env && *env) return strcmp(env, "0") != 0;
+    return isa->panels_default;
 }
 
 /* The reference load, then bf16 matrices the backend owns are repacked in place into the

@@ -44,6 +44,11 @@ typedef struct gb_opt_isa {
     size_t (*panel_pack_bytes)(int n, int64_t cols);
     void (*panel_pack_x)(void *xp, const float *x, int n, int64_t cols, int t0, int t1);
     void (*panel_mm_rows)(const gb_mm_args *a, int64_t r0, int64_t r1);
+    /* Weights are repacked at load by default (GB_CPU_PANELS=1 / 0 override). avx2: yes;
+     * avx512: no, the one-token GEMV streams row-major weights faster there (Xeon, session 4:
+     * decode 83-85 % of the read ceiling row-major, 66-78 % on panels; prefill 3-5 % faster
+     * on panels). */
+    int panels_default;
     /* out[i] = act(g[i]) * u[i] */
     void (*act_mul)(float *out, const float *g, const float *u, size_t count, gb_act_kind act);
     /* y[i] = act(x[i]) */

@@ -588,6 +588,7 @@ const gb_opt_isa gb_opt_isa_avx2 = {
     .panel_pack_bytes = gb_panel_avx2_pack_bytes,
     .panel_pack_x = gb_panel_avx2_pack_x,
     .panel_mm_rows = gb_panel_avx2_mm_rows,
+    .panels_default = 1,
     .act_mul = act_mul,
     .act = act_only,
     .dot = dot,

@@ -136,5 +136,6 @@ const gb_opt_isa gb_opt_isa_avx512 = {
     .panel_pack_bytes = gb_panel_avx512_pack_bytes,
     .panel_pack_x = gb_panel_avx512_pack_x,
     .panel_mm_rows = gb_panel_avx512_mm_rows,
+    .panels_default = 0,
     /* elementwise primitives: AVX2 versions (filled in at first use, see opt.c) */
 };

@@ -287,26 +287,34 @@ static int gb_gemv_ok(const gb_weight *w) {
     return w->cols % vec == 0 && ((uintptr_t)w->data & 15u) == 0;
 }
 
-/* Warps per output row (K split). Split only so that every warp's part of the row is one
- * group of GB_GEMV_U loads per lane (32 * U vectors, 2048 bf16 columns), which it issues before
- * the PDL wait, and into at most 2 parts per matrix row. Measured (H200, session 4, in the
- * decode chain): the 8B shape gains from rows of 4096 split in 2 (226 against 221 tok/s
- * unsplit); the 1B down projection (8192 columns) loses when split in 2 or 4 (1009 / 1023
- * against 1045 tok/s): its 2048 rows already keep every SM streaming, and 4x the warps no
- * longer fit on the GPU at once. gate_up: each warp takes part of the gate row or of the up
- * row (ks = 2: one warp each, 1B; ks = 4: halves, 8B: 224 -> 226 tok/s).
+/* Warps per output row (K split): a warp's rounds of GB_GEMV_U loads per lane (32 * U
+ * vectors, 2048 bf16 columns) are serial, and only its first round is issued before the PDL
+ * wait. Measured in the decode chain (H200, session 4, interleaved A/B in one call):
+ * - rows of 2 rounds split in 2, so each warp's part loads before the wait (8B q,k,v and o,
+ *   4096 columns: part of 226 against 221 tok/s unsplit);
+ * - rows of 3-4 rounds unsplit (1B down, 8192 columns: 1045 tok/s unsplit, 1009 split in 2,
+ *   1023 in 4): its 2048 rows already keep every SM streaming;
+ * - longer rows split in 2 (8B down, 14336 columns: 226.4 against 222.9 tok/s unsplit).
+ * gate_up: each warp takes a part of the gate row or of the up row (ks = 2: one warp each,
+ * rows of one round, 1B; ks = 4: halves, rows of 2 rounds, 8B: 224 -> 226 tok/s), else one
+ * warp per output row (the gate row, then the up row).
  * force (GB_CUDA_GEMV_KS / GB_CUDA_GATEUP_KS, A/B timings): that ks where the shape allows. */
 static int gb_gemv_ks(int cols, int vec, int force, int gate_up) {
     const int one_round = 32 * GB_GEMV_U * vec;
-    const int parts = gate_up ? 2 : 1; /* matrix rows per output row */
     if (force >= 1) { /* ks = 1: one warp per output row (gate_up: the gate row, then up) */
+        const int parts = gate_up ? 2 : 1; /* matrix rows per output row */
         const int ok =
             force <= GB_GEMV_WARPS && force % parts == 0 && cols % (force / parts * vec) == 0;
         return ok ? force : 1;
     }
-    for (int per_row = 1; per_row <= 2; per_row *= 2)
-        if (cols / per_row <= one_round && cols % (per_row * vec) == 0) return per_row * parts;
-    return 1; /* longer rows: one warp per output row, unsplit (not measured split) */
+    if (gate_up) {
+        if (cols <= one_round) return 2;
+        if (cols <= 2 * one_round && cols % (2 * vec) == 0) return 4;
+        return 1;
+    }
+    const int split = cols % (2 * vec) == 0 &&
+                      ((cols > one_round && cols <= 2 * one_round) || cols > 4 * one_round);
+    return split ? 2 : 1;
 }
 
 template <typename T>
