@@ -58,7 +58,9 @@ run() { # $1 = pack dir (bin/ lib/) or build dir layout, $2 = quick
     summary="$out/cuda-summary.txt"
     : >"$summary"
     status=0
-    for t in test_cuda_kernels test_cuda_engine test_cuda_ceilings; do
+    # the CPU kernel tests too: the GPU host's CPU has AVX-512 BF16, the dev VM has not
+    for t in test_cuda_kernels test_cuda_engine test_cuda_ceilings test_kernels_panel \
+        test_kernels_opt; do
         [ -x "$bin/bin/$t" ] || { echo "$t: not built" >>"$summary"; continue; }
         t0=$(date +%s)
         (cd "$here/tests" && "$bin/bin/$t") >"$out/$t.log" 2>&1
@@ -120,7 +122,8 @@ run) run "${2:?run DIR}" "${3:-}" ;;
     rm -rf "$here/build-cuda/pack/bin"
     mkdir -p "$here/build-cuda/pack/bin"
     for f in genbench tests/test_cuda_kernels tests/test_cuda_engine tests/test_cuda_ceilings \
-        tests/bench_cuda_kernels tests/bench_cuda_generate; do
+        tests/bench_cuda_kernels tests/bench_cuda_generate tests/test_kernels_panel \
+        tests/test_kernels_opt bench/bench_cpu_kernels; do
         [ -f "$here/build-cuda/$f" ] && ln -sf "$here/build-cuda/$f" "$here/build-cuda/pack/bin/"
     done
     run "$here/build-cuda/pack"

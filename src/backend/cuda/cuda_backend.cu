@@ -147,13 +147,19 @@ static int op_download_start(gb_backend *b, int slot, const void *src, size_t by
     if (st->failed) return gb_cuda_status(st, err);
     if (slot < 0 || slot > 1)
         return gb_error_set(err, GB_ERR_INTERNAL, "cuda: download slot %d (0 or 1)", slot);
-    if (bytes > st->stage_slot) { /* grows rarely (a larger batch): wait for both slots */
+    if (bytes > st->stage_slot) {
+        /* grows rarely (a larger batch): wait for the copies in flight, keep both slots'
+         * bytes (the other slot may still be unfinished) */
+        unsigned char *grown = NULL;
         GB_CU(st, cudaStreamSynchronize(st->stream));
-        if (st->stage) cudaFreeHost(st->stage);
-        st->stage = NULL;
-        st->stage_slot = 0;
-        if (GB_CU(st, cudaHostAlloc((void **)&st->stage, 2 * bytes, cudaHostAllocDefault)))
+        if (GB_CU(st, cudaHostAlloc((void **)&grown, 2 * bytes, cudaHostAllocDefault)))
             return gb_cuda_status(st, err);
+        if (st->stage) {
+            memcpy(grown, st->stage, st->stage_slot);
+            memcpy(grown + bytes, st->stage + st->stage_slot, st->stage_slot);
+            cudaFreeHost(st->stage);
+        }
+        st->stage = grown;
         st->stage_slot = bytes;
     }
     for (int i = 0; i < 2 && !st->stage_ev[i]; i++)
