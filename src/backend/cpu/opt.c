@@ -688,7 +688,7 @@ static void att_groups(void *ctx, int64_t b, int64_t e, int tid) {
  * at most GB_ATT_GMAX heads, and GB_CPU_ATT_GROUP=0 (A/B measurements) is not set. Prefill:
  * measured 28% faster than one head at a time. One-token decode too since session 4, once
  * the AVX2 tiles kept their accumulators in registers: 16 layers of the 1B shape at position
- * 150, 1 thread, 2.1-2.2 -> 1.7-1.8 ms with the KV cache cold, 1.4-1.5 -> 0.6-0.9 ms warm
+ * 150, 1 thread, medians 2.18 -> 1.83 ms with the KV cache cold, 1.4-1.5 -> 0.6-0.9 ms warm
  * (docs/performance.md, "Session 4"). */
 static int att_grouped(const gb_opt_isa *isa, const gb_attn_args *a) {
     static int off = -1;

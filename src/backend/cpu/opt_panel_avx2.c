@@ -176,8 +176,9 @@ static void pt_1x4(const uint32_t *wp, int64_t ps, const float *xt, int64_t np, 
 
 /* GEMV prefetch distance in bytes: 512 (8 lines per stream, 32 in flight). Measured against
  * none (1 thread, 512 MB of weight copies, interleaved, medians of 21): +4-9% on the five
- * 1B shapes, 24.7 vs 22.7 GB/s at 2048 x 8192; the T0 hint or no wrap into the next group
- * gained nothing, 1536 bytes lost. GB_CPU_GEMV_PF=bytes overrides it (0: none, for A/B).
+ * 1B shapes, 24.7 vs 22.7 GB/s at 2048 x 8192. Without the wrap into the next group no
+ * gain; the T0 hint with it about the same; 1536 bytes 0-9% below none.
+ * GB_CPU_GEMV_PF=bytes overrides it (0: none, for A/B).
  * Atomic: the pool's threads may read it first at the same time (all compute one value). */
 static int64_t gemv_pf(void) {
     static _Atomic int64_t v = -1;
