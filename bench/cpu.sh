@@ -10,7 +10,10 @@
 #
 # Every run passes --device cpu: on a host with a GPU genbench's default device is CUDA.
 #
-# usage: bench/cpu.sh [build-dir]   (env: ITERS=3 WARMUP=1 QUICK=1 skips the default config)
+# usage: bench/cpu.sh [build-dir]   (env: ITERS=3 WARMUP=1 QUICK=1 skips the default config;
+#   FRESH=1 measures the CPU ceilings first, into a temporary cache whose models/ is the usual
+#   one, so every efficiency line divides by ceilings measured in this run instead of the
+#   cache's best-ever values: issue 6's "read ceiling measured in the same script")
 # Timings on a shared 2-core machine are noisy: the runner reports medians; run the script
 # when the machine is otherwise idle and record `uptime` with the numbers.
 set -eu
@@ -45,6 +48,16 @@ run() { # label, then genbench run options
 }
 
 mkdir -p "$OUT"
+if [ -n "${FRESH:-}" ]; then
+    cache=${XDG_CACHE_HOME:-$HOME/.cache}
+    fresh=$(mktemp -d "${TMPDIR:-/tmp}/genbench-cpu-ceilings.XXXXXX")
+    trap 'rm -rf "$fresh"' EXIT
+    mkdir -p "$fresh/genbench" "$cache/genbench/models"
+    ln -s "$cache/genbench/models" "$fresh/genbench/models"
+    export XDG_CACHE_HOME="$fresh"
+    echo "-- ceilings measured now (genbench info --measure, cache $fresh)"
+    "$GB" info --measure 2>&1 | grep -E 'memory read|bf16 matmul|fp32 FMA'
+fi
 run "best, 2 threads" -b 1 -n 128 -w "$WARMUP" -i "$ITERS" --kernelize --attn sdpa --compile default --threads 2
 ITL1=$(itl_ms)
 run "best, 1 thread" -b 1 -n 128 -w "$WARMUP" -i "$ITERS" --kernelize --attn sdpa --compile default --threads 1

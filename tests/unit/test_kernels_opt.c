@@ -407,6 +407,10 @@ static void test_attention(const gb_backend_ops *ops, gb_backend *b) {
         {2, 3, 66, 6, 1, 20, 72, 0},
         {1, 9, 0, 12, 1, 16, 9, 0},
         {1, 5, 60, 4, 1, 64, 70, 3},
+        /* one-token decode on the grouped path: the 1B shape (32 heads, 8 KV heads, head_dim
+         * 64) past two key blocks; a 3-head group with a head_dim tail */
+        {1, 1, 150, 32, 8, 64, 160, 0},
+        {2, 1, 100, 6, 2, 20, 128, 0},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         gb_attn_args a = {.batch = cases[ci].batch,

@@ -127,8 +127,12 @@ static void test_layout(void) {
 static void test_matmul(const gb_backend_ops *ops, gb_backend *b) {
     /* rows: one panel; panels + 5 tail rows; 80 = 5 panels; 300 = 18 panels (several
      * 128-row chunks) + 12 tail rows. cols: < 256, = 256 + 16 (a short k-block), 1040
-     * (several). n = 200: two token blocks of the GEMM (128 rows each at most). */
-    static const int64_t shapes[][2] = {{16, 32}, {37, 272}, {80, 1040}, {21, 640}, {300, 48}};
+     * (several). n = 200: two token blocks of the GEMM (128 rows each at most). 1040 rows:
+     * GEMV chunks of 9 panels on 1 thread, so a 4-panel group is followed by another in its
+     * chunk (the prefetch into the next group) and by a lone panel; cols 16 and 48: the whole
+     * panel, and its last 512 bytes, within the prefetch distance. */
+    static const int64_t shapes[][2] = {{16, 32},  {37, 272},  {80, 1040}, {21, 640},
+                                        {300, 48}, {1040, 48}, {1040, 16}};
     static const int ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 17, 40, 128, 200};
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
         for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++) {

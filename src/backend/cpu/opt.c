@@ -684,17 +684,19 @@ static void att_groups(void *ctx, int64_t b, int64_t e, int tid) {
         att_group(j, it / j->a->n_kv_heads, (int)(it % j->a->n_kv_heads));
 }
 
-/* Whether att_group serves a (non-split) call: a prefill (several tokens: measured 28%
- * faster there; for one-token decode, 0.1 ms per layer, no gain was shown, so it keeps the
- * one-head path), the ISA has the block kernels, the group is at most GB_ATT_GMAX heads, and
- * GB_CPU_ATT_GROUP=0 (A/B measurements) is not set. */
+/* Whether att_group serves a (non-split) call: the ISA has the block kernels, the group is
+ * at most GB_ATT_GMAX heads, and GB_CPU_ATT_GROUP=0 (A/B measurements) is not set. Prefill:
+ * measured 28% faster than one head at a time. One-token decode too since session 4, once
+ * the AVX2 tiles kept their accumulators in registers: 16 layers of the 1B shape at position
+ * 150, 1 thread, medians 2.18 -> 1.83 ms with the KV cache cold, 1.4-1.5 -> 0.6-0.9 ms warm
+ * (docs/performance.md, "Session 4"). */
 static int att_grouped(const gb_opt_isa *isa, const gb_attn_args *a) {
     static int off = -1;
     if (off < 0) {
         const char *env = getenv("GB_CPU_ATT_GROUP");
         off = env && !strcmp(env, "0");
     }
-    return !off && a->n_tokens > 1 && isa->att_scores && isa->att_accum && a->n_kv_heads > 0 &&
+    return !off && isa->att_scores && isa->att_accum && a->n_kv_heads > 0 &&
            a->n_heads % a->n_kv_heads == 0 && a->n_heads / a->n_kv_heads <= GB_ATT_GMAX;
 }
 

@@ -8,21 +8,32 @@
 #include "backend/cpu/avx2_util.h"
 #include "backend/cpu/opt.h"
 
+/* The per-query accumulators are named variables, one block of statements per query under
+ * `if (NG > g)` (NG a constant at each inlined call): with arrays indexed in a loop over g,
+ * GCC 12 left the NG = 3 and 4 loops rolled and the accumulators in memory, every FMA a
+ * store-forwarded chain (one-token decode attention of the 1B shape, 16 layers, KV in cache:
+ * 2.5-2.8 -> 0.6-0.9 ms, docs/performance.md "Session 4"). */
+#define GB_G4(X) X(0) X(1) X(2) X(3)
+
 /* Scores of NG (1..4) queries against 2 keys: 2 x NG accumulators over the head. */
 GB_AI void scores_tile(float *s, int lds, const float *q, int hd, const float *k0, const float *k1,
                        int i, int NG, float scale) {
-    __m256 a0[4], a1[4];
-    for (int g = 0; g < NG; g++)
-        a0[g] = a1[g] = _mm256_setzero_ps();
+#define GB_SZ(g) __m256 a0_##g = _mm256_setzero_ps(), a1_##g = a0_##g;
+    GB_G4(GB_SZ)
+#undef GB_SZ
     int d = 0;
     for (; d + 8 <= hd; d += 8) {
         __m256 x0 = _mm256_loadu_ps(k0 + d), x1 = _mm256_loadu_ps(k1 + d);
-        for (int g = 0; g < NG; g++) {
-            __m256 qg = _mm256_loadu_ps(q + (int64_t)g * hd + d);
-            a0[g] = _mm256_fmadd_ps(qg, x0, a0[g]);
-            a1[g] = _mm256_fmadd_ps(qg, x1, a1[g]);
-        }
+#define GB_SF(g)                                                                                   \
+    if (NG > g) {                                                                                  \
+        __m256 qg = _mm256_loadu_ps(q + (int64_t)g * hd + d);                                      \
+        a0_##g = _mm256_fmadd_ps(qg, x0, a0_##g);                                                  \
+        a1_##g = _mm256_fmadd_ps(qg, x1, a1_##g);                                                  \
     }
+        GB_G4(GB_SF)
+#undef GB_SF
+    }
+    const __m256 a0[4] = {a0_0, a0_1, a0_2, a0_3}, a1[4] = {a1_0, a1_1, a1_2, a1_3};
     for (int g = 0; g < NG; g++) {
         float r0 = gb_hsum256(a0[g]), r1 = gb_hsum256(a1[g]);
         for (int e = d; e < hd; e++) {
@@ -65,25 +76,34 @@ void gb_attn_avx2_scores(float *s, int lds, const float *q, int G, const float *
 /* acc[g][d0, d0 + 16) for NG (1..4) queries over nk keys: 2 x NG accumulators. */
 GB_AI void accum_tile(float *acc, const float *corr, const float *p, int ldp, int hd,
                       const float *v, int64_t vstride, int nk, int d0, int NG) {
-    __m256 a0[4], a1[4];
-    for (int g = 0; g < NG; g++) {
-        __m256 c = _mm256_set1_ps(corr[g]);
-        a0[g] = _mm256_mul_ps(c, _mm256_loadu_ps(acc + (int64_t)g * hd + d0));
-        a1[g] = _mm256_mul_ps(c, _mm256_loadu_ps(acc + (int64_t)g * hd + d0 + 8));
+#define GB_AZ(g)                                                                                   \
+    __m256 a0_##g = _mm256_setzero_ps(), a1_##g = a0_##g;                                          \
+    if (NG > g) {                                                                                  \
+        __m256 c = _mm256_set1_ps(corr[g]);                                                        \
+        a0_##g = _mm256_mul_ps(c, _mm256_loadu_ps(acc + (int64_t)g * hd + d0));                    \
+        a1_##g = _mm256_mul_ps(c, _mm256_loadu_ps(acc + (int64_t)g * hd + d0 + 8));                \
     }
+    GB_G4(GB_AZ)
+#undef GB_AZ
     for (int i = 0; i < nk; i++) {
         const float *vr = v + i * vstride + d0;
         __m256 x0 = _mm256_loadu_ps(vr), x1 = _mm256_loadu_ps(vr + 8);
-        for (int g = 0; g < NG; g++) {
-            __m256 pg = _mm256_broadcast_ss(p + g * ldp + i);
-            a0[g] = _mm256_fmadd_ps(pg, x0, a0[g]);
-            a1[g] = _mm256_fmadd_ps(pg, x1, a1[g]);
-        }
+#define GB_AF(g)                                                                                   \
+    if (NG > g) {                                                                                  \
+        __m256 pg = _mm256_broadcast_ss(p + g * ldp + i);                                          \
+        a0_##g = _mm256_fmadd_ps(pg, x0, a0_##g);                                                  \
+        a1_##g = _mm256_fmadd_ps(pg, x1, a1_##g);                                                  \
     }
-    for (int g = 0; g < NG; g++) {
-        _mm256_storeu_ps(acc + (int64_t)g * hd + d0, a0[g]);
-        _mm256_storeu_ps(acc + (int64_t)g * hd + d0 + 8, a1[g]);
+        GB_G4(GB_AF)
+#undef GB_AF
     }
+#define GB_AS(g)                                                                                   \
+    if (NG > g) {                                                                                  \
+        _mm256_storeu_ps(acc + (int64_t)g * hd + d0, a0_##g);                                      \
+        _mm256_storeu_ps(acc + (int64_t)g * hd + d0 + 8, a1_##g);                                  \
+    }
+    GB_G4(GB_AS)
+#undef GB_AS
 }
 
 void gb_attn_avx2_accum(float *acc, const float *corr, const float *p, int ldp, int G,

@@ -10,6 +10,8 @@
  * gcc -O2): 93-97 GFLOP/s for T = 4 and 6, i.e. 93-97% of the AVX2 FMA peak. n = 1 has its
  * own loop over 4 panels at once (pt_1x4). docs/performance.md, "Session 3", has the numbers. */
 #include <immintrin.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/avx2_util.h"
@@ -132,25 +134,62 @@ static void pt_1(const uint32_t *wp, const float *xt, int64_t np, float *y, int6
 /* T = 1 over 4 panels `ps` uint32 apart at once: 4 streams instead of 1. One sequential
  * stream read 81-93% of the read loop's bandwidth (2048 x 8192, 1 thread), the row-major
  * GEMV's 4-8 row streams 98-112%. Two chains per panel (row halves), even and odd k
- * chained. */
-static void pt_1x4(const uint32_t *wp, int64_t ps, const float *xt, int64_t np, float *y) {
-    __m256 acc[4][2];
-    GB_UNROLL for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (int64_t p = 0; p < np; p++) {
+ * chained. k-pairs [p0, p1); pf != 0: each stream prefetches (non-temporal: the weights are
+ * read once per step) the line pf bytes after its loads. */
+GB_AI void pt_1x4_run(const uint32_t *wp, int64_t ps, const float *xt, int64_t p0, int64_t p1,
+                      __m256 acc[4][2], int64_t pf) {
+    for (int64_t p = p0; p < p1; p++) {
         __m256 be = _mm256_broadcast_ss(xt + 2 * p), bo = _mm256_broadcast_ss(xt + 2 * p + 1);
         GB_UNROLL for (int i = 0; i < 4; i++) {
             const uint32_t *q = wp + i * ps + p * GB_PANEL_ROWS;
+            if (pf) _mm_prefetch((const char *)q + pf, _MM_HINT_NTA);
             acc[i][0] = _mm256_fmadd_ps(lo16(q), be, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(lo16(q + 8), be, acc[i][1]);
             acc[i][0] = _mm256_fmadd_ps(hi16(q), bo, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(hi16(q + 8), bo, acc[i][1]);
         }
     }
+}
+
+/* pf > 0: prefetch pf bytes ahead; in the last pf bytes of its panel a stream prefetches
+ * the start of the same stream of the next 4-panel group when `next` (the group follows in
+ * this chunk), so the next group's 4 streams start warm. */
+static void pt_1x4(const uint32_t *wp, int64_t ps, const float *xt, int64_t np, float *y,
+                   int64_t pf, int next) {
+    __m256 acc[4][2];
+    GB_UNROLL for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    if (pf <= 0) {
+        pt_1x4_run(wp, ps, xt, 0, np, acc, 0);
+    } else {
+        int64_t pw = np - (next ? pf / 64 : 0); /* a k-pair of a panel is 64 bytes */
+        if (pw < 0) pw = 0;
+        pt_1x4_run(wp, ps, xt, 0, pw, acc, pf);
+        /* stream i at k-pair p, pf bytes on: past its panel, into panel i + 4 */
+        pt_1x4_run(wp, ps, xt, pw, np, acc, pf + 3 * ps * (int64_t)sizeof(uint32_t));
+    }
     GB_UNROLL for (int i = 0; i < 4; i++) {
         float *yr = y + i * GB_PANEL_ROWS;
         _mm256_storeu_ps(yr, _mm256_add_ps(_mm256_loadu_ps(yr), acc[i][0]));
         _mm256_storeu_ps(yr + 8, _mm256_add_ps(_mm256_loadu_ps(yr + 8), acc[i][1]));
     }
+}
+
+/* GEMV prefetch distance in bytes: 512 (8 lines per stream, 32 in flight). Measured against
+ * none (1 thread, 512 MB of weight copies, interleaved, medians of 21): +4-9% on the five
+ * 1B shapes, 24.7 vs 22.7 GB/s at 2048 x 8192. Without the wrap into the next group no
+ * gain; the T0 hint with it about the same; 1536 bytes 0-9% below none.
+ * GB_CPU_GEMV_PF=bytes overrides it (0: none, for A/B).
+ * Atomic: the pool's threads may read it first at the same time (all compute one value). */
+static int64_t gemv_pf(void) {
+    static _Atomic int64_t v = -1;
+    int64_t d = atomic_load_explicit(&v, memory_order_relaxed);
+    if (d < 0) {
+        const char *e = getenv("GB_CPU_GEMV_PF");
+        d = e ? atol(e) : 512;
+        if (d < 0) d = 0;
+        atomic_store_explicit(&v, d, memory_order_relaxed);
+    }
+    return d;
 }
 
 typedef void (*pt_fn)(const uint32_t *, const float *, int64_t, float *, int64_t, const char *,
@@ -204,8 +243,10 @@ void gb_panel_avx2_mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
         /* GEMV: whole K per panel (nothing is re-read, so no k-blocks), four panels at a
          * time; a leftover panel alone, prefetching GB_PF_AHEAD bytes ahead */
         int64_t r = r0;
+        const int64_t pf = gemv_pf();
         for (; r + 4 * GB_PANEL_ROWS <= pend; r += 4 * GB_PANEL_ROWS)
-            pt_1x4(w + r * K / 2, GB_PANEL_ROWS * K / 2, xp, K / 2, a->y + r);
+            pt_1x4(w + r * K / 2, GB_PANEL_ROWS * K / 2, xp, K / 2, a->y + r, pf,
+                   r + 8 * GB_PANEL_ROWS <= pend);
         for (; r + GB_PANEL_ROWS <= pend; r += GB_PANEL_ROWS) {
             const uint32_t *wr = w + r * K / 2;
             pt_1(wr, xp, K / 2, a->y + r, ldy, (const char *)wr + GB_PF_AHEAD, 64);
