@@ -21,7 +21,7 @@
 #include "util/hash.h"
 #include "util/paths.h"
 
-#define CACHE_FORMAT 1
+#define CACHE_FORMAT 2 /* 2: the read loop became four prefetched streams (session 4) */
 #define GIB ((size_t)1 << 30)
 #define HUGE_PAGE ((size_t)2 << 20)
 

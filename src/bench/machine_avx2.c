@@ -12,26 +12,38 @@ static double hsum256(__m256 v) {
     return s;
 }
 
+/* Four interleaved streams (the quarters of the range), each prefetched GB_MK_READ_AHEAD
+ * bytes ahead: what the decode GEMVs do, and a core reads ~5-15 % faster this way than as one
+ * stream without prefetch (dev VM, session 4: 23.9-24.3 against 13.9-16.8 GB/s best), so the
+ * ceiling the efficiency shares divide by is not the easier one. */
 uint64_t gb_mk_read_avx2(const void *p, size_t bytes) {
-    const __m256i *v = p;
-    size_t n = bytes / 32;
+    const size_t q = bytes / 4; /* a multiple of 128 */
+    const char *b[4] = {p, (const char *)p + q, (const char *)p + 2 * q, (const char *)p + 3 * q};
     __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0,
             s7 = s0;
-    for (size_t i = 0; i + 8 <= n; i += 8) {
-        s0 = _mm256_add_epi64(s0, _mm256_load_si256(v + i + 0));
-        s1 = _mm256_add_epi64(s1, _mm256_load_si256(v + i + 1));
-        s2 = _mm256_add_epi64(s2, _mm256_load_si256(v + i + 2));
-        s3 = _mm256_add_epi64(s3, _mm256_load_si256(v + i + 3));
-        s4 = _mm256_add_epi64(s4, _mm256_load_si256(v + i + 4));
-        s5 = _mm256_add_epi64(s5, _mm256_load_si256(v + i + 5));
-        s6 = _mm256_add_epi64(s6, _mm256_load_si256(v + i + 6));
-        s7 = _mm256_add_epi64(s7, _mm256_load_si256(v + i + 7));
+    for (size_t off = 0; off < q; off += 128) {
+        for (int j = 0; j < 4; j++) {
+            _mm_prefetch(b[j] + off + GB_MK_READ_AHEAD, _MM_HINT_T0);
+            _mm_prefetch(b[j] + off + GB_MK_READ_AHEAD + 64, _MM_HINT_T0);
+        }
+        for (int j = 0; j < 4; j += 2) {
+            const __m256i *v = (const __m256i *)(b[j] + off),
+                          *w = (const __m256i *)(b[j + 1] + off);
+            s0 = _mm256_add_epi64(s0, _mm256_load_si256(v + 0));
+            s1 = _mm256_add_epi64(s1, _mm256_load_si256(v + 1));
+            s2 = _mm256_add_epi64(s2, _mm256_load_si256(v + 2));
+            s3 = _mm256_add_epi64(s3, _mm256_load_si256(v + 3));
+            s4 = _mm256_add_epi64(s4, _mm256_load_si256(w + 0));
+            s5 = _mm256_add_epi64(s5, _mm256_load_si256(w + 1));
+            s6 = _mm256_add_epi64(s6, _mm256_load_si256(w + 2));
+            s7 = _mm256_add_epi64(s7, _mm256_load_si256(w + 3));
+        }
     }
     s0 = _mm256_add_epi64(_mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3)),
                           _mm256_add_epi64(_mm256_add_epi64(s4, s5), _mm256_add_epi64(s6, s7)));
-    uint64_t q[4];
-    _mm256_storeu_si256((__m256i *)q, s0);
-    return q[0] + q[1] + q[2] + q[3];
+    uint64_t lanes[4];
+    _mm256_storeu_si256((__m256i *)lanes, s0);
+    return lanes[0] + lanes[1] + lanes[2] + lanes[3];
 }
 
 double gb_mk_fp32_avx2(long iters, float seed) {

@@ -3,20 +3,27 @@
 
 #include <immintrin.h>
 
+/* Four interleaved prefetched streams, as the AVX2 read loop (machine_avx2.c says why). */
 uint64_t gb_mk_read_avx512(const void *p, size_t bytes) {
-    const __m512i *v = p;
-    size_t n = bytes / 64;
+    const size_t q = bytes / 4; /* a multiple of 128 */
+    const char *b[4] = {p, (const char *)p + q, (const char *)p + 2 * q, (const char *)p + 3 * q};
     __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0,
             s7 = s0;
-    for (size_t i = 0; i + 8 <= n; i += 8) {
-        s0 = _mm512_add_epi64(s0, _mm512_load_si512(v + i + 0));
-        s1 = _mm512_add_epi64(s1, _mm512_load_si512(v + i + 1));
-        s2 = _mm512_add_epi64(s2, _mm512_load_si512(v + i + 2));
-        s3 = _mm512_add_epi64(s3, _mm512_load_si512(v + i + 3));
-        s4 = _mm512_add_epi64(s4, _mm512_load_si512(v + i + 4));
-        s5 = _mm512_add_epi64(s5, _mm512_load_si512(v + i + 5));
-        s6 = _mm512_add_epi64(s6, _mm512_load_si512(v + i + 6));
-        s7 = _mm512_add_epi64(s7, _mm512_load_si512(v + i + 7));
+    for (size_t off = 0; off < q; off += 128) {
+        for (int j = 0; j < 4; j++) {
+            _mm_prefetch(b[j] + off + GB_MK_READ_AHEAD, _MM_HINT_T0);
+            _mm_prefetch(b[j] + off + GB_MK_READ_AHEAD + 64, _MM_HINT_T0);
+        }
+        const __m512i *v0 = (const __m512i *)(b[0] + off), *v1 = (const __m512i *)(b[1] + off);
+        const __m512i *v2 = (const __m512i *)(b[2] + off), *v3 = (const __m512i *)(b[3] + off);
+        s0 = _mm512_add_epi64(s0, _mm512_load_si512(v0 + 0));
+        s1 = _mm512_add_epi64(s1, _mm512_load_si512(v0 + 1));
+        s2 = _mm512_add_epi64(s2, _mm512_load_si512(v1 + 0));
+        s3 = _mm512_add_epi64(s3, _mm512_load_si512(v1 + 1));
+        s4 = _mm512_add_epi64(s4, _mm512_load_si512(v2 + 0));
+        s5 = _mm512_add_epi64(s5, _mm512_load_si512(v2 + 1));
+        s6 = _mm512_add_epi64(s6, _mm512_load_si512(v3 + 0));
+        s7 = _mm512_add_epi64(s7, _mm512_load_si512(v3 + 1));
     }
     s0 = _mm512_add_epi64(_mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)),
                           _mm512_add_epi64(_mm512_add_epi64(s4, s5), _mm512_add_epi64(s6, s7)));

@@ -4,6 +4,8 @@
  *
  * read_*:  sums `bytes` bytes at p (64-byte aligned, bytes a multiple of 512) as 64-bit
  *          integers with independent accumulators; returns the sum so nothing is elided.
+ *          AVX2 / AVX-512: as four interleaved streams (the quarters), each prefetched
+ *          GB_MK_READ_AHEAD bytes ahead (prefetches past the end do not fault).
  * fp32_*:  `iters` iterations of GB_MK_FP32_ACC independent FMAs per lane on register
  *          operands; FLOP = iters * GB_MK_FP32_ACC * lanes * 2. Returns a value derived from
  *          the accumulators (seed chooses the operands at run time).
@@ -17,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define GB_MK_READ_AHEAD 1024
 #define GB_MK_FP32_ACC 12
 #define GB_MK_BF16_ACC 12
 #define GB_MK_GEMM_ROWS 6

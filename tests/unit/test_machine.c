@@ -207,14 +207,14 @@ int main(void) {
     write_file(bad, "{not json");
     CHECK_EQ_INT(gb_machine_load(&got, bad, &err), GB_ERR_FORMAT);
     CHECK_MSG(strstr(err.msg, bad) && strstr(err.msg, "not a JSON object"), "msg: %s", err.msg);
-    write_file(bad, "{\"format\": 1, \"read_bw_gbs_1t\": 25}");
+    write_file(bad, "{\"format\": 2, \"read_bw_gbs_1t\": 25}");
     CHECK_EQ_INT(gb_machine_load(&got, bad, &err), GB_ERR_FORMAT);
     CHECK_MSG(strstr(err.msg, "read_bw_gbs_all") != NULL, "msg: %s", err.msg);
     write_file(bad, "{\"format\": 99}");
     CHECK_EQ_INT(gb_machine_load(&got, bad, &err), GB_ERR_FORMAT);
     CHECK_MSG(strstr(err.msg, "format") != NULL, "msg: %s", err.msg);
     j = gb_machine_to_json(&saved);
-    cJSON_AddNumberToObject(j, "format", 1);
+    cJSON_AddNumberToObject(j, "format", 2);
     cJSON_ReplaceItemInObject(j, "threads", cJSON_CreateNumber(0));
     char *txt = cJSON_Print(j);
     write_file(bad, txt);
