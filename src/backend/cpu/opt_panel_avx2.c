@@ -40,17 +40,6 @@ GB_AI __m256 lo16(const uint32_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)p), 16));
 }
 
-/* Balanced token tiles: n rows in ceil(n / 6) tiles whose sizes differ by at most one
- * (n = 8 -> 4 + 4, not 6 + 2: a 2-row tile does 4 FMAs per 2 loads + 4 widening ops). */
-static int tiles_of(int n) {
-    return (n + GB_TMAX - 1) / GB_TMAX;
-}
-static void tile_at(int n, int g, int *t0, int *nt) {
-    int tiles = tiles_of(n), base = n / tiles, rem = n % tiles;
-    *t0 = g * base + (g < rem ? g : rem);
-    *nt = base + (g < rem);
-}
-
 size_t gb_panel_avx2_pack_bytes(int n, int64_t cols) {
     return (size_t)n * (size_t)cols * sizeof(float);
 }
@@ -58,9 +47,9 @@ size_t gb_panel_avx2_pack_bytes(int n, int64_t cols) {
 /* x[t, k] -> xp[t0 * cols + k * nt + (t - t0)] for the tile (t0, nt) holding t. */
 void gb_panel_avx2_pack_x(void *xpv, const float *x, int n, int64_t cols, int ta, int tb) {
     float *xp = xpv;
-    for (int g = 0, tiles = tiles_of(n); g < tiles; g++) {
+    for (int g = 0, tiles = gb_panel_tiles(n, GB_TMAX); g < tiles; g++) {
         int t0, nt;
-        tile_at(n, g, &t0, &nt);
+        gb_panel_tile_at(n, GB_TMAX, g, &t0, &nt);
         for (int t = t0 > ta ? t0 : ta; t < t0 + nt && t < tb; t++) {
             float *dst = xp + (int64_t)t0 * cols + (t - t0);
             const float *src = x + (int64_t)t * cols;
@@ -236,7 +225,7 @@ static void tail_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
  * with x re-read from L2 per panel measured 10-30% slower at n = 8 (1 thread, hot). */
 void gb_panel_avx2_mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
     const int64_t K = a->cols, ldy = a->ldy, pend = r1 < a->prows ? r1 : a->prows;
-    const int n = a->n, tiles = tiles_of(n);
+    const int n = a->n, tiles = gb_panel_tiles(n, GB_TMAX);
     const uint32_t *w = a->w;
     const float *xp = a->xp;
     if (n == 1) {
@@ -255,13 +244,7 @@ void gb_panel_avx2_mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
         return;
     }
     for (int g0 = 0, g1; g0 < tiles; g0 = g1) {
-        int tb0, nt;
-        tile_at(n, g0, &tb0, &nt);
-        for (g1 = g0 + 1; g1 < tiles; g1++) {
-            int t0;
-            tile_at(n, g1, &t0, &nt);
-            if (t0 + nt - tb0 > GB_PTB) break;
-        }
+        g1 = gb_panel_tile_group(n, GB_TMAX, g0, GB_PTB);
         for (int64_t kb = 0; kb < K; kb += GB_PKB) {
             int64_t kc = K - kb < GB_PKB ? K - kb : GB_PKB;
             for (int64_t r = r0; r + GB_PANEL_ROWS <= pend; r += GB_PANEL_ROWS) {
@@ -279,8 +262,8 @@ void gb_panel_avx2_mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
                                            : wr;
                 const int G = g1 - g0 < 4 ? g1 - g0 : 4; /* tiles sharing the prefetch */
                 for (int g = g0; g < g1; g++) {
-                    int t0;
-                    tile_at(n, g, &t0, &nt);
+                    int t0, nt;
+                    gb_panel_tile_at(n, GB_TMAX, g, &t0, &nt);
                     const char *pf = (const char *)wr;
                     int64_t pfs = 64;
                     if (g - g0 < G) {

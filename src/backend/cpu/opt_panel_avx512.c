@@ -27,16 +27,6 @@
 #define GB_UNROLL _Pragma("GCC unroll 16")
 #define GB_TMAX 12
 
-/* Balanced token tiles: n rows in ceil(n / 12) tiles whose sizes differ by at most one. */
-static int tiles_of(int n) {
-    return (n + GB_TMAX - 1) / GB_TMAX;
-}
-static void tile_at(int n, int g, int *t0, int *nt) {
-    int tiles = tiles_of(n), base = n / tiles, rem = n % tiles;
-    *t0 = g * base + (g < rem ? g : rem);
-    *nt = base + (g < rem);
-}
-
 size_t gb_panel_avx512_pack_bytes(int n, int64_t cols) {
     return (size_t)n * (size_t)cols * sizeof(uint16_t); /* n * cols / 2 words */
 }
@@ -44,9 +34,9 @@ size_t gb_panel_avx512_pack_bytes(int n, int64_t cols) {
 void gb_panel_avx512_pack_x(void *xpv, const float *x, int n, int64_t cols, int ta, int tb) {
     uint32_t *xp = xpv;
     const int64_t nq = cols / 2;
-    for (int g = 0, tiles = tiles_of(n); g < tiles; g++) {
+    for (int g = 0, tiles = gb_panel_tiles(n, GB_TMAX); g < tiles; g++) {
         int t0, nt;
-        tile_at(n, g, &t0, &nt);
+        gb_panel_tile_at(n, GB_TMAX, g, &t0, &nt);
         for (int t = t0 > ta ? t0 : ta; t < t0 + nt && t < tb; t++) {
             uint32_t *dst = xp + (int64_t)t0 * nq + (t - t0);
             const float *src = x + (int64_t)t * cols;
@@ -165,9 +155,9 @@ static void tail_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
     const int64_t K = a->cols, nq = K / 2;
     const uint16_t *w = a->w;
     const uint32_t *xp = a->xp;
-    for (int g = 0, tiles = tiles_of(a->n); g < tiles; g++) {
+    for (int g = 0, tiles = gb_panel_tiles(a->n, GB_TMAX); g < tiles; g++) {
         int t0, nt;
-        tile_at(a->n, g, &t0, &nt);
+        gb_panel_tile_at(a->n, GB_TMAX, g, &t0, &nt);
         for (int j = 0; j < nt; j++) {
             const uint32_t *xt = xp + (int64_t)t0 * nq + j; /* word q at xt[q * nt] */
             float *y = a->y + (int64_t)(t0 + j) * a->ldy;
@@ -203,7 +193,7 @@ void gb_panel_avx512_mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
     const int64_t K = a->cols, nq = K / 2, ldy = a->ldy;
     const int64_t pend = r1 < a->prows ? r1 : a->prows;
     const int64_t ps = GB_PANEL_ROWS * nq; /* words from one panel to the next */
-    const int n = a->n, ntiles = tiles_of(n);
+    const int n = a->n, ntiles = gb_panel_tiles(n, GB_TMAX);
     const uint32_t *w = a->w, *xp = a->xp;
     if (n == 1) {
         int64_t r = r0;
@@ -215,13 +205,7 @@ void gb_panel_avx512_mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
         return;
     }
     for (int g0 = 0, g1; g0 < ntiles; g0 = g1) {
-        int tb0, nt;
-        tile_at(n, g0, &tb0, &nt);
-        for (g1 = g0 + 1; g1 < ntiles; g1++) {
-            int t0;
-            tile_at(n, g1, &t0, &nt);
-            if (t0 + nt - tb0 > GB_PTB) break;
-        }
+        g1 = gb_panel_tile_group(n, GB_TMAX, g0, GB_PTB);
         for (int64_t kb = 0; kb < K; kb += GB_PKB) {
             const int64_t kq = (K - kb < GB_PKB ? K - kb : GB_PKB) / 2; /* k-pairs in the block */
             for (int64_t r = r0; r + GB_PANEL_ROWS <= pend;) {
@@ -232,8 +216,8 @@ void gb_panel_avx512_mm_rows(const gb_mm_args *a, int64_t r0, int64_t r1) {
                 const int64_t rn = r + mp * GB_PANEL_ROWS;
                 const uint32_t *next = rn + mp * GB_PANEL_ROWS <= pend ? wr + mp * ps : NULL;
                 for (int g = g0; g < g1; g++) {
-                    int t0;
-                    tile_at(n, g, &t0, &nt);
+                    int t0, nt;
+                    gb_panel_tile_at(n, GB_TMAX, g, &t0, &nt);
                     tile_table[mp - 1][nt](wr, ps, xp + (int64_t)t0 * nq + kb / 2 * nt, kq,
                                            a->y + (int64_t)t0 * ldy + r, ldy,
                                            g == g0 ? next : NULL);

@@ -32,6 +32,30 @@ int gb_cpu_panel_pack(gb_weight *w, gb_error *err);
 /* The same on up to nth threads of pool (NULL: on the caller), each with its own temporary:
  * the repack of a 1B model's matrices took ~1.3 s of one core. */
 int gb_cpu_panel_pack_pool(gb_weight *w, gb_threadpool *pool, int nth, gb_error *err);
+/* Token tiles of the panel GEMMs: n token rows in ceil(n / tmax) tiles whose sizes differ by
+ * at most one (n = 8, tmax 6 -> 4 + 4, not 6 + 2: a short tile does little work per weight
+ * load). Tile g holds rows [*t0, *t0 + *nt). */
+static inline int gb_panel_tiles(int n, int tmax) {
+    return (n + tmax - 1) / tmax;
+}
+static inline void gb_panel_tile_at(int n, int tmax, int g, int *t0, int *nt) {
+    const int tiles = gb_panel_tiles(n, tmax), base = n / tiles, rem = n % tiles;
+    *t0 = g * base + (g < rem ? g : rem);
+    *nt = base + (g < rem);
+}
+/* The end (exclusive) of the group of tiles from g0 whose rows span at most max_rows (at least
+ * tile g0): the tiles that share one pass over a weight block. */
+static inline int gb_panel_tile_group(int n, int tmax, int g0, int max_rows) {
+    const int tiles = gb_panel_tiles(n, tmax);
+    int tb0, nt, g1;
+    gb_panel_tile_at(n, tmax, g0, &tb0, &nt);
+    for (g1 = g0 + 1; g1 < tiles; g1++) {
+        int t0;
+        gb_panel_tile_at(n, tmax, g1, &t0, &nt);
+        if (t0 + nt - tb0 > max_rows) break;
+    }
+    return g1;
+}
 /* Rows of w stored as panels (0 when w is row-major). */
 static inline int64_t gb_cpu_panel_rows(const gb_weight *w) {
     return w->packed ? w->rows & ~(int64_t)(GB_PANEL_ROWS - 1) : 0;
