@@ -112,17 +112,13 @@ static int decode_step_graph(gb_model *m, gb_workspace *ws, int batch, int32_t *
  * has the ids. GB_DECODE_PIPELINE=0 (A/B timings) waits for each step before the next. */
 static int decode_step_pipelined(gb_model *m, gb_workspace *ws, int batch, int step, int n,
                                  int32_t *host_ids, gb_error *err) {
-    const gb_backend_ops *ops = m->be->ops;
     const size_t bytes = (size_t)batch * sizeof(int32_t);
-    if (step == 1) { /* nothing in flight yet */
+    /* step s runs with its ids copied into slot s & 1; at step 1 nothing is in flight yet */
+    for (int s = step == 1 ? 1 : step + 1; s <= step + 1 && s < n; s++) {
         GB_TRY(decode_issue_graph(m, ws, batch, err));
-        GB_TRY(ops->download_start(m->be, step & 1, ws->ids, bytes, err));
+        GB_TRY(m->be->ops->download_start(m->be, s & 1, ws->ids, bytes, err));
     }
-    if (step + 1 < n) {
-        GB_TRY(decode_issue_graph(m, ws, batch, err));
-        GB_TRY(ops->download_start(m->be, (step + 1) & 1, ws->ids, bytes, err));
-    }
-    return ops->download_finish(m->be, step & 1, host_ids, bytes, err);
+    return m->be->ops->download_finish(m->be, step & 1, host_ids, bytes, err);
 }
 
 static int decode_pipeline_enabled(const gb_model *m) {

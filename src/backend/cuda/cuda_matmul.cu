@@ -133,11 +133,14 @@ struct gb_gemv_jobs {
     int resid;
 };
 
-/* Partial sums of the ks warps that share one output row (K split, see gb_gemv_ks): warp
- * w of the block holds part w; the first warp of each group gets the total, summed in warp
- * order. Every thread of the block must call it (it synchronises the block). */
+/* Partial sums of the ks warps that share one output row (K split, see gb_gemv_ks): warp w
+ * of the block holds part w % ks in acc. The first warp of each group gets in acc the sum of
+ * parts [0, split) and, when hi is given, in hi the sum of parts [split, ks) (gate_up: gate
+ * parts, then up parts), each summed in warp order. Every thread of the block must call it
+ * (it synchronises the block); ks == 1 leaves acc as it is. */
 template <int NB>
-__device__ __forceinline__ void gb_ks_reduce(float *acc, int ks, int lane, int wid) {
+__device__ __forceinline__ void gb_ks_reduce(float *acc, float *hi, int ks, int split, int lane,
+                                             int wid) {
     __shared__ float part[GB_GEMV_WARPS][NB];
     if (ks == 1) return;
     if (lane == 0)
@@ -146,10 +149,16 @@ __device__ __forceinline__ void gb_ks_reduce(float *acc, int ks, int lane, int w
             part[wid][r] = acc[r];
     __syncthreads();
     if (wid % ks == 0)
-        for (int j = 1; j < ks; j++)
 #pragma unroll
-            for (int r = 0; r < NB; r++)
-                acc[r] += part[wid + j][r];
+        for (int r = 0; r < NB; r++) {
+            float lo = part[wid][r], up = hi ? part[wid + split][r] : 0.f;
+            for (int j = 1; j < split; j++)
+                lo += part[wid + j][r];
+            for (int j = split + 1; hi && j < ks; j++)
+                up += part[wid + j][r];
+            acc[r] = lo;
+            if (hi) hi[r] = up;
+        }
 }
 
 /* Block of GB_GEMV_WARPS warps, ks (1, 2 or 4) warps per output row: warp w takes segment
@@ -193,7 +202,7 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     /* the next kernel may launch once every block is past its loads: triggering at the start
      * would let its waiting blocks take the slots this grid's later blocks need */
     gb_pdl_trigger();
-    gb_ks_reduce<NB>(acc, ks, lane, wid);
+    gb_ks_reduce<NB>(acc, nullptr, ks, ks, lane, wid);
     if (active && seg == 0 && lane == 0) {
         const float bv = bias ? bias[row] : 0.f;
 #pragma unroll
@@ -237,29 +246,8 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
         gb_row_dot<T, NB>(g, wm + (int64_t)row * cols + (int64_t)part * scols,
                           x + (int64_t)part * scols, scols, cols, lane);
     }
-    gb_pdl_trigger(); /* as in k_gemv */
-    if (ks > 1) {
-        /* g holds this warp's part; sum the gate halves and the up halves separately */
-        __shared__ float pg[GB_GEMV_WARPS][NB];
-        if (lane == 0)
-#pragma unroll
-            for (int r = 0; r < NB; r++)
-                pg[wid][r] = g[r];
-        __syncthreads();
-        if (wid % ks == 0) {
-            const int half = ks / 2;
-#pragma unroll
-            for (int r = 0; r < NB; r++) {
-                float gs = 0.f, us = 0.f;
-                for (int j = 0; j < half; j++) {
-                    gs += pg[wid + j][r];
-                    us += pg[wid + half + j][r];
-                }
-                g[r] = gs;
-                u[r] = us;
-            }
-        }
-    }
+    gb_pdl_trigger();                              /* as in k_gemv */
+    gb_ks_reduce<NB>(g, u, ks, ks / 2, lane, wid); /* ks > 1: g holds this warp's part */
     if (active && wid % ks == 0 && lane == 0) {
 #pragma unroll
         for (int r = 0; r < NB; r++)
