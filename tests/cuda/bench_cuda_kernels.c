@@ -279,7 +279,9 @@ static void bench_paged(const char *name, gb_backend *be, const char *kind, int 
 }
 
 int main(void) {
-    ceilings();
+    /* GB_BENCH_GEMV_ONLY=1: the decode GEMV lines only (quick A/B of GEMV variants) */
+    const int gemv_only = getenv("GB_BENCH_GEMV_ONLY") != NULL;
+    if (!gemv_only) ceilings();
     gb_backend_options o = {0};
     o.kernelize = 1;
     gb_error err;
@@ -301,6 +303,10 @@ int main(void) {
     bench_mm("8B gate_up 2x14336x4096", 2, 14336, 14336, 0, 4096, 1);
     bench_mm("8B down 4096x14336", 0, 4096, 0, 0, 14336, 1);
     bench_mm("8B lm_head 128256x4096", 0, 128256, 0, 0, 4096, 1);
+    if (gemv_only) {
+        gb_backend_free(B);
+        return 0;
+    }
     /* prefill GEMMs, 128 tokens */
     bench_mm("1B gate_up n=128", 2, 8192, 8192, 0, 2048, 128);
     bench_mm("1B lm_head n=128", 0, 128256, 0, 0, 2048, 128);
