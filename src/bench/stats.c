@@ -10,15 +10,47 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* numpy's linear percentile: the ranks lo, hi around q and the weight t of hi. */
+static void pct_rank(size_t n, double q, size_t *lo, size_t *hi, double *t) {
+    double rank = q / 100.0 * (double)(n - 1);
+    *lo = (size_t)floor(rank), *hi = (size_t)ceil(rank);
+    if (*hi >= n) *hi = n - 1;
+    *t = rank - (double)*lo;
+}
+
+/* numpy's _lerp: symmetric form keeps results monotone and exact at the ends. */
+static double lerp(double a, double b, double t) {
+    double d = b - a;
+    return t >= 0.5 ? b - d * (1.0 - t) : a + d * t;
+}
+
 double gb_percentile_sorted(const double *s, size_t n, double q) {
     if (n == 0) return 0;
-    double rank = q / 100.0 * (double)(n - 1);
-    size_t lo = (size_t)floor(rank), hi = (size_t)ceil(rank);
-    if (hi >= n) hi = n - 1;
-    double t = rank - (double)lo;
-    /* numpy's _lerp: symmetric form keeps results monotone and exact at the ends. */
-    double d = s[hi] - s[lo];
-    return t >= 0.5 ? s[hi] - d * (1.0 - t) : s[lo] + d * t;
+    size_t lo, hi;
+    double t;
+    pct_rank(n, q, &lo, &hi, &t);
+    return lerp(s[lo], s[hi], t);
+}
+
+/* The k-th smallest of v (0-based) without a sorted copy, O(n^2): for when the copy cannot
+ * be allocated (the series are per-iteration or per-token timings, short). */
+static double kth_smallest(const double *v, size_t n, size_t k) {
+    for (size_t i = 0; i < n; i++) {
+        size_t less = 0, eq = 0;
+        for (size_t j = 0; j < n; j++) {
+            less += v[j] < v[i];
+            eq += v[j] == v[i];
+        }
+        if (less <= k && k < less + eq) return v[i];
+    }
+    return v[0]; /* not reached for finite values */
+}
+
+static double percentile_unsorted(const double *v, size_t n, double q) {
+    size_t lo, hi;
+    double t;
+    pct_rank(n, q, &lo, &hi, &t);
+    return lerp(kth_smallest(v, n, lo), kth_smallest(v, n, hi), t);
 }
 
 void gb_stats_compute(const double *v, size_t n, gb_stats *o) {
@@ -26,24 +58,35 @@ void gb_stats_compute(const double *v, size_t n, gb_stats *o) {
     o->n = n;
     if (n == 0) return;
     double *s = malloc(n * sizeof *s);
-    if (!s) abort(); /* a few doubles: out of memory here is not recoverable meaningfully */
-    memcpy(s, v, n * sizeof *s);
-    qsort(s, n, sizeof *s, cmp_double);
+    if (s) {
+        memcpy(s, v, n * sizeof *s);
+        qsort(s, n, sizeof *s, cmp_double);
+    }
+    const double *m = s ? s : v; /* sorted copy, or the series as it is when out of memory */
     double sum = 0;
     for (size_t i = 0; i < n; i++)
-        sum += s[i];
+        sum += m[i];
     o->mean = sum / (double)n;
     double ss = 0;
     for (size_t i = 0; i < n; i++)
-        ss += (s[i] - o->mean) * (s[i] - o->mean);
+        ss += (m[i] - o->mean) * (m[i] - o->mean);
     o->std = sqrt(ss / (double)n);
-    o->min = s[0];
-    o->max = s[n - 1];
-    o->median = gb_percentile_sorted(s, n, 50);
-    o->p90 = gb_percentile_sorted(s, n, 90);
-    o->p95 = gb_percentile_sorted(s, n, 95);
-    o->p99 = gb_percentile_sorted(s, n, 99);
-    free(s);
+    if (s) {
+        o->min = s[0];
+        o->max = s[n - 1];
+        o->median = gb_percentile_sorted(s, n, 50);
+        o->p90 = gb_percentile_sorted(s, n, 90);
+        o->p95 = gb_percentile_sorted(s, n, 95);
+        o->p99 = gb_percentile_sorted(s, n, 99);
+        free(s);
+        return;
+    }
+    o->min = kth_smallest(v, n, 0);
+    o->max = kth_smallest(v, n, n - 1);
+    o->median = percentile_unsorted(v, n, 50);
+    o->p90 = percentile_unsorted(v, n, 90);
+    o->p95 = percentile_unsorted(v, n, 95);
+    o->p99 = percentile_unsorted(v, n, 99);
 }
 
 typedef struct {
@@ -100,35 +143,47 @@ double gb_mann_whitney_p(const double *a, size_t na, const double *b, size_t nb,
     if (u_out) *u_out = 0;
     if (na == 0 || nb == 0) return 1;
     size_t n = na + nb;
-    tagged *t = malloc(n * sizeof *t);
-    double *rank = malloc(n * sizeof *rank);
-    if (!t || !rank) abort();
-    for (size_t i = 0; i < na; i++)
-        t[i] = (tagged){a[i], 0};
-    for (size_t i = 0; i < nb; i++)
-        t[na + i] = (tagged){b[i], 1};
-    qsort(t, n, sizeof *t, cmp_tagged);
-    double tie_sum = 0;
+    double ra = 0, tie_sum = 0;
     bool ties = false;
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        while (j + 1 < n && t[j + 1].v == t[i].v)
-            j++;
-        double r = (double)(i + j) / 2.0 + 1.0; /* midrank */
-        for (size_t k = i; k <= j; k++)
-            rank[k] = r;
-        double cnt = (double)(j - i + 1);
-        if (cnt > 1) {
-            ties = true;
-            tie_sum += cnt * cnt * cnt - cnt;
+    tagged *t = malloc(n * sizeof *t);
+    if (t) {
+        for (size_t i = 0; i < na; i++)
+            t[i] = (tagged){a[i], 0};
+        for (size_t i = 0; i < nb; i++)
+            t[na + i] = (tagged){b[i], 1};
+        qsort(t, n, sizeof *t, cmp_tagged);
+        for (size_t i = 0; i < n;) {
+            size_t j = i;
+            while (j + 1 < n && t[j + 1].v == t[i].v)
+                j++;
+            double r = (double)(i + j) / 2.0 + 1.0; /* midrank */
+            for (size_t k = i; k <= j; k++)
+                if (t[k].grp == 0) ra += r;
+            double cnt = (double)(j - i + 1);
+            if (cnt > 1) {
+                ties = true;
+                tie_sum += cnt * cnt * cnt - cnt;
+            }
+            i = j + 1;
         }
-        i = j + 1;
+        free(t);
+    } else {
+        /* out of memory: the same midranks and tie sums by counting, O(n^2) (integers and
+         * halves: exact in doubles, so the result is the same) */
+        for (size_t i = 0; i < n; i++) {
+            double x = i < na ? a[i] : b[i - na], less = 0, eq = 0;
+            for (size_t j = 0; j < n; j++) {
+                double y = j < na ? a[j] : b[j - na];
+                less += y < x;
+                eq += y == x;
+            }
+            if (i < na) ra += less + (eq - 1) / 2.0 + 1.0;
+            if (eq > 1) {
+                ties = true;
+                tie_sum += eq * eq - 1; /* (c^3 - c) / c for each of the c tied values */
+            }
+        }
     }
-    double ra = 0;
-    for (size_t i = 0; i < n; i++)
-        if (t[i].grp == 0) ra += rank[i];
-    free(t);
-    free(rank);
     double u = ra - (double)na * (double)(na + 1) / 2.0;
     if (u_out) *u_out = u;
     if (!ties && na <= 25 && nb <= 25) {

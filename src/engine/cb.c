@@ -36,22 +36,32 @@ static int blocks_for(int positions, int bs) {
     return (positions + bs - 1) / bs;
 }
 
-/* Gives r blocks until it covers npos positions; the admission rule guarantees them. */
-static void grow(gb_paged *pg, cb_req *r, int npos, int *reserved) {
+/* Gives r blocks until it covers npos positions. The admission rule reserves them, so a
+ * failure here is a scheduler bug: reported as an internal error, never a crash. */
+static int grow(gb_paged *pg, cb_req *r, int npos, int *reserved, gb_error *err) {
     while (r->n_blocks * pg->block_size < npos) {
-        int id = gb_paged_block_alloc(pg);
-        if (id < 0 || r->n_blocks >= pg->max_blocks) abort(); /* admission invariant */
+        int id = r->n_blocks < pg->max_blocks ? gb_paged_block_alloc(pg) : -1;
+        if (id < 0)
+            return gb_error_set(err, GB_ERR_INTERNAL,
+                                "continuous batching: no KV block for position %d (%d held, "
+                                "%d free, %d reserved)",
+                                npos - 1, r->n_blocks, pg->n_free, *reserved);
         r->table[r->n_blocks++] = id;
         (*reserved)--;
     }
+    return 0;
 }
 
-static void finish(gb_paged *pg, cb_req *r, int *reserved) {
+static int finish(gb_paged *pg, cb_req *r, int *reserved, gb_error *err) {
     for (int i = 0; i < r->n_blocks; i++)
-        gb_paged_block_release(pg, r->table[i]);
+        if (gb_paged_block_release(pg, r->table[i]))
+            return gb_error_set(err, GB_ERR_INTERNAL,
+                                "continuous batching: KV block %d released twice or unknown",
+                                r->table[i]);
     *reserved -= r->need - r->n_blocks;
     r->n_blocks = 0;
     r->state = 2;
+    return 0;
 }
 
 typedef struct cb_run {
@@ -103,7 +113,7 @@ static int decode(cb_run *x, int n, int32_t *out_ids, int *reserved, gb_error *e
     const int mb = x->pg.max_blocks, N = x->p->new_tokens;
     for (int j = 0; j < n; j++) {
         cb_req *r = &x->req[x->rows[j]];
-        grow(&x->pg, r, r->len + 1, reserved);
+        GB_TRY(grow(&x->pg, r, r->len + 1, reserved, err));
         memcpy(x->tables + (size_t)j * mb, r->table, (size_t)mb * sizeof(int32_t));
         x->pos[j] = r->len;
         x->ids[j] = r->last;
@@ -140,7 +150,7 @@ static int schedule(cb_run *x, int max_batch, int32_t *out_ids, gb_error *err) {
             running++;
             next_wait++;
             admitted = 1;
-            grow(&x->pg, r, r->prompt_len, &reserved);
+            if ((rc = grow(&x->pg, r, r->prompt_len, &reserved, err))) return rc;
             if (k && x->req[x->rows[k - 1]].prompt_len != r->prompt_len) {
                 if ((rc = prefill(x, k, x->req[x->rows[0]].prompt_len, out_ids, err))) return rc;
                 k = 0;
@@ -168,7 +178,7 @@ static int schedule(cb_run *x, int max_batch, int32_t *out_ids, gb_error *err) {
             r->fresh = 0;
             x->step_ids[k++] = out_ids[(size_t)i * N + r->generated - 1];
             if (r->generated == N) {
-                finish(&x->pg, r, &reserved);
+                if ((rc = finish(&x->pg, r, &reserved, err))) return rc;
                 running--;
                 done++;
             }

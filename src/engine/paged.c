@@ -76,9 +76,10 @@ int gb_paged_block_alloc(gb_paged *pg) {
     return pg->n_free > 0 ? pg->free_ids[--pg->n_free] : -1;
 }
 
-void gb_paged_block_release(gb_paged *pg, int32_t id) {
-    if (id < 0 || id >= pg->n_blocks || pg->n_free >= pg->n_blocks) abort(); /* invariant */
+int gb_paged_block_release(gb_paged *pg, int32_t id) {
+    if (id < 0 || id >= pg->n_blocks || pg->n_free >= pg->n_blocks) return -1;
     pg->free_ids[pg->n_free++] = id;
+    return 0;
 }
 
 int gb_paged_set_call(gb_model *m, gb_paged *pg, int batch, int n_tokens, const int32_t *pos,

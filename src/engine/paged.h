@@ -31,7 +31,9 @@ int gb_paged_init(gb_model *m, gb_paged *pg, int block_size, int n_blocks, int m
 void gb_paged_free(gb_model *m, gb_paged *pg);
 /* A free block id, or -1 when the pool is exhausted. */
 int gb_paged_block_alloc(gb_paged *pg);
-void gb_paged_block_release(gb_paged *pg, int32_t id);
+/* Returns block id to the pool: 0, or -1 (nothing changed) for an id that is not a block of
+ * the pool or a pool that is already full (a caller's bookkeeping bug). */
+int gb_paged_block_release(gb_paged *pg, int32_t id);
 
 /* Describes the next forward call: batch sequences, sequence s with its first new token at
  * pos[s] and its block table tables[s * max_blocks ...] (host arrays, uploaded here). */

@@ -57,6 +57,9 @@ void gb_ref_embed(gb_backend *b, float *out, const gb_weight *table, const int32
                   const gb_weight *pos_table, int n_tokens, int pos0);
 void gb_ref_matmul(gb_backend *b, float *y, const float *x, const gb_weight *w, const float *bias,
                    int n);
+/* Row r of w dotted with x[w.cols], summed exactly as gb_ref_matmul sums it (no bias); any
+ * layout (panels too), no allocation. */
+float gb_ref_row_dot(const gb_weight *w, int64_t r, const float *x);
 void gb_ref_rmsnorm(gb_backend *b, float *y, const float *x, const float *w, int n, int dim,
                     float eps);
 void gb_ref_layernorm(gb_backend *b, float *y, const float *x, const float *w, const float *bias,

@@ -273,7 +273,10 @@ void gb_cpu_opt_matmul(int threads, float *y, const float *x, const gb_weight *w
         gb_ref_matmul(&b, y, x, w, bias, n);
         return;
     }
-    if (!pack(nth, x, w, n)) abort(); /* benchmark/test entry only */
+    if (!pack(nth, x, w, n)) { /* out of memory for the packed x: the reference kernel */
+        gb_ref_matmul(&b, y, x, w, bias, n);
+        return;
+    }
     mm_job j = {.isa = gb_cpu_opt_isa()};
     mm_job_add(&j, y, x, w, bias, n, nth);
     mm_job_run(&j, nth);
@@ -449,14 +452,8 @@ static void op_gate_up_act(gb_backend *b, float *out, const float *x, const gb_w
     if (wg->dtype != wu->dtype || wg->rows != wu->rows || wg->cols != wu->cols ||
         use_panel(wg) != use_panel(wu) || (wg->packed && !use_panel(wg)) ||
         !grow((void **)&S.scratch, &S.scratch_cap, need) || !pack(nth, x, wg, n)) {
-        /* composed: gate into out, up into ... no scratch: use the reference path */
-        S.ref->matmul(b, out, x, wg, NULL, n);
-        size_t cnt = (size_t)n * (size_t)wg->rows;
-        float *tmp = malloc(cnt * sizeof(float));
-        if (!tmp) abort(); /* out of memory with no way to report it: broken invariant */
-        S.ref->matmul(b, tmp, x, wu, NULL, n);
-        S.ref->act_mul(b, out, out, tmp, cnt, act);
-        free(tmp);
+        /* no scratch or mixed layouts: the reference kernel, which allocates nothing */
+        gb_ref_gate_up_act(b, out, x, wg, wu, n, act);
         return;
     }
     gu_job j = {

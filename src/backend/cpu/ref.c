@@ -36,6 +36,15 @@ static float dot_f32(const float *x, const float *w, int64_t k) {
 
 enum { MATMUL_CHUNK = 512 };
 
+/* Columns [k0, k0 + kk) of row r as float32: in place for float32 weights, else widened
+ * into buf (kk <= MATMUL_CHUNK). */
+static const float *row_chunk(const gb_weight *w, int64_t r, int64_t k0, int64_t kk, float *buf) {
+    if (w->dtype == GB_F32) return (const float *)w->data + r * w->cols + k0;
+    for (int64_t j = 0; j < kk; j++)
+        buf[j] = gb_weight_at(w, r, k0 + j);
+    return buf;
+}
+
 /* Each weight row is widened to float32 a chunk at a time (once for all n input rows),
  * then dotted with every input row; the chunk sums accumulate in y. */
 void gb_ref_matmul(gb_backend *b, float *y, const float *x, const gb_weight *w, const float *bias,
@@ -48,17 +57,20 @@ void gb_ref_matmul(gb_backend *b, float *y, const float *x, const gb_weight *w, 
             y[(size_t)i * out + r] = bias ? bias[r] : 0.0f;
         for (int64_t k0 = 0; k0 < in; k0 += MATMUL_CHUNK) {
             int64_t kk = in - k0 < MATMUL_CHUNK ? in - k0 : MATMUL_CHUNK;
-            const float *wr = buf;
-            if (w->dtype == GB_F32) {
-                wr = (const float *)w->data + r * in + k0;
-            } else {
-                for (int64_t j = 0; j < kk; j++)
-                    buf[j] = gb_weight_at(w, r, k0 + j);
-            }
+            const float *wr = row_chunk(w, r, k0, kk, buf);
             for (int i = 0; i < n; i++)
                 y[(size_t)i * out + r] += dot_f32(x + (size_t)i * in + k0, wr, kk);
         }
     }
+}
+
+float gb_ref_row_dot(const gb_weight *w, int64_t r, const float *x) {
+    float buf[MATMUL_CHUNK], y = 0.0f;
+    for (int64_t k0 = 0; k0 < w->cols; k0 += MATMUL_CHUNK) {
+        int64_t kk = w->cols - k0 < MATMUL_CHUNK ? w->cols - k0 : MATMUL_CHUNK;
+        y += dot_f32(x + k0, row_chunk(w, r, k0, kk, buf), kk);
+    }
+    return y;
 }
 
 void gb_ref_rmsnorm(gb_backend *b, float *y, const float *x, const float *w, int n, int dim,

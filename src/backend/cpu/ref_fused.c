@@ -1,8 +1,6 @@
 /* Reference versions of the fused entries: each is the plain composition of reference
  * kernels, so the engine's kernelized code path can be tested before (and against) the
  * optimised kernels. */
-#include <stdlib.h>
-
 #include "backend/cpu/cpu_ref.h"
 
 void gb_ref_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float *x,
@@ -14,33 +12,18 @@ void gb_ref_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float 
         gb_ref_matmul(b, ys[i], xnorm, ws[i], biases ? biases[i] : NULL, n);
 }
 
-/* Row by row, so no [n, I] temporaries are needed. */
+/* Row by row (gb_ref_row_dot: the sums of gb_ref_matmul), so no [n, I] temporaries and no
+ * one-row views are needed: the same on row-major and panel weights, and it cannot run out of
+ * memory (the optimised set falls back to it). */
 void gb_ref_gate_up_act(gb_backend *b, float *out, const float *x, const gb_weight *wg,
                         const gb_weight *wu, int n, gb_act_kind act) {
     int64_t inter = wg->rows, dim = wg->cols;
-    if (wg->packed || wu->packed) { /* one-row views do not exist in the panel layout */
-        float *g = malloc((size_t)inter * 2 * sizeof(float));
-        if (!g) abort(); /* out of memory with no way to report it (test-only table) */
-        for (int i = 0; i < n; i++) {
-            gb_ref_matmul(b, g, x + (size_t)i * dim, wg, NULL, 1);
-            gb_ref_matmul(b, g + inter, x + (size_t)i * dim, wu, NULL, 1);
-            gb_ref_act_mul(b, out + (size_t)i * inter, g, g + inter, (size_t)inter, act);
-        }
-        free(g);
-        return;
-    }
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         for (int64_t r = 0; r < inter; r++) {
-            gb_weight g1 = *wg, u1 = *wu; /* one-row views */
-            g1.rows = u1.rows = 1;
-            g1.data = (const char *)wg->data + (size_t)(r * dim) * gb_dtype_size(wg->dtype);
-            u1.data = (const char *)wu->data + (size_t)(r * dim) * gb_dtype_size(wu->dtype);
-            float g, u;
-            gb_ref_matmul(b, &g, x + (size_t)i * dim, &g1, NULL, 1);
-            gb_ref_matmul(b, &u, x + (size_t)i * dim, &u1, NULL, 1);
+            float g = gb_ref_row_dot(wg, r, x + (size_t)i * dim);
+            float u = gb_ref_row_dot(wu, r, x + (size_t)i * dim);
             gb_ref_act_mul(b, out + (size_t)i * inter + r, &g, &u, 1, act);
         }
-    }
 }
 
 void gb_ref_rope_kv_write(gb_backend *b, float *q, float *k, const float *v, float *kcache,
