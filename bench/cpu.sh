@@ -60,12 +60,26 @@ if [ -n "${FRESH:-}" ]; then
 fi
 run "best, 2 threads" -b 1 -n 128 -w "$WARMUP" -i "$ITERS" --kernelize --attn sdpa --compile default --threads 2
 ITL1=$(itl_ms)
+# this host's 2-thread ceilings, as the run's efficiency line states them
+READ2=$(sed -n 's/.*decode:.* of the \([0-9.]*\) GB\/s measured.*/\1/p' "$OUT.log" | head -1)
+PEAK2=$(sed -n 's/.*prefill:.* of the \([0-9.]*\) GFLOP\/s.*/\1/p' "$OUT.log" | head -1)
 run "best, 1 thread" -b 1 -n 128 -w "$WARMUP" -i "$ITERS" --kernelize --attn sdpa --compile default --threads 1
 # batched decode: weights read once per step for all 8 sequences (issue 6: >= 6x batch 1)
 run "best, batch 8, 2 threads" -b 8 -n 32 -w 0 -i "$ITERS" --kernelize --attn sdpa --compile default --threads 2
 ITL8=$(itl_ms)
 if [ -n "$ITL1" ] && [ -n "$ITL8" ]; then
     awk -v a="$ITL1" -v b="$ITL8" 'BEGIN { printf "   batch 8 aggregate decode %.1f tok/s = %.2fx batch 1 (%.1f tok/s), 2 threads\n", 8000 / b, (8000 / b) / (1000 / a), 1000 / a }'
+fi
+# What this host allows at all (issue 6's figures were set on a Zen 4 with AVX-512 BF16):
+# a decoded token reads 2.47 GB and costs 2.47 GFLOP (lm_head included), a prompt token
+# 1.96 GFLOP; a batch-8 step takes at least the longer of its arithmetic at the peak and one
+# read of the weights.
+if [ -n "$READ2" ] && [ -n "$PEAK2" ]; then
+    awk -v r="$READ2" -v f="$PEAK2" -v a="${ITL1:-0}" 'BEGIN {
+        printf "== this host at 100 %% of its 2-thread ceilings (%.1f GB/s read, %.1f GFLOP/s): decode <= %.1f tok/s (issue: 20.3), prefill <= %.0f tok/s (issue: 200)", r, f, r / 2.47, f / 1.96
+        step = 8 * 2.47 / f; if (2.47 / r > step) step = 2.47 / r
+        if (a > 0) printf ", batch 8 <= %.1fx batch 1 (issue: 6x)", 8 * a / 1000 / step
+        printf "\n" }'
 fi
 if [ -z "${QUICK:-}" ]; then
     run "default (reference kernels, eager), 2 threads" -b 1 -n 128 -w 0 -i 1 --attn eager --threads 2
