@@ -7,10 +7,12 @@
  *   every request gb_generate's tokens; the on_token steps follow the documented policy;
  * - the paged attention kernels (reference and kernelized) against the contiguous-cache
  *   reference attention, with scrambled block tables and a sliding window;
- * - bad arguments fail with a message. */
+ * - bad arguments fail with a message;
+ * - the block pool's free list refuses ids it does not own and releases past full. */
 #include "engine_fixture.h"
 
 #include "backend/cpu/cpu_ref.h"
+#include "engine/paged.h"
 
 /* ---- on_token recording ---- */
 
@@ -322,8 +324,33 @@ static void kernel_case(int window) {
     free(o1), free(o2);
 }
 
+/* The free list alone (no pools needed): alloc pops the lowest ids first, release returns -1
+ * and changes nothing for an unknown id or a full list (bookkeeping bugs the scheduler reports
+ * as internal errors instead of crashing). */
+static void block_pool_case(void) {
+    int32_t ids[4];
+    gb_paged pg = {0};
+    pg.n_blocks = 4;
+    pg.free_ids = ids;
+    for (int i = 0; i < 4; i++)
+        ids[i] = 3 - i;
+    pg.n_free = 4;
+    CHECK_EQ_INT(gb_paged_block_release(&pg, 0), -1); /* full */
+    CHECK_EQ_INT(gb_paged_block_alloc(&pg), 0);
+    CHECK_EQ_INT(gb_paged_block_alloc(&pg), 1);
+    CHECK_EQ_INT(gb_paged_block_release(&pg, 4), -1); /* not a block of the pool */
+    CHECK_EQ_INT(gb_paged_block_release(&pg, -1), -1);
+    CHECK_EQ_INT(pg.n_free, 2);
+    CHECK_EQ_INT(gb_paged_block_release(&pg, 1), 0);
+    CHECK_EQ_INT(gb_paged_block_alloc(&pg), 1);
+    CHECK_EQ_INT(gb_paged_block_alloc(&pg), 2);
+    CHECK_EQ_INT(gb_paged_block_alloc(&pg), 3);
+    CHECK_EQ_INT(gb_paged_block_alloc(&pg), -1); /* exhausted */
+}
+
 int main(void) {
     int light = getenv("GB_SANITIZE") != NULL;
+    block_pool_case();
     kernel_case(0);
     kernel_case(6);
     static const char *const models[] = {"tiny-llama3", "tiny-gpt2",    "tiny-qwen3",
