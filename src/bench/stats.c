@@ -24,14 +24,6 @@ static double lerp(double a, double b, double t) {
     return t >= 0.5 ? b - d * (1.0 - t) : a + d * t;
 }
 
-double gb_percentile_sorted(const double *s, size_t n, double q) {
-    if (n == 0) return 0;
-    size_t lo, hi;
-    double t;
-    pct_rank(n, q, &lo, &hi, &t);
-    return lerp(s[lo], s[hi], t);
-}
-
 /* The k-th smallest of v (0-based) without a sorted copy, O(n^2): for when the copy cannot
  * be allocated (the series are per-iteration or per-token timings, short). */
 static double kth_smallest(const double *v, size_t n, size_t k) {
@@ -46,11 +38,20 @@ static double kth_smallest(const double *v, size_t n, size_t k) {
     return v[0]; /* not reached for finite values */
 }
 
-static double percentile_unsorted(const double *v, size_t n, double q) {
+/* The k-th smallest of v: v[k] when v is sorted, else by counting. */
+static double rank_value(const double *v, size_t n, size_t k, bool sorted) {
+    return sorted ? v[k] : kth_smallest(v, n, k);
+}
+
+static double percentile(const double *v, size_t n, double q, bool sorted) {
     size_t lo, hi;
     double t;
     pct_rank(n, q, &lo, &hi, &t);
-    return lerp(kth_smallest(v, n, lo), kth_smallest(v, n, hi), t);
+    return lerp(rank_value(v, n, lo, sorted), rank_value(v, n, hi, sorted), t);
+}
+
+double gb_percentile_sorted(const double *s, size_t n, double q) {
+    return n ? percentile(s, n, q, true) : 0;
 }
 
 void gb_stats_compute(const double *v, size_t n, gb_stats *o) {
@@ -62,7 +63,9 @@ void gb_stats_compute(const double *v, size_t n, gb_stats *o) {
         memcpy(s, v, n * sizeof *s);
         qsort(s, n, sizeof *s, cmp_double);
     }
-    const double *m = s ? s : v; /* sorted copy, or the series as it is when out of memory */
+    /* the sorted copy, or the series as it is when out of memory (same values, by counting) */
+    const double *m = s ? s : v;
+    const bool sorted = s != NULL;
     double sum = 0;
     for (size_t i = 0; i < n; i++)
         sum += m[i];
@@ -71,22 +74,13 @@ void gb_stats_compute(const double *v, size_t n, gb_stats *o) {
     for (size_t i = 0; i < n; i++)
         ss += (m[i] - o->mean) * (m[i] - o->mean);
     o->std = sqrt(ss / (double)n);
-    if (s) {
-        o->min = s[0];
-        o->max = s[n - 1];
-        o->median = gb_percentile_sorted(s, n, 50);
-        o->p90 = gb_percentile_sorted(s, n, 90);
-        o->p95 = gb_percentile_sorted(s, n, 95);
-        o->p99 = gb_percentile_sorted(s, n, 99);
-        free(s);
-        return;
-    }
-    o->min = kth_smallest(v, n, 0);
-    o->max = kth_smallest(v, n, n - 1);
-    o->median = percentile_unsorted(v, n, 50);
-    o->p90 = percentile_unsorted(v, n, 90);
-    o->p95 = percentile_unsorted(v, n, 95);
-    o->p99 = percentile_unsorted(v, n, 99);
+    o->min = rank_value(m, n, 0, sorted);
+    o->max = rank_value(m, n, n - 1, sorted);
+    o->median = percentile(m, n, 50, sorted);
+    o->p90 = percentile(m, n, 90, sorted);
+    o->p95 = percentile(m, n, 95, sorted);
+    o->p99 = percentile(m, n, 99, sorted);
+    free(s);
 }
 
 typedef struct {
