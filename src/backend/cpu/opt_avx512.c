@@ -1,8 +1,9 @@
 /* AVX-512 BF16 kernels of the optimised CPU set (see opt.h): the bf16 GEMM over row-major
- * weights (n > 1 token rows, i.e. prefill and batched decode) with vdpbf16ps; weights in the
- * panel layout (the default after load) go to opt_panel_avx512.c. Everything else (the n = 1 GEMV,
- * which is bound by memory bandwidth, f16/f32 weights and the elementwise primitives) uses
- * the AVX2 kernels, which run at the same speed there.
+ * weights (n > 1 token rows, i.e. prefill and batched decode) with vdpbf16ps. Row-major is
+ * the default on AVX-512 hosts (panels_default = 0); weights repacked into panels
+ * (GB_CPU_PANELS=1) go to opt_panel_avx512.c. Everything else (the n = 1 GEMV, which is bound
+ * by memory bandwidth, f16/f32 weights and the elementwise primitives) uses the AVX2 kernels,
+ * which run at the same speed there.
  *
  * x is rounded to bf16 once per call (round-to-nearest-even) and packed as rows of
  * km = cols & ~31 values; vdpbf16ps multiplies 32 bf16 pairs per instruction with float32

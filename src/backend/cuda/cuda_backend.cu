@@ -457,14 +457,14 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     st->gemv_max_n = 4;
     const char *env = getenv("GB_CUDA_GEMV_MAX");
     if (env && *env) st->gemv_max_n = atoi(env);
-    /* programmatic dependent launch: on by default (the GEMVs load their first weights while
-     * the previous kernel drains, see docs/performance.md); GB_CUDA_PDL=0 turns it off */
     /* K split of the decode GEMVs (cuda_matmul.cu, gb_gemv_ks): warps per output row, unset
      * = chosen per shape; for A/B timings */
     env = getenv("GB_CUDA_GEMV_KS");
     st->gemv_ks = env && *env ? atoi(env) : 0;
     env = getenv("GB_CUDA_GATEUP_KS");
     st->gateup_ks = env && *env ? atoi(env) : 0;
+    /* programmatic dependent launch: on by default (the GEMVs load their first weights while
+     * the previous kernel drains, see docs/performance.md); GB_CUDA_PDL=0 turns it off */
     env = getenv("GB_CUDA_PDL");
     st->pdl = !(env && *env == '0');
     env = getenv("GB_CUDA_FUSE_ROPE");
