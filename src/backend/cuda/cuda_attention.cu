@@ -355,10 +355,13 @@ __global__ void __launch_bounds__(128)
     const bool owns_p = ROPE && lo <= p && p <= hi; /* this block scores key p */
     const int hd4 = hd / 4;
     /* The first tile of cached keys and values is requested before the PDL wait: rows before
-     * p were written by earlier steps (complete before this graph's first kernel; in a PDL
-     * chain every kernel before the immediate predecessor has completed when this one starts,
-     * gb_pdl_wait), and the position comes from d_pos, set before the step. Row p (the new
-     * key, ROPE) is not in the cache yet: it comes from shared memory below. */
+     * p were written by earlier steps, and every step starts behind a full stream dependency
+     * (a graph launch, a stream copy or the plain set_pos launch: prev_pdl = 0), so they are
+     * complete; within a step no kernel writes them. The position comes from d_pos, set the
+     * same way before the step. Not the predecessors in general: a kernel that triggers its
+     * dependents before its own wait (this one does) lets them start while the kernel before
+     * it still runs. Row p (the new key, ROPE) is not in the cache yet: it comes from shared
+     * memory below. */
     const int nk0 = lo <= hi ? min(32, hi - lo + 1) : 0;
     for (int i = tid; i < nk0 * hd4; i += blockDim.x) {
         const int j = i / hd4, d = (i % hd4) * 4;
