@@ -18,7 +18,9 @@
 
 /* ---------------- GEMV ---------------- */
 
-#define GB_GEMV_WARPS 4
+#ifndef GB_GEMV_WARPS
+#define GB_GEMV_WARPS 4 /* warps per GEMV block (-DGB_GEMV_WARPS=N for A/B builds) */
+#endif
 #define GB_GEMV_U 8
 
 template <typename T> struct gb_vec;
