@@ -17,15 +17,12 @@ static double hsum256(__m256 v) {
  * stream without prefetch (dev VM, session 4: 23.9-24.3 against 13.9-16.8 GB/s best), so the
  * ceiling the efficiency shares divide by is not the easier one. */
 uint64_t gb_mk_read_avx2(const void *p, size_t bytes) {
-    const size_t q = bytes / 4; /* a multiple of 128 */
-    const char *b[4] = {p, (const char *)p + q, (const char *)p + 2 * q, (const char *)p + 3 * q};
+    const char *b[4];
+    const size_t q = gb_mk_streams(p, bytes, b);
     __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0,
             s7 = s0;
     for (size_t off = 0; off < q; off += 128) {
-        for (int j = 0; j < 4; j++) {
-            _mm_prefetch(b[j] + off + GB_MK_READ_AHEAD, _MM_HINT_T0);
-            _mm_prefetch(b[j] + off + GB_MK_READ_AHEAD + 64, _MM_HINT_T0);
-        }
+        gb_mk_prefetch4(b, off);
         for (int j = 0; j < 4; j += 2) {
             const __m256i *v = (const __m256i *)(b[j] + off),
                           *w = (const __m256i *)(b[j + 1] + off);

@@ -5,15 +5,12 @@
 
 /* Four interleaved prefetched streams, as the AVX2 read loop (machine_avx2.c says why). */
 uint64_t gb_mk_read_avx512(const void *p, size_t bytes) {
-    const size_t q = bytes / 4; /* a multiple of 128 */
-    const char *b[4] = {p, (const char *)p + q, (const char *)p + 2 * q, (const char *)p + 3 * q};
+    const char *b[4];
+    const size_t q = gb_mk_streams(p, bytes, b);
     __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0,
             s7 = s0;
     for (size_t off = 0; off < q; off += 128) {
-        for (int j = 0; j < 4; j++) {
-            _mm_prefetch(b[j] + off + GB_MK_READ_AHEAD, _MM_HINT_T0);
-            _mm_prefetch(b[j] + off + GB_MK_READ_AHEAD + 64, _MM_HINT_T0);
-        }
+        gb_mk_prefetch4(b, off);
         const __m512i *v0 = (const __m512i *)(b[0] + off), *v1 = (const __m512i *)(b[1] + off);
         const __m512i *v2 = (const __m512i *)(b[2] + off), *v3 = (const __m512i *)(b[3] + off);
         s0 = _mm512_add_epi64(s0, _mm512_load_si512(v0 + 0));

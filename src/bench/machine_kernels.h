@@ -26,6 +26,25 @@
 #define GB_MK_GEMM_COLS 16
 #define GB_MK_GEMM_K 64 /* k steps in the L1-resident panels (A: 64x6 fp32, B: 64x16 bf16) */
 
+/* The vector read loops' four streams: b[j] = the j-th quarter of [p, p + bytes), each
+ * bytes / 4 long (a multiple of 128). */
+static inline size_t gb_mk_streams(const void *p, size_t bytes, const char *b[4]) {
+    const size_t q = bytes / 4;
+    for (int j = 0; j < 4; j++)
+        b[j] = (const char *)p + (size_t)j * q;
+    return q;
+}
+
+/* Prefetches the two cache lines GB_MK_READ_AHEAD bytes past off in each stream
+ * (__builtin_prefetch: prefetcht0, as _mm_prefetch(..., _MM_HINT_T0)). */
+static inline __attribute__((always_inline)) void gb_mk_prefetch4(const char *const b[4],
+                                                                  size_t off) {
+    for (int j = 0; j < 4; j++) {
+        __builtin_prefetch(b[j] + off + GB_MK_READ_AHEAD, 0, 3);
+        __builtin_prefetch(b[j] + off + GB_MK_READ_AHEAD + 64, 0, 3);
+    }
+}
+
 uint64_t gb_mk_read_scalar(const void *p, size_t bytes);
 double gb_mk_fp32_scalar(long iters, float seed);
 double gb_mk_bf16_scalar(long iters, const float *a, const uint16_t *b);
