@@ -37,7 +37,7 @@ pack() { # $1 = out dir
         build-cuda/tests/bench_cuda_kernels \
         build-cuda/tests/bench_cuda_generate build-cuda/tests/test_kernels_panel \
         build-cuda/tests/test_kernels_opt build-cuda/bench/bench_cpu_kernels \
-        build-cuda/bench/bench_cuda_sync; do
+        build-cuda/tests/bench_cuda_sync; do
         [ -f "$here/$f" ] && cp "$here/$f" "$out/bin/"
     done
     # shared libraries the GPU image may lack (not libc/libstdc++ and not the CUDA ones)
@@ -130,7 +130,7 @@ run) run "${2:?run DIR}" "${3:-}" ;;
     mkdir -p "$here/build-cuda/pack/bin"
     for f in genbench tests/test_cuda_kernels tests/test_cuda_engine tests/test_cuda_ceilings \
         tests/bench_cuda_kernels tests/bench_cuda_generate tests/test_kernels_panel \
-        tests/test_kernels_opt bench/bench_cpu_kernels bench/bench_cuda_sync; do
+        tests/test_kernels_opt bench/bench_cpu_kernels tests/bench_cuda_sync; do
         [ -f "$here/build-cuda/$f" ] && ln -sf "$here/build-cuda/$f" "$here/build-cuda/pack/bin/"
     done
     run "$here/build-cuda/pack"

@@ -17,6 +17,7 @@
 #include "backend/backend.h"
 #include "backend/cuda_ceilings.h"
 #include "util/dtype.h"
+#include "cuda/cuda_check.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -34,15 +35,6 @@ static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
-
-#define CK(x)                                                                                      \
-    do {                                                                                           \
-        cudaError_t e_ = (x);                                                                      \
-        if (e_ != cudaSuccess) {                                                                   \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));    \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* The ceilings genbench's efficiency numbers use (src/backend/cuda_ceilings.h: median of 10
  * 2 GiB D2D copies and 8192^3 cuBLAS GEMMs), so this log and the results files agree. */

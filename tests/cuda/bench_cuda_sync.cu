@@ -17,19 +17,7 @@
  *    through L2 between two SMs.
  * Every variant checks its final counter (a missing dependency would show as a wrong count).
  * Prints one line per variant: us per dependency. */
-#include <cuda_runtime.h>
-
-#include <stdio.h>
-#include <stdlib.h>
-
-#define CK(x)                                                                                      \
-    do {                                                                                           \
-        cudaError_t e_ = (x);                                                                      \
-        if (e_ != cudaSuccess) {                                                                   \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));    \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "cuda/cuda_check.h"
 
 __global__ void k_step(unsigned *c, int pdl) {
     if (pdl) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
@@ -37,24 +25,40 @@ __global__ void k_step(unsigned *c, int pdl) {
     if (blockIdx.x == 0 && threadIdx.x == 0) *c = *(volatile unsigned *)c + 1;
 }
 
-static float time_graph(cudaGraphExec_t ex, cudaStream_t s) {
+/* Milliseconds between events recorded before and after launch() on s (launch errors
+ * checked). */
+template <typename F> static float time_ms(cudaStream_t s, F launch) {
     cudaEvent_t a, b;
     CK(cudaEventCreate(&a));
     CK(cudaEventCreate(&b));
+    CK(cudaEventRecord(a, s));
+    launch();
+    CK(cudaEventRecord(b, s));
+    CK(cudaEventSynchronize(b));
+    CK(cudaGetLastError());
+    float ms;
+    CK(cudaEventElapsedTime(&ms, a, b));
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    return ms;
+}
+
+/* The counter a variant left on the device, checked against the expected count. */
+static const char *count_ok(const unsigned *d, unsigned want) {
+    unsigned v = 0;
+    CK(cudaMemcpy(&v, d, 4, cudaMemcpyDeviceToHost));
+    return v == want ? "ok" : "WRONG";
+}
+
+/* Best of 5 replays, after one warm-up. */
+static float time_graph(cudaGraphExec_t ex, cudaStream_t s) {
     CK(cudaGraphLaunch(ex, s)); /* warm */
     CK(cudaStreamSynchronize(s));
     float best = 1e30f;
     for (int r = 0; r < 5; r++) {
-        CK(cudaEventRecord(a, s));
-        CK(cudaGraphLaunch(ex, s));
-        CK(cudaEventRecord(b, s));
-        CK(cudaEventSynchronize(b));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, a, b));
+        const float ms = time_ms(s, [&] { CK(cudaGraphLaunch(ex, s)); });
         best = ms < best ? ms : best;
     }
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
     return best;
 }
 
@@ -78,11 +82,9 @@ static void boundary(int n, int grid, int pdl, unsigned *c, cudaStream_t s) {
     cudaGraphExec_t ex;
     CK(cudaGraphInstantiate(&ex, g, 0));
     const float ms = time_graph(ex, s);
-    unsigned v = 0;
-    CK(cudaMemcpy(&v, c, 4, cudaMemcpyDeviceToHost));
     /* warm-up + 5 timed replays, each adding n */
     printf("kernel boundary, %-5s, %5d blocks: %6.3f us  (count %s)\n", pdl ? "PDL" : "plain", grid,
-           ms * 1000.f / n, v == 6u * n ? "ok" : "WRONG");
+           ms * 1000.f / n, count_ok(c, 6u * n));
     cudaGraphExecDestroy(ex);
     cudaGraphDestroy(g);
 }
@@ -133,25 +135,13 @@ __global__ void k_barriers(unsigned *bar, int gen_at, int two_level, int n, unsi
 static void barriers(int n, int grid, int gen_at, int two_level, unsigned *bar, unsigned *out,
                      cudaStream_t s, const char *what) {
     CK(cudaMemset(bar, 0, 64 * 1024 * 4));
-    cudaEvent_t a, b;
-    CK(cudaEventCreate(&a));
-    CK(cudaEventCreate(&b));
     k_barriers<<<grid, 128, 0, s>>>(bar, gen_at, two_level, 16, out); /* warm */
     CK(cudaStreamSynchronize(s));
     CK(cudaMemset(bar, 0, 64 * 1024 * 4));
-    CK(cudaEventRecord(a, s));
-    k_barriers<<<grid, 128, 0, s>>>(bar, gen_at, two_level, n, out);
-    CK(cudaEventRecord(b, s));
-    CK(cudaEventSynchronize(b));
-    CK(cudaGetLastError());
-    float ms;
-    CK(cudaEventElapsedTime(&ms, a, b));
-    unsigned v = 0;
-    CK(cudaMemcpy(&v, out, 4, cudaMemcpyDeviceToHost));
+    const float ms =
+        time_ms(s, [&] { k_barriers<<<grid, 128, 0, s>>>(bar, gen_at, two_level, n, out); });
     printf("grid barrier, %-22s, %5d blocks: %6.3f us  (count %s)\n", what, grid, ms * 1000.f / n,
-           v == (unsigned)n ? "ok" : "WRONG");
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
+           count_ok(out, (unsigned)n));
 }
 
 /* flags[64 * b]: round last seen by block b (one 256-byte slot each). */
@@ -171,22 +161,9 @@ __global__ void k_relay(unsigned *flags, int rounds, unsigned *out) {
 static void relay(int n, int grid, unsigned *flags, unsigned *out, cudaStream_t s) {
     const int rounds = n / 16 > 0 ? n / 16 : 1;
     CK(cudaMemset(flags, 0, 64 * 1024 * 4));
-    cudaEvent_t a, b;
-    CK(cudaEventCreate(&a));
-    CK(cudaEventCreate(&b));
-    CK(cudaEventRecord(a, s));
-    k_relay<<<grid, 32, 0, s>>>(flags, rounds, out);
-    CK(cudaEventRecord(b, s));
-    CK(cudaEventSynchronize(b));
-    CK(cudaGetLastError());
-    float ms;
-    CK(cudaEventElapsedTime(&ms, a, b));
-    unsigned v = 0;
-    CK(cudaMemcpy(&v, out, 4, cudaMemcpyDeviceToHost));
+    const float ms = time_ms(s, [&] { k_relay<<<grid, 32, 0, s>>>(flags, rounds, out); });
     printf("flag relay, %5d blocks: %6.3f us per hop  (count %s)\n", grid,
-           ms * 1000.f / ((float)rounds * grid), v == (unsigned)rounds ? "ok" : "WRONG");
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
+           ms * 1000.f / ((float)rounds * grid), count_ok(out, (unsigned)rounds));
 }
 
 int main(int argc, char **argv) {
