@@ -206,6 +206,53 @@ static void bench_attn(const char *name, gb_attn_impl impl, int batch, int T, in
     B->ops->free(B, c.s);
 }
 
+/* The decode step's fused op: RoPE of q and the new k, the K/V write at p, attention. */
+typedef struct rka_ctx {
+    gb_attn_args a;
+    gb_rope_args r;
+    void *q, *k, *v, *kc, *vc, *o, *s;
+} rka_ctx;
+
+static void rka_step(void *p) {
+    rka_ctx *c = p;
+    B->ops->rope_kv_attention(B, GB_ATTN_FLASH, c->o, c->q, c->k, c->v, c->kc, c->vc, &c->r, &c->a,
+                              c->s);
+}
+
+static void bench_rope_kv_attn(const char *name, int pos0, int cap, int nh, int nkv, int hd) {
+    rka_ctx c;
+    memset(&c, 0, sizeof c);
+    c.a = (gb_attn_args){.batch = 1,
+                         .n_tokens = 1,
+                         .pos0 = pos0,
+                         .cap = cap,
+                         .n_heads = nh,
+                         .n_kv_heads = nkv,
+                         .head_dim = hd,
+                         .scale = 0.125f};
+    c.q = dev_rand((size_t)nh * hd);
+    c.k = dev_rand((size_t)nkv * hd);
+    c.v = dev_rand((size_t)nkv * hd);
+    c.o = dev_rand((size_t)nh * hd);
+    c.kc = dev_rand((size_t)cap * nkv * hd);
+    c.vc = dev_rand((size_t)cap * nkv * hd);
+    c.s = dev_rand(B->ops->attn_scratch_bytes(B, GB_ATTN_FLASH, &c.a) / 4 + 1);
+    void *inv = dev_rand((size_t)hd / 2);
+    c.r = (gb_rope_args){.n_tokens = 1,
+                         .batch = 1,
+                         .pos0 = pos0,
+                         .n_heads = nh,
+                         .head_dim = hd,
+                         .inv_freq = inv,
+                         .attn_factor = 1.0f};
+    double t = timeit(rka_step, &c, 50);
+    printf("attn      %-22s %-5s %8.1f us  (rope + kv write + attention)\n", name, "flash",
+           t * 1e6);
+    void *bufs[] = {c.q, c.k, c.v, c.o, c.kc, c.vc, c.s, inv};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        B->ops->free(B, bufs[i]);
+}
+
 typedef struct pg_ctx {
     gb_paged_args a;
     void *q, *k, *v, *o;
@@ -273,13 +320,24 @@ static void bench_paged(const char *name, gb_backend *be, const char *kind, int 
 int main(void) {
     /* GB_BENCH_GEMV_ONLY=1: the decode GEMV lines only (quick A/B of GEMV variants) */
     const int gemv_only = getenv("GB_BENCH_GEMV_ONLY") != NULL;
-    if (!gemv_only) ceilings();
+    /* GB_BENCH_ATTN_ONLY=1: the decode attention lines only (GB_CUDA_ATTN_SKIP probes) */
+    const int attn_only = getenv("GB_BENCH_ATTN_ONLY") != NULL;
+    if (!gemv_only && !attn_only) ceilings();
     gb_backend_options o = {0};
     o.kernelize = 1;
     gb_error err;
     if (gb_backend_cuda_create(&o, &B, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
+    }
+    if (attn_only) {
+        bench_attn("decode 1B L=256", GB_ATTN_FLASH, 1, 1, 255, 256, 32, 8, 64);
+        bench_rope_kv_attn("decode 1B L=256", 255, 256, 32, 8, 64);
+        bench_rope_kv_attn("decode 1B L=129", 128, 256, 32, 8, 64);
+        bench_attn("decode 8B L=256", GB_ATTN_FLASH, 1, 1, 255, 256, 32, 8, 128);
+        bench_rope_kv_attn("decode 8B L=256", 255, 256, 32, 8, 128);
+        gb_backend_free(B);
+        return 0;
     }
     /* Llama-3.2-1B: hidden 2048, inter 8192, 32 heads, 8 kv, hd 64, vocab 128256 */
     bench_mm("1B qkv (rmsnorm+3)", 1, 2048, 512, 512, 2048, 1);

@@ -69,8 +69,8 @@ static void free_dev(gb_backend *b, void **d, int n) {
         b->ops->free(b, d[i]);
 }
 
-/* Model-sized shapes the small harness cases do not reach: K past one unrolled GEMV pass,
- * head_dim 64/128, 128-token prefill, decode over a 256-position cache. */
+/* Model-sized matmul shapes the small harness cases do not reach: K past one unrolled GEMV
+ * pass, n past the GEMV rows, every dtype. */
 static void big_shapes(gb_backend *ref, gb_backend *cu) {
     kc_pair p = {ref, cu};
     kc_rng r = {12345};
@@ -81,6 +81,13 @@ static void big_shapes(gb_backend *ref, gb_backend *cu) {
         for (int dt = 0; dt < 3; dt++)
             kc_compare_matmul(&p, &r, mm[i][0], mm[i][1], mm[i][2], (gb_dtype)dt, (int)(i & 1),
                               dt == GB_F32 ? 1e-4 : kc_tol16(1e-4, mm[i][1]));
+}
+
+/* Attention at model-sized shapes: head_dim 64/128 (the decode kernels specialised for them)
+ * and 256, 128-token prefill, decode over a 256-position cache, a GQA group of 8, a window. */
+static void big_attn(gb_backend *ref, gb_backend *cu) {
+    kc_pair p = {ref, cu};
+    kc_rng r = {54321};
     static const gb_attn_args cases[] = {
         {.batch = 1,
          .n_tokens = 128,
@@ -131,11 +138,13 @@ static void big_shapes(gb_backend *ref, gb_backend *cu) {
  * P..P+5 with set_pos, against the CPU reference run at each explicit position. fused: the
  * CUDA side runs the step as one rope_kv_attention call. */
 static void graph_replay(gb_backend *ref, gb_backend *cu, gb_attn_impl impl, int fused) {
-    /* fused == 2: one head per KV head and head_dim 32 (odd-sized shared-memory sections) */
-    const int nh = fused == 2 ? 3 : 4, nkv = fused == 2 ? 3 : 2, hd = fused == 2 ? 32 : 64;
+    /* fused == 2: one head per KV head and head_dim 32 (odd-sized shared-memory sections);
+     * fused == 3: head_dim 128 (the other specialised decode kernel) */
+    const int nh = fused == 2 ? 3 : 4, nkv = fused == 2 ? 3 : 2;
+    const int hd = fused == 2 ? 32 : fused == 3 ? 128 : 64;
     const int cap = 64, P = 20, steps = 6, batch = 2;
     kc_rng r = {777 + (uint64_t)impl};
-    float inv_freq[32];
+    float inv_freq[64] = {0};
     for (int i = 0; i < hd / 2; i++)
         inv_freq[i] = (float)(1.0 / pow(10000.0, 2.0 * i / hd));
     const size_t cn = (size_t)batch * cap * nkv * hd, qn = (size_t)batch * nh * hd,
@@ -705,6 +714,7 @@ int main(void) {
             fprintf(stderr, "-- cuda %s, GB_CUDA_GEMV_MAX=%s\n", cu->ops->name, paths[pth]);
             kc_compare_backends(ref, cu, 1e-4);
             big_shapes(ref, cu);
+            big_attn(ref, cu);
             if (pth == 0) paged_ops(ref, cu); /* no matmul: one GEMV setting suffices */
             gb_error err = {0};
             CHECK_OK(cu->ops->sync(cu, &err), &err);
@@ -717,8 +727,18 @@ int main(void) {
         if (cu->ops->rope_kv_attention) {
             graph_replay(ref, cu, (gb_attn_impl)impl, 1);
             graph_replay(ref, cu, (gb_attn_impl)impl, 2);
+            graph_replay(ref, cu, (gb_attn_impl)impl, 3);
         }
     }
+    /* the generic decode attention kernel (runtime head_dim) at the head_dims that have
+     * kernels of their own: the same cases, against the same reference */
+    setenv("GB_CUDA_ATTN_GENERIC", "1", 1);
+    gb_backend *cug = mk(1, 1, NULL);
+    unsetenv("GB_CUDA_ATTN_GENERIC");
+    big_attn(ref, cug);
+    graph_replay(ref, cug, GB_ATTN_FLASH, 1);
+    graph_replay(ref, cug, GB_ATTN_FLASH, 3);
+    gb_backend_free(cug);
     paged_graph_replay(ref, cu);
     paged_split(ref);
     paged_rope(ref, cu);

@@ -120,6 +120,41 @@ __device__ __forceinline__ void gb_osm_step(gb_osm &o, float s, const float *v0,
     o.m = mn;
 }
 
+/* gb_osm_step for a head_dim known at compile time (DPL = head_dim / 32 dims per lane): no
+ * per-dimension guards, and the value pass accumulates key j into a[.][j % 4], so four chains
+ * of 8 FMAs replace one chain of 32 (the guarded loop above kept each lane's loads and FMAs
+ * one after the other: 4-5 us per 32-key tile on an H200, session 6's probe). Keys past nkeys
+ * read the last valid row with weight 0 (their scores are -inf). */
+template <int DPL>
+__device__ __forceinline__ void gb_osm_step_fast(gb_osm &o, float s, const float *v0, int nkeys,
+                                                 int lane) {
+    const float tm = gb_warp_max(s);
+    const float mn = fmaxf(o.m, tm);
+    if (mn == -INFINITY) return; /* all masked so far */
+    const float corr = expf(o.m - mn);
+    const float pj = s == -INFINITY ? 0.f : expf(s - mn);
+    o.l = o.l * corr + gb_warp_sum(pj);
+    float a[DPL][4];
+#pragma unroll
+    for (int i = 0; i < DPL; i++)
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+            a[i][k] = 0.f;
+    const int last = nkeys - 1;
+#pragma unroll
+    for (int j = 0; j < 32; j++) {
+        const float p = __shfl_sync(0xffffffffu, pj, j);
+        const float *vr = v0 + (j < last ? j : last) * (32 * DPL) + lane;
+#pragma unroll
+        for (int i = 0; i < DPL; i++)
+            a[i][j & 3] += p * vr[32 * i];
+    }
+#pragma unroll
+    for (int i = 0; i < DPL; i++)
+        o.acc[i] = o.acc[i] * corr + ((a[i][0] + a[i][1]) + (a[i][2] + a[i][3]));
+    o.m = mn;
+}
+
 /* ---------------- sdpa: one warp per query ---------------- */
 
 __global__ void k_sdpa(float *out, const float *q, const float *kc, const float *vc, int B, int T,
@@ -301,8 +336,8 @@ __global__ void k_flash_decode_split(float *part, const float *q, const float *k
  * (sequence, KV head). Each block takes an equal share of the keys [lo, p], stages 32-key
  * tiles of K and V in shared memory with all loads in flight at once, scores every query head
  * of the group against them (each warp keeps the online-softmax state of up to GB_DQ heads),
- * and leaves its partial (max, sum, output) in its shared memory; block 0 of the cluster then
- * reads the partials through distributed shared memory and writes the merged rows. No global
+ * and stores its partial (max, sum, output) into block 0's shared memory through distributed
+ * shared memory; after one cluster barrier block 0 merges them and writes the rows. No global
  * scratch, no atomics, one launch. */
 #define GB_DQ 2
 #define GB_DSPLIT 8 /* most blocks per cluster (the portable cluster size) */
@@ -324,14 +359,19 @@ __device__ __forceinline__ void gb_cp_wait() {
     asm volatile("cp.async.wait_all;" ::: "memory");
 }
 
-template <bool ROPE>
+/* HD > 0: head_dim known at compile time (64, 128: the fast tile loop below); 0: any. */
+template <bool ROPE, int HD>
 __global__ void __launch_bounds__(128)
     k_flash_decode_cluster(float *out, const float *q, float *kc, float *vc, int cap, int nh,
-                           int nkv, int hd, float scale, int window, const int *dpos, int pos0,
+                           int nkv, int hd_arg, float scale, int window, const int *dpos, int pos0,
                            gb_rope_in rin) {
+    const int hd = HD > 0 ? HD : hd_arg;
     namespace cg = cooperative_groups;
     cg::cluster_group cl = cg::this_cluster();
     gb_pdl_trigger();
+    /* Distributed shared memory may be written only once every block of the cluster runs:
+     * arrive here, wait just before the partials are pushed (by then the wait is free). */
+    asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
     extern __shared__ float4 smem4[];
     float *smem = (float *)smem4;
     const int g = nh / nkv, ks = hd + 4;
@@ -339,9 +379,10 @@ __global__ void __launch_bounds__(128)
     float *sv = sk + 32 * ks; /* [32][hd] */
     float *sq = sv + 32 * hd; /* [g][hd] */
     float *ss = sq + g * hd;  /* [g][32] scores */
-    float *sp = ss + g * 32;  /* [g][hd + 2] this block's partials: m, l, acc */
-    /* ROPE: [2][hd] the new k (rotated) and v, 16-byte aligned */
-    float *snk = sp + ((g * (hd + 2) + 3) & ~3);
+    float *snk = ss + g * 32; /* ROPE: [2][hd] the new k (rotated) and v, 16-byte aligned */
+    /* block 0's: [nsplit][g][hd + 2] every block's partials (m, l, acc), pushed there by
+     * their blocks */
+    float *spall = snk + 2 * hd;
     const int nsplit = (int)cl.num_blocks(), rank = (int)cl.block_rank();
     const int bi = blockIdx.y / nkv, kvh = blockIdx.y % nkv;
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
@@ -434,10 +475,23 @@ __global__ void __launch_bounds__(128)
             const int gi = i >> 5, j = i & 31;
             const float4 *qr = (const float4 *)(sq + gi * hd), *kr = (const float4 *)(sk + j * ks);
             float a = 0.f;
+            if (HD > 0) { /* four independent chains instead of one */
+                float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
+#pragma unroll
+                for (int d = 0; d < HD / 4; d++) {
+                    const float4 qv = qr[d], kv = kr[d];
+                    a0 += qv.x * kv.x;
+                    a1 += qv.y * kv.y;
+                    a2 += qv.z * kv.z;
+                    a3 += qv.w * kv.w;
+                }
+                a = (a0 + a1) + (a2 + a3);
+            } else {
 #pragma unroll 4
-            for (int d = 0; d < hd4; d++) {
-                const float4 qv = qr[d], kv = kr[d];
-                a += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
+                for (int d = 0; d < hd4; d++) {
+                    const float4 qv = qr[d], kv = kr[d];
+                    a += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
+                }
             }
             ss[i] = j < nk ? a * scale : -INFINITY;
         }
@@ -445,19 +499,31 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
         for (int w = 0; w < GB_DQ; w++) {
             const int gi = wid + 4 * w;
-            if (gi < g) gb_osm_step(st[w], ss[gi * 32 + lane], sv, hd, nk, hd, lane);
+            if (gi >= g) continue;
+            if (HD > 0)
+                gb_osm_step_fast<(HD > 0 ? HD : 32) / 32>(st[w], ss[gi * 32 + lane], sv, nk, lane);
+            else
+                gb_osm_step(st[w], ss[gi * 32 + lane], sv, hd, nk, hd, lane);
         }
     }
+    /* The partials go straight into block 0's spall: stores to distributed shared memory
+     * (after the wait that matches the arrival at the start), then one cluster barrier; block
+     * 0 merges from its own shared memory, and no block reads another's after the barrier, so
+     * none has to wait for block 0 (a pull merge, remote loads by block 0 and a second barrier
+     * to keep the other blocks alive, took 0.9 us more per launch on an H200). */
+    asm volatile("barrier.cluster.wait.aligned;" ::: "memory");
+    float *dst0 = cl.map_shared_rank(spall, 0) + (int64_t)rank * g * (hd + 2);
 #pragma unroll
     for (int w = 0; w < GB_DQ; w++) {
         const int gi = wid + 4 * w;
-        if (gi < g) GB_SPLIT_PARTIAL_STORE(sp + gi * (hd + 2), st[w], GB_DPL, hd, lane);
+        if (gi < g)
+            GB_SPLIT_PARTIAL_STORE(dst0 + gi * (hd + 2), st[w], (HD > 0 ? HD / 32 : GB_DPL), hd,
+                                   lane);
     }
     cl.sync(); /* every partial written (release/acquire across the cluster) */
     if (rank == 0)
-        gb_split_cluster_merge<GB_DPL, GB_DSPLIT>(sp, nsplit, g, hd, 4, out,
-                                                  (int64_t)bi * nh + (int64_t)kvh * g, lane, wid);
-    cl.sync(); /* the other blocks' shared memory stays alive until block 0 has read it */
+        gb_split_cluster_merge<(HD > 0 ? HD / 32 : GB_DPL), GB_DSPLIT, true>(
+            spall, nsplit, g, hd, 4, out, (int64_t)bi * nh + (int64_t)kvh * g, lane, wid);
 }
 
 __global__ void k_flash_decode_merge(float *out, const float *part, int rows, int hd, int nsplit) {
@@ -510,13 +576,19 @@ static void gb_decode_cluster(gb_cuda *st, bool rope, float *out, const float *q
     const int g = nh / nkv;
     const int most = st->dsplit; /* GB_DSPLIT unless GB_CUDA_DSPLIT asks for fewer */
     const int ns = cap < 32 * most ? (cap + 31) / 32 : most;
-    /* K tile (padded rows), V tile, q group, scores, partials (padded to 16 bytes), new k/v */
+    /* K tile (padded rows), V tile, q group, scores, new k/v, every block's partials */
     const size_t floats = (size_t)32 * (hd + 4) + 32 * hd + (size_t)g * hd + g * 32 +
-                          (((size_t)g * (hd + 2) + 3) & ~(size_t)3) + 2 * (size_t)hd;
+                          2 * (size_t)hd + (size_t)ns * g * (hd + 2);
     const size_t sm = floats * sizeof(float);
+    /* head_dim 64 and 128 (Llama 3.2 1B/3B, 3.1 8B, Qwen, Mistral) get their own kernels;
+     * GB_CUDA_ATTN_GENERIC=1 (tests) sends them through the generic one too */
+    const int hdk = st->attn_generic ? 0 : hd;
     void (*k)(float *, const float *, float *, float *, int, int, int, int, float, int, const int *,
               int, gb_rope_in) =
-        rope ? k_flash_decode_cluster<true> : k_flash_decode_cluster<false>;
+        hdk == 64 ? (rope ? k_flash_decode_cluster<true, 64> : k_flash_decode_cluster<false, 64>)
+        : hdk == 128
+            ? (rope ? k_flash_decode_cluster<true, 128> : k_flash_decode_cluster<false, 128>)
+            : (rope ? k_flash_decode_cluster<true, 0> : k_flash_decode_cluster<false, 0>);
     if (sm > 48 * 1024 &&
         GB_CU(st, cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm)))
         return;

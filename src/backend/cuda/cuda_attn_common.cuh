@@ -56,7 +56,10 @@ __device__ __forceinline__ void gb_osm_init(gb_osm &o) {
  * fetches block r's (max, sum): one round of remote loads, then warp reductions instead of a
  * serial walk over the blocks; block r's partial weighs exp(m_r - m), m the largest max among
  * the non-empty partials (sum > 0); empty partials are skipped. */
-template <int DPL, int MAXS>
+/* LOCAL: the ns partials are already in this block's shared memory, block r's rows at
+ * sp + r * g * (hd + 2) (pushed there before the cluster barrier), so no remote loads and no
+ * second barrier are needed. */
+template <int DPL, int MAXS, bool LOCAL = false>
 __device__ __forceinline__ void gb_split_cluster_merge(float *sp, int ns, int g, int hd, int nwarps,
                                                        float *out, int64_t row0, int lane,
                                                        int wid) {
@@ -64,7 +67,9 @@ __device__ __forceinline__ void gb_split_cluster_merge(float *sp, int ns, int g,
     for (int gi = wid; gi < g; gi += nwarps) {
         float mr = -INFINITY, lr = 0.f;
         if (lane < ns) {
-            const float *pr = cg::cluster_group::map_shared_rank(sp, lane) + gi * (hd + 2);
+            const float *pr = (LOCAL ? sp + (int64_t)lane * g * (hd + 2)
+                                     : cg::cluster_group::map_shared_rank(sp, lane)) +
+                              gi * (hd + 2);
             lr = pr[1];
             mr = lr > 0.f ? pr[0] : -INFINITY;
         }
@@ -79,7 +84,9 @@ __device__ __forceinline__ void gb_split_cluster_merge(float *sp, int ns, int g,
         for (int r = 0; r < MAXS; r++) {
             const float cr = __shfl_sync(0xffffffffu, c, r);
             if (r < ns && cr > 0.f) {
-                const float *pr = cg::cluster_group::map_shared_rank(sp, r) + gi * (hd + 2) + 2;
+                const float *pr = (LOCAL ? sp + (int64_t)r * g * (hd + 2)
+                                         : cg::cluster_group::map_shared_rank(sp, r)) +
+                                  gi * (hd + 2) + 2;
 #pragma unroll
                 for (int i = 0; i < DPL; i++) {
                     const int d = lane + 32 * i;

@@ -471,6 +471,8 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     st->fuse_rope = !(env && *env == '0');
     env = getenv("GB_CUDA_DSPLIT");
     st->dsplit = env && atoi(env) >= 1 && atoi(env) <= 8 ? atoi(env) : 8;
+    env = getenv("GB_CUDA_ATTN_GENERIC");
+    st->attn_generic = env && *env == '1';
     env = getenv("GB_CUDA_SKIP");
     if (env) {
         static const char *names[] = {"norm", "qkv", "attn", "o", "gate_up", "down", "head"};

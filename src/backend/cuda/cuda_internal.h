@@ -58,17 +58,19 @@ typedef struct gb_cuda {
     unsigned *amax_tickets;
     int pos_mode; /* 1: kernels read pos0 from d_pos */
 
-    int gemv_max_n;  /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
-    int gemv_ks;     /* most warps per GEMV output row (GB_CUDA_GEMV_KS: 1, 2 or 4) */
-    int gateup_ks;   /* the same for the gate/up GEMV (GB_CUDA_GATEUP_KS: 1, 2 or 4) */
-    int pdl;         /* launch the decode kernels with programmatic dependent launch */
-    int dsplit;      /* most blocks per decode attention cluster (GB_CUDA_DSPLIT, 1..8) */
-    int fuse_rope;   /* decode flash attention also does RoPE and the KV write (one launch) */
-    unsigned skip;   /* profiling aid (GB_CUDA_SKIP): decode op classes left out, GB_SKIP_* */
-    int pdl_chain;   /* PDL only when the previous stream operation was a gb_launch kernel */
-    int prev_pdl;    /* the last stream operation was a gb_launch kernel */
-    int pdl_pending; /* set by gb_launch, moved to prev_pdl by GB_CU_LAUNCH */
-    int paged_split; /* split-KV paged decode: -1 auto, 0 off (reference kernel), N blocks */
+    int gemv_max_n;   /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
+    int gemv_ks;      /* most warps per GEMV output row (GB_CUDA_GEMV_KS: 1, 2 or 4) */
+    int gateup_ks;    /* the same for the gate/up GEMV (GB_CUDA_GATEUP_KS: 1, 2 or 4) */
+    int pdl;          /* launch the decode kernels with programmatic dependent launch */
+    int dsplit;       /* most blocks per decode attention cluster (GB_CUDA_DSPLIT, 1..8) */
+    int attn_generic; /* GB_CUDA_ATTN_GENERIC=1: decode attention at head_dim 64/128 through the
+                         generic kernel (runtime head_dim), to test it against the specialised */
+    int fuse_rope;    /* decode flash attention also does RoPE and the KV write (one launch) */
+    unsigned skip;    /* profiling aid (GB_CUDA_SKIP): decode op classes left out, GB_SKIP_* */
+    int pdl_chain;    /* PDL only when the previous stream operation was a gb_launch kernel */
+    int prev_pdl;     /* the last stream operation was a gb_launch kernel */
+    int pdl_pending;  /* set by gb_launch, moved to prev_pdl by GB_CU_LAUNCH */
+    int paged_split;  /* split-KV paged decode: -1 auto, 0 off (reference kernel), N blocks */
 
     /* pipelined downloads: pinned host staging, two slots of stage_slot bytes, each with the
      * event recorded after its copy */
