@@ -120,41 +120,6 @@ __device__ __forceinline__ void gb_osm_step(gb_osm &o, float s, const float *v0,
     o.m = mn;
 }
 
-/* gb_osm_step for a head_dim known at compile time (DPL = head_dim / 32 dims per lane): no
- * per-dimension guards, and the value pass accumulates key j into a[.][j % 4], so four chains
- * of 8 FMAs replace one chain of 32 (the guarded loop above kept each lane's loads and FMAs
- * one after the other: 4-5 us per 32-key tile on an H200, session 6's probe). Keys past nkeys
- * read the last valid row with weight 0 (their scores are -inf). */
-template <int DPL>
-__device__ __forceinline__ void gb_osm_step_fast(gb_osm &o, float s, const float *v0, int nkeys,
-                                                 int lane) {
-    const float tm = gb_warp_max(s);
-    const float mn = fmaxf(o.m, tm);
-    if (mn == -INFINITY) return; /* all masked so far */
-    const float corr = expf(o.m - mn);
-    const float pj = s == -INFINITY ? 0.f : expf(s - mn);
-    o.l = o.l * corr + gb_warp_sum(pj);
-    float a[DPL][4];
-#pragma unroll
-    for (int i = 0; i < DPL; i++)
-#pragma unroll
-        for (int k = 0; k < 4; k++)
-            a[i][k] = 0.f;
-    const int last = nkeys - 1;
-#pragma unroll
-    for (int j = 0; j < 32; j++) {
-        const float p = __shfl_sync(0xffffffffu, pj, j);
-        const float *vr = v0 + (j < last ? j : last) * (32 * DPL) + lane;
-#pragma unroll
-        for (int i = 0; i < DPL; i++)
-            a[i][j & 3] += p * vr[32 * i];
-    }
-#pragma unroll
-    for (int i = 0; i < DPL; i++)
-        o.acc[i] = o.acc[i] * corr + ((a[i][0] + a[i][1]) + (a[i][2] + a[i][3]));
-    o.m = mn;
-}
-
 /* ---------------- sdpa: one warp per query ---------------- */
 
 __global__ void k_sdpa(float *out, const float *q, const float *kc, const float *vc, int B, int T,
@@ -473,26 +438,7 @@ __global__ void __launch_bounds__(128)
          * pass reads only the first nk rows */
         for (int i = tid; i < g * 32; i += blockDim.x) {
             const int gi = i >> 5, j = i & 31;
-            const float4 *qr = (const float4 *)(sq + gi * hd), *kr = (const float4 *)(sk + j * ks);
-            float a = 0.f;
-            if (HD > 0) { /* four independent chains instead of one */
-                float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
-#pragma unroll
-                for (int d = 0; d < HD / 4; d++) {
-                    const float4 qv = qr[d], kv = kr[d];
-                    a0 += qv.x * kv.x;
-                    a1 += qv.y * kv.y;
-                    a2 += qv.z * kv.z;
-                    a3 += qv.w * kv.w;
-                }
-                a = (a0 + a1) + (a2 + a3);
-            } else {
-#pragma unroll 4
-                for (int d = 0; d < hd4; d++) {
-                    const float4 qv = qr[d], kv = kr[d];
-                    a += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
-                }
-            }
+            const float a = gb_qk_dot4<HD>(sq + gi * hd, sk + j * ks, hd);
             ss[i] = j < nk ? a * scale : -INFINITY;
         }
         __syncthreads();
@@ -522,7 +468,7 @@ __global__ void __launch_bounds__(128)
     }
     cl.sync(); /* every partial written (release/acquire across the cluster) */
     if (rank == 0)
-        gb_split_cluster_merge<(HD > 0 ? HD / 32 : GB_DPL), GB_DSPLIT, true>(
+        gb_split_cluster_merge<(HD > 0 ? HD / 32 : GB_DPL), GB_DSPLIT>(
             spall, nsplit, g, hd, 4, out, (int64_t)bi * nh + (int64_t)kvh * g, lane, wid);
 }
 

@@ -1,16 +1,16 @@
 /* Device code shared by the attention kernels of cuda_attention.cu and cuda_paged.cu: the
- * online-softmax state of one query, and the two halves of the split-KV decode that the dense
+ * online-softmax state of one query, the tile steps of the decode kernels specialised for a
+ * head_dim known at compile time, and the two halves of the split-KV decode that the dense
  * cluster kernel (k_flash_decode_cluster) and the paged one (k_attention_paged_split) have in
  * common. Both split a (sequence, KV head)'s keys over the ns blocks of a thread-block
- * cluster; each block leaves the partial state of every head of the GQA group in its shared
- * memory, rows [g][hd + 2] = (max, sum, unnormalised output), and block 0 merges the ns
- * partials through distributed shared memory. */
+ * cluster; each block pushes the partial state of every head of the GQA group into block 0's
+ * shared memory, rows [ns][g][hd + 2] = (max, sum, unnormalised output), and block 0 merges
+ * the ns partials after one cluster barrier. */
 #ifndef GB_CUDA_ATTN_COMMON_CUH
 #define GB_CUDA_ATTN_COMMON_CUH
 
 #include "backend/cuda/cuda_internal.h"
 
-#include <cooperative_groups.h>
 #include <math.h>
 
 #define GB_ATTN_MAXD 256                /* largest head_dim of the attention kernels */
@@ -31,6 +31,73 @@ __device__ __forceinline__ void gb_osm_init(gb_osm &o) {
         o.acc[i] = 0.f;
 }
 
+/* One 32-key tile for a head_dim known at compile time (DPL = head_dim / 32 dims per lane):
+ * lane j scored key j as s (-inf: masked), v0 holds the tile's value rows (stride 32 * DPL
+ * floats). No per-dimension guards, and the value pass accumulates key j into a[.][j % 4], so
+ * four chains of 8 FMAs replace one chain of 32 (the guarded loops of the generic kernels,
+ * gb_osm_step and gb_posm_step, kept each lane's loads and FMAs one after the other: 4-5 us
+ * per 32-key tile on an H200, session 6's probe). Keys j >= nkeys (1 <= nkeys <= 32; their
+ * scores must be -inf) read the last valid row, nkeys - 1, with weight 0: rows past nkeys are
+ * never read, so whatever they hold (stale or never written shared memory, possibly NaN) cannot
+ * reach the output, not even as 0 * NaN. */
+template <int DPL>
+__device__ __forceinline__ void gb_osm_step_fast(gb_osm &o, float s, const float *v0, int nkeys,
+                                                 int lane) {
+    const float tm = gb_warp_max(s);
+    const float mn = fmaxf(o.m, tm);
+    if (mn == -INFINITY) return; /* all masked so far */
+    const float corr = expf(o.m - mn);
+    const float pj = s == -INFINITY ? 0.f : expf(s - mn);
+    o.l = o.l * corr + gb_warp_sum(pj);
+    float a[DPL][4];
+#pragma unroll
+    for (int i = 0; i < DPL; i++)
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+            a[i][k] = 0.f;
+    const int last = nkeys - 1;
+#pragma unroll
+    for (int j = 0; j < 32; j++) {
+        const float p = __shfl_sync(0xffffffffu, pj, j);
+        const float *vr = v0 + (j < last ? j : last) * (32 * DPL) + lane;
+#pragma unroll
+        for (int i = 0; i < DPL; i++)
+            a[i][j & 3] += p * vr[32 * i];
+    }
+#pragma unroll
+    for (int i = 0; i < DPL; i++)
+        o.acc[i] = o.acc[i] * corr + ((a[i][0] + a[i][1]) + (a[i][2] + a[i][3]));
+    o.m = mn;
+}
+
+/* Dot product of a query row and a key row in shared memory, both 16-byte aligned, hd % 4 ==
+ * 0 (float4 reads; K rows padded to hd + 4 floats keep a warp's rows on distinct banks).
+ * HD > 0: head_dim known at compile time, summed in four independent FMA chains (one chain of
+ * hd FMAs is latency-bound); HD == 0: any hd, one chain. */
+template <int HD>
+__device__ __forceinline__ float gb_qk_dot4(const float *q, const float *k, int hd) {
+    const float4 *qr = (const float4 *)q, *kr = (const float4 *)k;
+    if (HD > 0) {
+        float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
+#pragma unroll
+        for (int d = 0; d < HD / 4; d++) {
+            const float4 qv = qr[d], kv = kr[d];
+            a0 += qv.x * kv.x;
+            a1 += qv.y * kv.y;
+            a2 += qv.z * kv.z;
+            a3 += qv.w * kv.w;
+        }
+        return (a0 + a1) + (a2 + a3);
+    }
+    float a = 0.f;
+#pragma unroll 4
+    for (int d = 0; d < hd / 4; d++) {
+        const float4 qv = qr[d], kv = kr[d];
+        a += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
+    }
+    return a;
+}
+
 /* Stores one head's partial state o (members m, l, acc[dpl]: max, sum, output dims lane + 32 i)
  * to its row pr of the partials: lane 0 the max and the sum, then the dims below hd. A macro,
  * not a __forceinline__ function: with the same code behind any call (a function or a lambda),
@@ -48,28 +115,24 @@ __device__ __forceinline__ void gb_osm_init(gb_osm &o) {
         }                                                                                          \
     } while (0)
 
-/* Block 0 of the cluster, between the cluster barrier that follows every block's partial
- * stores and the one that keeps the other blocks (and their shared memory) alive until it has
- * read them: warp wid merges group heads wid, wid + nwarps, ... < g from the partials sp (this
- * block's shared-memory address, the same offset in every block) of the ns <= MAXS blocks and
- * writes head gi's normalised row to row row0 + gi of out (rows of hd floats). Lane r < ns
- * fetches block r's (max, sum): one round of remote loads, then warp reductions instead of a
- * serial walk over the blocks; block r's partial weighs exp(m_r - m), m the largest max among
- * the non-empty partials (sum > 0); empty partials are skipped. */
-/* LOCAL: the ns partials are already in this block's shared memory, block r's rows at
- * sp + r * g * (hd + 2) (pushed there before the cluster barrier), so no remote loads and no
- * second barrier are needed. */
-template <int DPL, int MAXS, bool LOCAL = false>
-__device__ __forceinline__ void gb_split_cluster_merge(float *sp, int ns, int g, int hd, int nwarps,
-                                                       float *out, int64_t row0, int lane,
-                                                       int wid) {
-    namespace cg = cooperative_groups;
+/* Block 0 of the cluster, after the cluster barrier that follows every block's partial
+ * stores: warp wid merges group heads wid, wid + nwarps, ... < g from the partials of the
+ * ns <= MAXS blocks, already in this block's shared memory (block r's rows at
+ * sp + r * g * (hd + 2), pushed there by block r), and writes head gi's normalised row to row
+ * row0 + gi of out (rows of hd floats). Lane r < ns fetches block r's (max, sum), then warp
+ * reductions instead of a serial walk over the blocks; block r's partial weighs exp(m_r - m),
+ * m the largest max among the non-empty partials (sum > 0); empty partials are skipped. The
+ * partials are pushed rather than pulled (block 0 reading the others' shared memory) because a
+ * pull needs a second cluster barrier to keep the other blocks alive until block 0 has read
+ * them: 0.9 us more per launch on an H200. */
+template <int DPL, int MAXS>
+__device__ __forceinline__ void gb_split_cluster_merge(const float *sp, int ns, int g, int hd,
+                                                       int nwarps, float *out, int64_t row0,
+                                                       int lane, int wid) {
     for (int gi = wid; gi < g; gi += nwarps) {
         float mr = -INFINITY, lr = 0.f;
         if (lane < ns) {
-            const float *pr = (LOCAL ? sp + (int64_t)lane * g * (hd + 2)
-                                     : cg::cluster_group::map_shared_rank(sp, lane)) +
-                              gi * (hd + 2);
+            const float *pr = sp + ((int64_t)lane * g + gi) * (hd + 2);
             lr = pr[1];
             mr = lr > 0.f ? pr[0] : -INFINITY;
         }
@@ -84,9 +147,7 @@ __device__ __forceinline__ void gb_split_cluster_merge(float *sp, int ns, int g,
         for (int r = 0; r < MAXS; r++) {
             const float cr = __shfl_sync(0xffffffffu, c, r);
             if (r < ns && cr > 0.f) {
-                const float *pr = (LOCAL ? sp + (int64_t)r * g * (hd + 2)
-                                         : cg::cluster_group::map_shared_rank(sp, r)) +
-                                  gi * (hd + 2) + 2;
+                const float *pr = sp + ((int64_t)r * g + gi) * (hd + 2) + 2;
 #pragma unroll
                 for (int i = 0; i < DPL; i++) {
                     const int d = lane + 32 * i;

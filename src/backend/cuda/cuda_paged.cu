@@ -20,17 +20,24 @@
  *   over the KV length: one thread-block cluster of ns blocks per (sequence, KV head), block r
  *   takes the r-th of ns equal shares of the sequence's keys [lo, p], walks them in 32-key
  *   tiles gathered through the block table, scores the whole GQA group from shared memory and
- *   leaves its partial softmax state (max, sum, output) in its shared memory; block 0 merges
- *   the ns partials through distributed shared memory and writes the output rows. The dense
- *   decode attention (cuda_attention.cu) does the same over its contiguous cache. Anything
- *   else (prefill, GQA groups over 8, head_dim % 4 != 0, unaligned pools) goes to the
- *   reference kernel.
+ *   pushes its partial softmax state (max, sum, output) into block 0's shared memory through
+ *   distributed shared memory; after one cluster barrier block 0 merges the ns partials from
+ *   its own shared memory and writes the output rows. The dense decode attention
+ *   (cuda_attention.cu) does the same over its contiguous cache, with the same tile code:
+ *   head_dim 64 and 128 get kernels of their own (scores in four independent FMA chains, the
+ *   value pass without per-dimension guards in four partial sums per dim: cuda_attn_common.cuh),
+ *   any other head_dim the generic kernel (GB_CUDA_ATTN_GENERIC=1 forces it at 64/128 too, for
+ *   the tests). Anything else (prefill, GQA groups over 8, head_dim % 4 != 0, unaligned pools)
+ *   goes to the reference kernel.
  *
  * Why a cluster merge rather than partials in global scratch + a merge kernel: the paged op
  * has no scratch argument (backend.h), a scratch buffer sized by batch would have to be grown
  * outside graph capture, and a second kernel is a second launch per layer; the cluster merge
  * needs neither, and its merge is the dense path's (gb_split_cluster_merge,
- * cuda_attn_common.cuh), already validated on the H200.
+ * cuda_attn_common.cuh), already validated on the H200. The partials are pushed to block 0
+ * before the barrier rather than pulled by block 0 after it: a pull needs a second barrier to
+ * keep the other blocks' shared memory alive until block 0 has read it (0.9 us per launch
+ * more on the dense kernel, H200).
  * ns is fixed at launch (the grid must not depend on device-side positions, for graph
  * capture): enough blocks to fill the GPU (about 4 per SM over all (sequence, KV head)
  * pairs), at most 8 (the portable cluster size) and at most one per 32 positions of the
@@ -159,6 +166,29 @@ __device__ __forceinline__ void gb_paged_gather4(float *sk, float *sv, const flo
         float *kr = sk + j * ks + d;
         kr[0] = k4.x, kr[1] = k4.y, kr[2] = k4.z, kr[3] = k4.w;
         *(float4 *)(sv + j * hd + d) = v4;
+    }
+}
+
+/* The split kernel's tile: the first nk rows only (srow[j] >= 0 for every j < nk), K row j at
+ * sk + j * ks (ks % 4 == 0: 16-byte rows), V row j at sv + j * hd, all with float4 copies
+ * (head_dim % 4 == 0, 16-byte aligned pools and sk, sv). The loads are unconditional, so the
+ * unrolled loop keeps several of them in flight per thread. Rows nk..31 keep what they held (an
+ * earlier tile's rows, or shared memory never written, possibly NaN): their scores are replaced by
+ * -inf and neither value pass reads them (gb_osm_step_fast reads row nk - 1 in their place with
+ * weight 0, gb_posm_step skips keys of weight 0). All threads of the block take part; the
+ * caller syncs before and after. UNROLL: loop iterations in flight (4 spills a register in the
+ * head_dim 128 kernel, nvcc 13: that one takes 2). */
+template <int UNROLL>
+__device__ __forceinline__ void gb_paged_gather_split(float *sk, float *sv, const float *kp,
+                                                      const float *vp, const int64_t *srow, int hd,
+                                                      int ks, int nk, int tid) {
+    const int hd4 = hd >> 2, ks4 = ks >> 2; /* row strides in float4 */
+#pragma unroll UNROLL
+    for (int i = tid; i < nk * hd4; i += blockDim.x) {
+        const int j = i / hd4, d4 = i % hd4;
+        const int64_t r = srow[j];
+        ((float4 *)sk)[j * ks4 + d4] = *(const float4 *)(kp + r + 4 * d4);
+        ((float4 *)sv)[j * hd4 + d4] = *(const float4 *)(vp + r + 4 * d4);
     }
 }
 
@@ -315,26 +345,36 @@ void gb_cuda_attention_paged(gb_backend *b, float *out, const float *q, const fl
 #define GB_PS_G (GB_PS_WARPS * GB_PS_QW) /* widest GQA group */
 #define GB_PS_MAX 8                      /* most blocks per cluster (portable size) */
 
-/* Grid (ns, batch * nkv), clusters of ns blocks along x, 128 threads. Shared memory, floats:
- * K tile [32][hd + 1] (padded rows: lane j reads row j without bank conflicts), V tile
- * [32][hd] (16-byte aligned: 32 (hd + 1) is a multiple of 4), the group's queries [g][hd],
- * scores [g][32], this block's partials [g][hd + 2] = (max, sum, unnormalised output). */
+/* Grid (ns, batch * nkv), clusters of ns blocks along x, 128 threads. HD > 0: head_dim known
+ * at compile time (64, 128: scores in four FMA chains, the value pass unguarded,
+ * gb_osm_step_fast); 0: any head_dim % 4 == 0 up to GB_PMAXD (guarded value pass,
+ * gb_posm_step). Shared memory, floats: K tile [32][hd + 4] (16-byte rows: float4 stores and
+ * reads, a warp's rows on distinct banks), V tile [32][hd] (16-byte aligned: 32 (hd + 4) is a
+ * multiple of 4), the group's queries [g][hd], scores [g][32], and (used in block 0 only)
+ * every block's partials [ns][g][hd + 2] = (max, sum, unnormalised output). */
+template <int HD>
 __global__ void __launch_bounds__(GB_PS_WARPS * 32)
     k_attention_paged_split(float *out, const float *q, const float *kp, const float *vp,
                             const int32_t *pos, const int32_t *tables, int mb, int bs, int nh,
-                            int nkv, int hd, float scale, int window) {
+                            int nkv, int hd_arg, float scale, int window) {
+    const int hd = HD > 0 ? HD : hd_arg;
     namespace cg = cooperative_groups;
     cg::cluster_group cl = cg::this_cluster();
     gb_pdl_trigger();
+    /* Distributed shared memory may be written only once every block of the cluster runs:
+     * arrive here, wait just before the partials are pushed (by then the wait is free). Every
+     * thread executes the arrival and the wait once (.aligned: no early return before them). */
+    asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
     gb_pdl_wait();
-    extern __shared__ float smem[];
-    __shared__ int64_t srow[GB_PK]; /* pool offset of each key of the tile */
-    const int g = nh / nkv, ks = hd + 1;
-    float *sk = smem;         /* [32][hd + 1] */
-    float *sv = sk + 32 * ks; /* [32][hd] */
-    float *sq = sv + 32 * hd; /* [g][hd] */
-    float *ss = sq + g * hd;  /* [g][32] */
-    float *sp = ss + g * 32;  /* [g][hd + 2] */
+    extern __shared__ float4 smem4[]; /* 16-byte aligned: float4 K and V rows */
+    float *smem = (float *)smem4;
+    __shared__ int64_t srow[GB_PK]; /* pool offset of each key < nk of the tile */
+    const int g = nh / nkv, ks = hd + 4;
+    float *sk = smem;           /* [32][hd + 4] */
+    float *sv = sk + 32 * ks;   /* [32][hd] */
+    float *sq = sv + 32 * hd;   /* [g][hd] */
+    float *ss = sq + g * hd;    /* [g][32] */
+    float *spall = ss + g * 32; /* block 0's: [ns][g][hd + 2], pushed there by every block */
     const int ns = (int)cl.num_blocks(), rank = (int)cl.block_rank();
     const int s = blockIdx.y / nkv, kvh = blockIdx.y % nkv;
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
@@ -352,40 +392,47 @@ __global__ void __launch_bounds__(GB_PS_WARPS * 32)
     for (int w = 0; w < GB_PS_QW; w++)
         gb_osm_init(st[w]);
     for (int k0 = lo; k0 <= hi; k0 += GB_PK) {
-        const int nk = min(GB_PK, hi - k0 + 1);
+        const int nk = min(GB_PK, hi - k0 + 1); /* 1..32 */
         __syncthreads(); /* the previous tile is consumed (and sq written, first time) */
-        if (tid < GB_PK)
-            srow[tid] =
-                tid < nk ? (gb_paged_pool_row(table, k0 + tid, bs) * nkv + kvh) * hd : (int64_t)-1;
+        if (tid < nk) srow[tid] = (gb_paged_pool_row(table, k0 + tid, bs) * nkv + kvh) * hd;
         __syncthreads();
-        gb_paged_gather4(sk, sv, kp, vp, srow, hd, ks, tid);
+        /* rows < nk only: the rows past them are never used (see gb_paged_gather_split) */
+        gb_paged_gather_split<HD == 128 ? 2 : 4>(sk, sv, kp, vp, srow, hd, ks, nk, tid);
         __syncthreads();
         for (int i = tid; i < g * GB_PK; i += blockDim.x) {
             const int gi = i / GB_PK, j = i % GB_PK;
-            const float *qr = sq + gi * hd, *kr = sk + j * ks;
-            float a = 0.f;
-#pragma unroll 16
-            for (int d = 0; d < hd; d++)
-                a += qr[d] * kr[d];
+            const float a = gb_qk_dot4<HD>(sq + gi * hd, sk + j * ks, hd);
             ss[i] = j < nk ? a * scale : -INFINITY;
         }
         __syncthreads();
 #pragma unroll
         for (int w = 0; w < GB_PS_QW; w++) {
             const int gi = wid + GB_PS_WARPS * w;
-            if (gi < g) gb_posm_step(st[w], ss[gi * GB_PK + lane], sv, hd, lane); /* warp-uniform */
+            if (gi >= g) continue; /* warp-uniform */
+            if (HD > 0)
+                gb_osm_step_fast<(HD > 0 ? HD : 32) / 32>(st[w], ss[gi * GB_PK + lane], sv, nk,
+                                                          lane);
+            else
+                gb_posm_step(st[w], ss[gi * GB_PK + lane], sv, hd, lane);
         }
     }
+    /* The partials go straight into block 0's spall (distributed shared memory stores after
+     * the wait that matches the arrival at the start), then one cluster barrier; block 0
+     * merges from its own shared memory, and no block reads another's after the barrier, so
+     * none has to wait for block 0 (the dense decode kernel's merge, cuda_attention.cu). */
+    asm volatile("barrier.cluster.wait.aligned;" ::: "memory");
+    float *dst0 = cl.map_shared_rank(spall, 0) + (int64_t)rank * g * (hd + 2);
 #pragma unroll
     for (int w = 0; w < GB_PS_QW; w++) {
         const int gi = wid + GB_PS_WARPS * w;
-        if (gi < g) GB_SPLIT_PARTIAL_STORE(sp + gi * (hd + 2), st[w], GB_PDPL, hd, lane);
+        if (gi < g)
+            GB_SPLIT_PARTIAL_STORE(dst0 + gi * (hd + 2), st[w], (HD > 0 ? HD / 32 : GB_PDPL), hd,
+                                   lane);
     }
     cl.sync(); /* every partial written (release/acquire across the cluster) */
     if (rank == 0)
-        gb_split_cluster_merge<GB_PDPL, GB_PS_MAX>(sp, ns, g, hd, GB_PS_WARPS, out,
-                                                   (int64_t)s * nh + (int64_t)kvh * g, lane, wid);
-    cl.sync(); /* the other blocks' shared memory stays alive until block 0 has read it */
+        gb_split_cluster_merge<(HD > 0 ? HD / 32 : GB_PDPL), GB_PS_MAX>(
+            spall, ns, g, hd, GB_PS_WARPS, out, (int64_t)s * nh + (int64_t)kvh * g, lane, wid);
 }
 
 /* Blocks per cluster for a decode step of `a` (see the file comment); 0: the reference. */
@@ -416,15 +463,23 @@ void gb_cuda_attention_paged_split(gb_backend *b, float *out, const float *q, co
         return;
     }
     const int g = nh / nkv;
-    const size_t sm = ((size_t)32 * (hd + 1) + (size_t)32 * hd + (size_t)g * hd + (size_t)g * 32 +
-                       (size_t)g * (hd + 2)) *
-                      sizeof(float);
+    /* K tile (padded rows), V tile, q group, scores, every block's partials */
+    const size_t floats = (size_t)32 * (hd + 4) + (size_t)32 * hd + (size_t)g * hd +
+                          (size_t)g * 32 + (size_t)ns * g * (hd + 2);
+    const size_t sm = floats * sizeof(float);
+    /* head_dim 64 and 128 get their own kernels (as the dense decode attention);
+     * GB_CUDA_ATTN_GENERIC=1 (tests) sends them through the generic one too */
+    const int hdk = st->attn_generic ? 0 : hd;
+    void (*k)(float *, const float *, const float *, const float *, const int32_t *,
+              const int32_t *, int, int, int, int, int, float, int) =
+        hdk == 64    ? k_attention_paged_split<64>
+        : hdk == 128 ? k_attention_paged_split<128>
+                     : k_attention_paged_split<0>;
     if (sm > 48 * 1024 &&
-        GB_CU(st, cudaFuncSetAttribute(k_attention_paged_split,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm)))
+        GB_CU(st, cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm)))
         return;
-    gb_launch_ex(st, k_attention_paged_split, dim3(ns, B * nkv), dim3(GB_PS_WARPS * 32), sm,
-                 (unsigned)ns, out, q, kpool, vpool, a->pos, a->block_tables, a->max_blocks,
-                 a->block_size, nh, nkv, hd, a->scale, a->sliding_window);
+    gb_launch_ex(st, k, dim3(ns, B * nkv), dim3(GB_PS_WARPS * 32), sm, (unsigned)ns, out, q, kpool,
+                 vpool, a->pos, a->block_tables, a->max_blocks, a->block_size, nh, nkv, hd,
+                 a->scale, a->sliding_window);
     GB_CU_LAUNCH(st, "attention_paged_split");
 }
