@@ -320,7 +320,8 @@ static void bench_paged(const char *name, gb_backend *be, const char *kind, int 
 int main(void) {
     /* GB_BENCH_GEMV_ONLY=1: the decode GEMV lines only (quick A/B of GEMV variants) */
     const int gemv_only = getenv("GB_BENCH_GEMV_ONLY") != NULL;
-    /* GB_BENCH_ATTN_ONLY=1: the decode attention lines only (GB_CUDA_ATTN_SKIP probes) */
+    /* GB_BENCH_ATTN_ONLY=1: the decode attention lines only, dense and paged split
+     * (GB_CUDA_ATTN_SKIP probes; GB_CUDA_ATTN_GENERIC=1: the generic kernels, for A/B) */
     const int attn_only = getenv("GB_BENCH_ATTN_ONLY") != NULL;
     if (!gemv_only && !attn_only) ceilings();
     gb_backend_options o = {0};
@@ -336,6 +337,9 @@ int main(void) {
         bench_rope_kv_attn("decode 1B L=129", 128, 256, 32, 8, 64);
         bench_attn("decode 8B L=256", GB_ATTN_FLASH, 1, 1, 255, 256, 32, 8, 128);
         bench_rope_kv_attn("decode 8B L=256", 255, 256, 32, 8, 128);
+        bench_paged("paged 1B b1 L=256", B, "split", 1, 256, 32, 8, 64);
+        bench_paged("paged 1B b8 L=192", B, "split", 8, 192, 32, 8, 64);
+        bench_paged("paged 8B b8 L=192", B, "split", 8, 192, 32, 8, 128);
         gb_backend_free(B);
         return 0;
     }

@@ -4,7 +4,8 @@
  * several device-side positions, and the paged KV cache ops (scattered block tables, block
  * sizes 1/7/16, head_dim 64/80/128 and edge sizes, GQA, sliding window, prefill and decode,
  * a captured decode step replayed with new positions and tables, the split-KV decode
- * attention at forced split counts against the reference paged kernel, and RoPE + K/V write
+ * attention at forced split counts against the reference paged kernel (its kernels for
+ * head_dim 64/128 and the generic one at those head_dims too), and RoPE + K/V write
  * at per-sequence positions in one launch). Needs a GPU: exits 77
  * (skipped) without one unless GB_CUDA_TESTS=1 demands it. */
 #include <math.h>
@@ -451,16 +452,20 @@ static void paged_ops(gb_backend *ref, gb_backend *cu) {
  * (equal shares), L + 1 (a short last share), and long contexts (several 32-key tiles per
  * share, a partial last tile, and with a window the shares start mid-block). Four sequences of
  * different lengths per call, GQA groups 1/2/4/8 (8: two heads per warp), head_dim 4/64/80/
- * 128/256 (256: over 48 KiB of shared memory), block sizes 1/3/5/7/16, a peaked softmax, and
- * shapes the split does not take (group 16, head_dim 9, a prefill) through its fallback. */
-static gb_backend *mk_split(const char *split) {
+ * 128/256 (64 and 128: the specialised kernels; 256: over 48 KiB of shared memory), block
+ * sizes 1/3/5/7/16, a peaked softmax, and shapes the split does not take (group 16, head_dim
+ * 9, a prefill) through its fallback. generic: GB_CUDA_ATTN_GENERIC=1, the generic kernel at
+ * head_dim 64 and 128 (the shapes of those head_dims only: the others take it anyway). */
+static gb_backend *mk_split(const char *split, int generic) {
     if (split) setenv("GB_CUDA_PAGED_SPLIT", split, 1);
+    if (generic) setenv("GB_CUDA_ATTN_GENERIC", "1", 1);
     gb_backend *b = mk(1, 1, NULL);
     unsetenv("GB_CUDA_PAGED_SPLIT");
+    unsetenv("GB_CUDA_ATTN_GENERIC");
     return b;
 }
 
-static void paged_split(gb_backend *cpu) {
+static void paged_split(gb_backend *cpu, int generic) {
     gb_backend *cref = mk(1, 0, NULL); /* reference table: the unsplit paged kernel */
     kc_rng r = {5150};
     static const char *splits[] = {"1", "3", "8", NULL};
@@ -471,14 +476,17 @@ static void paged_split(gb_backend *cpu) {
         float qscale;
     } shapes[] = {{1, 64, 16, 3, 1.0f},  {4, 128, 7, 2, 1.0f}, {8, 80, 1, 1, 1.0f},
                   {8, 256, 5, 2, 1.0f},  {2, 4, 3, 2, 1.0f},   {4, 64, 16, 8, 60.0f},
-                  {16, 64, 16, 1, 1.0f}, {2, 9, 7, 2, 1.0f}};
+                  {16, 64, 16, 1, 1.0f}, {2, 9, 7, 2, 1.0f},   {8, 128, 16, 1, 1.0f},
+                  {8, 64, 3, 2, 60.0f},  {2, 128, 1, 3, 60.0f}};
     for (int si = 0; si < 4; si++) {
-        gb_backend *cu = mk_split(splits[si]);
+        gb_backend *cu = mk_split(splits[si], generic);
         char tag[64];
-        snprintf(tag, sizeof tag, "split=%s", splits[si] ? splits[si] : "auto");
+        snprintf(tag, sizeof tag, "split=%s%s", splits[si] ? splits[si] : "auto",
+                 generic ? " generic" : "");
         for (size_t ps = 0; ps < 2; ps++)
             for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
                 for (int win = 0; win < 1 + (int)ps; win++) {
+                    if (generic && shapes[sh].hd != 64 && shapes[sh].hd != 128) continue;
                     paged_case c = {.batch = 4,
                                     .n_tokens = 1,
                                     .block_size = shapes[sh].bs,
@@ -740,7 +748,8 @@ int main(void) {
     graph_replay(ref, cug, GB_ATTN_FLASH, 3);
     gb_backend_free(cug);
     paged_graph_replay(ref, cu);
-    paged_split(ref);
+    paged_split(ref, 0);
+    paged_split(ref, 1); /* the generic split kernel at head_dim 64/128 */
     paged_rope(ref, cu);
     size_t in_use = 0, peak = 0;
     cu->ops->memory_stats(cu, &in_use, &peak);
