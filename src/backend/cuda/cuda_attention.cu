@@ -95,12 +95,8 @@ __global__ void k_eager_pv(float *out, const float *s, const float *vc, int T, i
 /* vbase(j) = pointer to value row of key k0 + j; stride between keys in floats. */
 __device__ __forceinline__ void gb_osm_step(gb_osm &o, float s, const float *v0, int64_t vstride,
                                             int nkeys, int hd, int lane) {
-    const float tm = gb_warp_max(s);
-    const float mn = fmaxf(o.m, tm);
-    if (mn == -INFINITY) return; /* all masked so far */
-    const float corr = expf(o.m - mn);
-    const float pj = s == -INFINITY ? 0.f : expf(s - mn);
-    o.l = o.l * corr + gb_warp_sum(pj);
+    float mn, corr, pj;
+    if (!gb_osm_weigh(o, s, mn, corr, pj)) return; /* every key so far masked */
 #pragma unroll
     for (int i = 0; i < GB_DPL; i++)
         o.acc[i] *= corr;

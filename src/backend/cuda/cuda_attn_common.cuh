@@ -31,6 +31,20 @@ __device__ __forceinline__ void gb_osm_init(gb_osm &o) {
         o.acc[i] = 0.f;
 }
 
+/* The softmax half of folding a 32-key tile into o: lane j scored key j as s (-inf: masked).
+ * Returns false, o unchanged, while every key so far is masked; otherwise adds the tile's
+ * weights to o.l, rescaled to the new running max mn, and gives this lane's weight pj and the
+ * factor corr for o.acc; the caller adds the tile's values, then sets o.m = mn. */
+__device__ __forceinline__ bool gb_osm_weigh(gb_osm &o, float s, float &mn, float &corr,
+                                             float &pj) {
+    mn = fmaxf(o.m, gb_warp_max(s));
+    if (mn == -INFINITY) return false;
+    corr = expf(o.m - mn);
+    pj = s == -INFINITY ? 0.f : expf(s - mn);
+    o.l = o.l * corr + gb_warp_sum(pj);
+    return true;
+}
+
 /* One 32-key tile for a head_dim known at compile time (DPL = head_dim / 32 dims per lane):
  * lane j scored key j as s (-inf: masked), v0 holds the tile's value rows (stride 32 * DPL
  * floats). No per-dimension guards, and the value pass accumulates key j into a[.][j % 4], so
@@ -43,12 +57,8 @@ __device__ __forceinline__ void gb_osm_init(gb_osm &o) {
 template <int DPL>
 __device__ __forceinline__ void gb_osm_step_fast(gb_osm &o, float s, const float *v0, int nkeys,
                                                  int lane) {
-    const float tm = gb_warp_max(s);
-    const float mn = fmaxf(o.m, tm);
-    if (mn == -INFINITY) return; /* all masked so far */
-    const float corr = expf(o.m - mn);
-    const float pj = s == -INFINITY ? 0.f : expf(s - mn);
-    o.l = o.l * corr + gb_warp_sum(pj);
+    float mn, corr, pj;
+    if (!gb_osm_weigh(o, s, mn, corr, pj)) return; /* every key so far masked */
     float a[DPL][4];
 #pragma unroll
     for (int i = 0; i < DPL; i++)

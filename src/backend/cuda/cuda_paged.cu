@@ -197,11 +197,8 @@ __device__ __forceinline__ void gb_paged_gather_split(float *sk, float *sv, cons
  * whatever a masked key's value row holds never reaches the output. */
 __device__ __forceinline__ void gb_posm_step(gb_osm &o, float s, const float *sv, int hd,
                                              int lane) {
-    const float mn = fmaxf(o.m, gb_warp_max(s));
-    if (mn == -INFINITY) return; /* every key so far masked */
-    const float corr = expf(o.m - mn);
-    const float pj = s == -INFINITY ? 0.f : expf(s - mn);
-    o.l = o.l * corr + gb_warp_sum(pj);
+    float mn, corr, pj;
+    if (!gb_osm_weigh(o, s, mn, corr, pj)) return; /* every key so far masked */
 #pragma unroll
     for (int i = 0; i < GB_PDPL; i++)
         o.acc[i] *= corr;
