@@ -49,11 +49,11 @@ __device__ __forceinline__ bool gb_osm_weigh(gb_osm &o, float s, float &mn, floa
  * lane j scored key j as s (-inf: masked), v0 holds the tile's value rows (stride 32 * DPL
  * floats). No per-dimension guards, and the value pass accumulates key j into a[.][j % 4], so
  * four chains of 8 FMAs replace one chain of 32 (the guarded loops of the generic kernels,
- * gb_osm_step and gb_posm_step, kept each lane's loads and FMAs one after the other: 4-5 us
- * per 32-key tile on an H200, session 6's probe). Keys j >= nkeys (1 <= nkeys <= 32; their
- * scores must be -inf) read the last valid row, nkeys - 1, with weight 0: rows past nkeys are
- * never read, so whatever they hold (stale or never written shared memory, possibly NaN) cannot
- * reach the output, not even as 0 * NaN. */
+ * gb_osm_step and gb_posm_step, keep each lane's loads and FMAs one after the other: 4-5 us
+ * per 32-key tile in the dense kernel on an H200, session 6's probe). Keys j >= nkeys (1 <= nkeys
+ * <= 32; their scores must be -inf) read the last valid row, nkeys - 1, with weight 0: rows past
+ * nkeys are never read, so whatever they hold (stale or never written shared memory, possibly NaN)
+ * cannot reach the output, not even as 0 * NaN. */
 template <int DPL>
 __device__ __forceinline__ void gb_osm_step_fast(gb_osm &o, float s, const float *v0, int nkeys,
                                                  int lane) {
