@@ -201,8 +201,10 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     if (active)
         gb_row_dot<T, NB>(acc, (const T *)w + (int64_t)row * cols + (int64_t)seg * scols,
                           x + (int64_t)seg * scols, scols, cols, lane);
-    /* the next kernel may launch once every block is past its loads: triggering at the start
-     * would let its waiting blocks take the slots this grid's later blocks need */
+    /* the next kernel may launch once every block is past its loads. Triggering at the start
+     * instead (the next norm and GEMV then become resident and request their weights while
+     * this grid streams) measured slower on an H200: 1B chain 1076 tok/s (grids of one wave)
+     * and 1088 (all grids) against 1135 (session 7, branch s7-trig) */
     gb_pdl_trigger();
     gb_ks_reduce<NB>(acc, nullptr, ks, ks, lane, wid);
     if (active && seg == 0 && lane == 0) {
