@@ -179,17 +179,23 @@ static void at_step(void *p) {
     B->ops->attention(B, c->impl, c->o, c->q, c->k, c->v, &c->a, c->s);
 }
 
+/* The attention shape of the lines below: T query rows per sequence at pos0.., a cache of
+ * cap positions, scale 1/8. */
+static gb_attn_args attn_args(int batch, int T, int pos0, int cap, int nh, int nkv, int hd) {
+    return (gb_attn_args){.batch = batch,
+                          .n_tokens = T,
+                          .pos0 = pos0,
+                          .cap = cap,
+                          .n_heads = nh,
+                          .n_kv_heads = nkv,
+                          .head_dim = hd,
+                          .scale = 0.125f};
+}
+
 static void bench_attn(const char *name, gb_attn_impl impl, int batch, int T, int pos0, int cap,
                        int nh, int nkv, int hd) {
     at_ctx c = {.impl = impl};
-    c.a = (gb_attn_args){.batch = batch,
-                         .n_tokens = T,
-                         .pos0 = pos0,
-                         .cap = cap,
-                         .n_heads = nh,
-                         .n_kv_heads = nkv,
-                         .head_dim = hd,
-                         .scale = 0.125f};
+    c.a = attn_args(batch, T, pos0, cap, nh, nkv, hd);
     c.q = dev_rand((size_t)batch * T * nh * hd);
     c.o = dev_rand((size_t)batch * T * nh * hd);
     c.k = dev_rand((size_t)batch * cap * nkv * hd);
@@ -222,14 +228,7 @@ static void rka_step(void *p) {
 static void bench_rope_kv_attn(const char *name, int pos0, int cap, int nh, int nkv, int hd) {
     rka_ctx c;
     memset(&c, 0, sizeof c);
-    c.a = (gb_attn_args){.batch = 1,
-                         .n_tokens = 1,
-                         .pos0 = pos0,
-                         .cap = cap,
-                         .n_heads = nh,
-                         .n_kv_heads = nkv,
-                         .head_dim = hd,
-                         .scale = 0.125f};
+    c.a = attn_args(1, 1, pos0, cap, nh, nkv, hd);
     c.q = dev_rand((size_t)nh * hd);
     c.k = dev_rand((size_t)nkv * hd);
     c.v = dev_rand((size_t)nkv * hd);
