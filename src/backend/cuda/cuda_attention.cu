@@ -327,6 +327,7 @@ __global__ void __launch_bounds__(128)
                            int nkv, int hd_arg, float scale, int window, const int *dpos, int pos0,
                            gb_rope_in rin) {
     const int hd = HD > 0 ? HD : hd_arg;
+    constexpr int DPL = HD > 0 ? HD / 32 : GB_DPL; /* output dims per lane */
     namespace cg = cooperative_groups;
     cg::cluster_group cl = cg::this_cluster();
     gb_pdl_trigger();
@@ -443,7 +444,7 @@ __global__ void __launch_bounds__(128)
             const int gi = wid + 4 * w;
             if (gi >= g) continue;
             if (HD > 0)
-                gb_osm_step_fast<(HD > 0 ? HD : 32) / 32>(st[w], ss[gi * 32 + lane], sv, nk, lane);
+                gb_osm_step_fast<DPL>(st[w], ss[gi * 32 + lane], sv, nk, lane);
             else
                 gb_osm_step(st[w], ss[gi * 32 + lane], sv, hd, nk, hd, lane);
         }
@@ -458,14 +459,12 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
     for (int w = 0; w < GB_DQ; w++) {
         const int gi = wid + 4 * w;
-        if (gi < g)
-            GB_SPLIT_PARTIAL_STORE(dst0 + gi * (hd + 2), st[w], (HD > 0 ? HD / 32 : GB_DPL), hd,
-                                   lane);
+        if (gi < g) GB_SPLIT_PARTIAL_STORE(dst0 + gi * (hd + 2), st[w], DPL, hd, lane);
     }
     cl.sync(); /* every partial written (release/acquire across the cluster) */
     if (rank == 0)
-        gb_split_cluster_merge<(HD > 0 ? HD / 32 : GB_DPL), GB_DSPLIT>(
-            spall, nsplit, g, hd, 4, out, (int64_t)bi * nh + (int64_t)kvh * g, lane, wid);
+        gb_split_cluster_merge<DPL, GB_DSPLIT>(spall, nsplit, g, hd, 4, out,
+                                               (int64_t)bi * nh + (int64_t)kvh * g, lane, wid);
 }
 
 __global__ void k_flash_decode_merge(float *out, const float *part, int rows, int hd, int nsplit) {
@@ -522,9 +521,7 @@ static void gb_decode_cluster(gb_cuda *st, bool rope, float *out, const float *q
     const size_t floats = (size_t)32 * (hd + 4) + 32 * hd + (size_t)g * hd + g * 32 +
                           2 * (size_t)hd + (size_t)ns * g * (hd + 2);
     const size_t sm = floats * sizeof(float);
-    /* head_dim 64 and 128 (Llama 3.2 1B/3B, 3.1 8B, Qwen, Mistral) get their own kernels;
-     * GB_CUDA_ATTN_GENERIC=1 (tests) sends them through the generic one too */
-    const int hdk = st->attn_generic ? 0 : hd;
+    const int hdk = gb_attn_fast_hd(st, hd);
     void (*k)(float *, const float *, float *, float *, int, int, int, int, float, int, const int *,
               int, gb_rope_in) =
         hdk == 64 ? (rope ? k_flash_decode_cluster<true, 64> : k_flash_decode_cluster<false, 64>)

@@ -134,7 +134,10 @@ __device__ __forceinline__ float gb_qk_dot4(const float *q, const float *k, int 
  * m the largest max among the non-empty partials (sum > 0); empty partials are skipped. The
  * partials are pushed rather than pulled (block 0 reading the others' shared memory) because a
  * pull needs a second cluster barrier to keep the other blocks alive until block 0 has read
- * them: 0.9 us more per launch on an H200. */
+ * them: 0.9 us more per launch on an H200. The pushing stores and the barrier before this
+ * merge stay written out in each kernel: as one __forceinline__ helper shared by the dense and
+ * the paged kernel they cost registers (nvcc 13, ptxas -v: the head_dim 64 kernels 40 -> 46
+ * and 40 -> 48). */
 template <int DPL, int MAXS>
 __device__ __forceinline__ void gb_split_cluster_merge(const float *sp, int ns, int g, int hd,
                                                        int nwarps, float *out, int64_t row0,
@@ -173,6 +176,13 @@ __device__ __forceinline__ void gb_split_cluster_merge(const float *sp, int ns, 
             if (d < hd) out[row * hd + d] = acc[i] * inv;
         }
     }
+}
+
+/* The head_dim a decode kernel is specialised for: 64 or 128 (Llama 3.2 1B/3B, 3.1 8B, Qwen,
+ * Mistral shapes), 0 for the generic kernel (any other head_dim, and every head_dim with
+ * GB_CUDA_ATTN_GENERIC=1, for the tests). */
+static inline int gb_attn_fast_hd(const gb_cuda *st, int hd) {
+    return !st->attn_generic && (hd == 64 || hd == 128) ? hd : 0;
 }
 
 #endif

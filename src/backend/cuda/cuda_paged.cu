@@ -355,6 +355,7 @@ __global__ void __launch_bounds__(GB_PS_WARPS * 32)
                             const int32_t *pos, const int32_t *tables, int mb, int bs, int nh,
                             int nkv, int hd_arg, float scale, int window) {
     const int hd = HD > 0 ? HD : hd_arg;
+    constexpr int DPL = HD > 0 ? HD / 32 : GB_PDPL; /* output dims per lane */
     namespace cg = cooperative_groups;
     cg::cluster_group cl = cg::this_cluster();
     gb_pdl_trigger();
@@ -407,8 +408,7 @@ __global__ void __launch_bounds__(GB_PS_WARPS * 32)
             const int gi = wid + GB_PS_WARPS * w;
             if (gi >= g) continue; /* warp-uniform */
             if (HD > 0)
-                gb_osm_step_fast<(HD > 0 ? HD : 32) / 32>(st[w], ss[gi * GB_PK + lane], sv, nk,
-                                                          lane);
+                gb_osm_step_fast<DPL>(st[w], ss[gi * GB_PK + lane], sv, nk, lane);
             else
                 gb_posm_step(st[w], ss[gi * GB_PK + lane], sv, hd, lane);
         }
@@ -422,14 +422,12 @@ __global__ void __launch_bounds__(GB_PS_WARPS * 32)
 #pragma unroll
     for (int w = 0; w < GB_PS_QW; w++) {
         const int gi = wid + GB_PS_WARPS * w;
-        if (gi < g)
-            GB_SPLIT_PARTIAL_STORE(dst0 + gi * (hd + 2), st[w], (HD > 0 ? HD / 32 : GB_PDPL), hd,
-                                   lane);
+        if (gi < g) GB_SPLIT_PARTIAL_STORE(dst0 + gi * (hd + 2), st[w], DPL, hd, lane);
     }
     cl.sync(); /* every partial written (release/acquire across the cluster) */
     if (rank == 0)
-        gb_split_cluster_merge<(HD > 0 ? HD / 32 : GB_PDPL), GB_PS_MAX>(
-            spall, ns, g, hd, GB_PS_WARPS, out, (int64_t)s * nh + (int64_t)kvh * g, lane, wid);
+        gb_split_cluster_merge<DPL, GB_PS_MAX>(spall, ns, g, hd, GB_PS_WARPS, out,
+                                               (int64_t)s * nh + (int64_t)kvh * g, lane, wid);
 }
 
 /* Blocks per cluster for a decode step of `a` (see the file comment); 0: the reference. */
@@ -464,9 +462,7 @@ void gb_cuda_attention_paged_split(gb_backend *b, float *out, const float *q, co
     const size_t floats = (size_t)32 * (hd + 4) + (size_t)32 * hd + (size_t)g * hd +
                           (size_t)g * 32 + (size_t)ns * g * (hd + 2);
     const size_t sm = floats * sizeof(float);
-    /* head_dim 64 and 128 get their own kernels (as the dense decode attention);
-     * GB_CUDA_ATTN_GENERIC=1 (tests) sends them through the generic one too */
-    const int hdk = st->attn_generic ? 0 : hd;
+    const int hdk = gb_attn_fast_hd(st, hd);
     void (*k)(float *, const float *, const float *, const float *, const int32_t *,
               const int32_t *, int, int, int, int, int, float, int) =
         hdk == 64    ? k_attention_paged_split<64>
