@@ -738,6 +738,19 @@ int main(void) {
             graph_replay(ref, cu, (gb_attn_impl)impl, 3);
         }
     }
+    /* gate/up of one decode row with one-round rows takes 4 output rows per warp by default
+     * (gb_gate_up_rpw): every op again with 1 and 2 rows per warp, and with ks = 2 (one warp on
+     * the gate row, one on the up row, as for batches) */
+    static const char *gateup[][2] = {
+        {"GB_CUDA_GATEUP_RPW", "1"}, {"GB_CUDA_GATEUP_RPW", "2"}, {"GB_CUDA_GATEUP_KS", "2"}};
+    for (int i = 0; i < 3; i++) {
+        setenv(gateup[i][0], gateup[i][1], 1);
+        gb_backend *cr = mk(1, 1, NULL);
+        unsetenv(gateup[i][0]);
+        fprintf(stderr, "-- cuda %s, %s=%s\n", cr->ops->name, gateup[i][0], gateup[i][1]);
+        kc_compare_backends(ref, cr, 1e-4);
+        gb_backend_free(cr);
+    }
     /* the generic decode attention kernel (runtime head_dim) at the head_dims that have
      * kernels of their own: the same cases, against the same reference */
     setenv("GB_CUDA_ATTN_GENERIC", "1", 1);

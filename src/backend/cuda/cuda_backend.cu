@@ -463,6 +463,8 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     st->gemv_ks = env && *env ? atoi(env) : 0;
     env = getenv("GB_CUDA_GATEUP_KS");
     st->gateup_ks = env && *env ? atoi(env) : 0;
+    env = getenv("GB_CUDA_GATEUP_RPW");
+    st->gateup_rpw = env && *env ? atoi(env) : 4;
     /* programmatic dependent launch: on by default (the GEMVs load their first weights while
      * the previous kernel drains, see docs/performance.md); GB_CUDA_PDL=0 turns it off */
     env = getenv("GB_CUDA_PDL");

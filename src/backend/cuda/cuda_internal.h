@@ -61,6 +61,8 @@ typedef struct gb_cuda {
     int gemv_max_n;   /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
     int gemv_ks;      /* most warps per GEMV output row (GB_CUDA_GEMV_KS: 1, 2 or 4) */
     int gateup_ks;    /* the same for the gate/up GEMV (GB_CUDA_GATEUP_KS: 1, 2 or 4) */
+    int gateup_rpw;   /* gate/up output rows per warp where ks == 1, n == 1 (GB_CUDA_GATEUP_RPW:
+                         1, 2 or 4, default 4; cuda_matmul.cu) */
     int pdl;          /* launch the decode kernels with programmatic dependent launch */
     int dsplit;       /* most blocks per decode attention cluster (GB_CUDA_DSPLIT, 1..8) */
     int attn_generic; /* GB_CUDA_ATTN_GENERIC=1: decode attention at head_dim 64/128 through the

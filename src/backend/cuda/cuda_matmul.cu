@@ -224,38 +224,42 @@ __device__ __forceinline__ float gb_act_dev(float x, gb_act_kind act) {
 }
 
 /* out = act(x . Wg^T) * (x . Wu^T). ks == 1: one warp per output row, the gate row then the
- * up row. ks = 2 or 4: ks warps per output row, the first half on segments of the gate row,
- * the second half on the up row (each warp cols / (ks / 2) columns). */
-template <typename T, int NB>
+ * up row; RPW > 1 (ks == 1, one decode row): each warp takes RPW output rows one after the
+ * other, rows (b RPW + i) W + w of block b (fewer, longer-lived blocks, see
+ * gb_gate_up_launch_t). ks = 2 or 4: ks warps per output row, the first half on segments of
+ * the gate row, the second half on the up row (each warp cols / (ks / 2) columns). */
+template <typename T, int NB, int RPW = 1>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     k_gemv_gate_up(float *out, const float *x, const T *wg, const T *wu, int cols, int rows,
                    gb_act_kind act, int ks) {
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
-    const int row = blockIdx.x * (GB_GEMV_WARPS / ks) + wid / ks;
-    const bool active = row < rows;
-    if (!active && ks == 1) return;
-    float g[NB], u[NB];
-#pragma unroll
-    for (int r = 0; r < NB; r++)
-        g[r] = u[r] = 0.f;
-    if (ks == 1) {
-        /* one row after the other: loading both rows' groups together (16 loads in flight
-         * per lane) was faster alone but 26 us per token slower in the decode chain (H200,
-         * session 3) */
-        gb_row_dot<T, NB>(g, wg + (int64_t)row * cols, x, cols, cols, lane);
-        gb_row_dot<T, NB>(u, wu + (int64_t)row * cols, x, cols, cols, lane);
-    } else if (active) {
-        const int half = ks / 2, seg = wid % ks, part = seg % half, scols = cols / half;
-        const T *wm = seg < half ? wg : wu;
-        gb_row_dot<T, NB>(g, wm + (int64_t)row * cols + (int64_t)part * scols,
-                          x + (int64_t)part * scols, scols, cols, lane);
-    }
-    gb_pdl_trigger();                              /* as in k_gemv */
-    gb_ks_reduce<NB>(g, u, ks, ks / 2, lane, wid); /* ks > 1: g holds this warp's part */
-    if (active && wid % ks == 0 && lane == 0) {
+    for (int it = 0; it < RPW; it++) {
+        const int row = (blockIdx.x * RPW + it) * (GB_GEMV_WARPS / ks) + wid / ks;
+        const bool active = row < rows;
+        if (!active && ks == 1) return;
+        float g[NB], u[NB];
 #pragma unroll
         for (int r = 0; r < NB; r++)
-            out[(int64_t)r * rows + row] = gb_act_dev(g[r], act) * u[r];
+            g[r] = u[r] = 0.f;
+        if (ks == 1) {
+            /* one row after the other: loading both rows' groups together (16 loads in flight
+             * per lane) was faster alone but 26 us per token slower in the decode chain (H200,
+             * session 3) */
+            gb_row_dot<T, NB>(g, wg + (int64_t)row * cols, x, cols, cols, lane);
+            gb_row_dot<T, NB>(u, wu + (int64_t)row * cols, x, cols, cols, lane);
+        } else if (active) {
+            const int half = ks / 2, seg = wid % ks, part = seg % half, scols = cols / half;
+            const T *wm = seg < half ? wg : wu;
+            gb_row_dot<T, NB>(g, wm + (int64_t)row * cols + (int64_t)part * scols,
+                              x + (int64_t)part * scols, scols, cols, lane);
+        }
+        if (it == RPW - 1) gb_pdl_trigger();           /* as in k_gemv */
+        gb_ks_reduce<NB>(g, u, ks, ks / 2, lane, wid); /* ks > 1: g holds this warp's part */
+        if (active && wid % ks == 0 && lane == 0) {
+#pragma unroll
+            for (int r = 0; r < NB; r++)
+                out[(int64_t)r * rows + row] = gb_act_dev(g[r], act) * u[r];
+        }
     }
 }
 
@@ -288,8 +292,9 @@ static int gb_gemv_ok(const gb_weight *w) {
  *   1023 in 4): its 2048 rows already keep every SM streaming;
  * - longer rows split in 2 (8B down, 14336 columns: 226.4 against 222.9 tok/s unsplit).
  * gate_up: each warp takes a part of the gate row or of the up row (ks = 2: one warp each,
- * rows of one round, 1B; ks = 4: halves, rows of 2 rounds, 8B: 224 -> 226 tok/s), else one
- * warp per output row (the gate row, then the up row).
+ * rows of one round, 1B, in batches; ks = 4: halves, rows of 2 rounds, 8B: 224 -> 226 tok/s),
+ * else one warp per output row (the gate row, then the up row; gb_gate_up_rpw takes ks = 1 for
+ * a single decode row of one round).
  * force (GB_CUDA_GEMV_KS / GB_CUDA_GATEUP_KS, A/B timings): that ks where the shape allows. */
 static int gb_gemv_ks(int cols, int vec, int force, int gate_up) {
     const int one_round = 32 * GB_GEMV_U * vec;
@@ -356,12 +361,27 @@ static void gb_gemv_launch(gb_cuda *st, gb_dtype dt, const gb_gemv_jobs &jobs, c
         gb_gemv_launch_t<float>(st, jobs, x, cols, n);
 }
 
+/* gate/up of one decode row whose rows take one round of loads (cols <= 32 GB_GEMV_U vec, the
+ * 1B shape): one warp per output row (ks = 1) taking GB_CUDA_GATEUP_RPW (default 4) output
+ * rows one after the other, 512 blocks instead of ks = 2's 4096 one-round blocks. Measured in
+ * the decode chain (H200, session 8 call 1, interleaved, 2 rounds): ks = 2 1128.4 tok/s, ks =
+ * 1 1139.8, ks = 1 with 2 rows per warp 1083.5, with 4 rows per warp 1145.2. Alone the 1B
+ * gate/up took 19.9 / 18.8 / 22.4 / 19.5 us. Longer rows (8B) and batches keep gb_gemv_ks. */
+static int gb_gate_up_rpw(gb_cuda *st, int cols, int vec, int n, int *ks) {
+    const int one_round = 32 * GB_GEMV_U * vec;
+    if (n != 1) return 1;
+    if (st->gateup_ks == 0 && cols <= one_round) *ks = 1;
+    if (*ks != 1) return 1;
+    return st->gateup_rpw == 2 || st->gateup_rpw == 4 ? st->gateup_rpw : 1;
+}
+
 template <typename T>
 static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const gb_weight *wg,
                                 const gb_weight *wu, int n, gb_act_kind act) {
     const int rows = (int)wg->rows, cols = (int)wg->cols;
-    const int ks = gb_gemv_ks(cols, gb_vec<T>::N, st->gateup_ks, 1);
-    const int per_block = GB_GEMV_WARPS / ks;
+    int ks = gb_gemv_ks(cols, gb_vec<T>::N, st->gateup_ks, 1);
+    const int rpw = gb_gate_up_rpw(st, cols, gb_vec<T>::N, n, &ks);
+    const int per_block = GB_GEMV_WARPS / ks * rpw;
     const int blocks = (rows + per_block - 1) / per_block;
     const T *g = (const T *)wg->data, *u = (const T *)wu->data;
     const dim3 gr(blocks), t(GB_GEMV_WARPS * 32);
@@ -381,8 +401,13 @@ static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const g
         case 2:
             gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
             break;
-        default:
-            gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
+        default: /* one decode row: rpw output rows per warp (n == 1 only) */
+            if (rpw == 4)
+                gb_launch(st, k_gemv_gate_up<T, 1, 4>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
+            else if (rpw == 2)
+                gb_launch(st, k_gemv_gate_up<T, 1, 2>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
+            else
+                gb_launch(st, k_gemv_gate_up<T, 1>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
             break;
         }
         GB_CU_LAUNCH(st, "gemv_gate_up");
