@@ -6,6 +6,9 @@
 #
 #   bench/cuda_ab.sh BIN llama-3.2-1b 3 - GB_CUDA_GEMV_KS=1,GB_CUDA_GATEUP_KS=1
 #
+# An assignment BIN=DIR in a variant runs that build's bench_cuda_generate instead (A/B of two
+# builds in one call: bench/cuda_ab.sh NEW llama-3.2-1b 3 - BIN=/path/to/main/bin).
+#
 # BIN: dir with bench_cuda_generate (a pack's bin/). Prints one line per run, then per variant
 # the median ITL and tokens/s.
 set -u
@@ -16,10 +19,11 @@ tmp=${TMPDIR:-/tmp}/gb-ab.$$
 r=1
 while [ "$r" -le "$rounds" ]; do
     for v in "$@"; do
-        vars=$(echo "$v" | tr ',' ' ')
+        vars=$(echo "$v" | tr ',' '\n' | grep -v '^BIN=' | tr '\n' ' ')
         [ "$v" = - ] && vars=
+        vbin=$(echo "$v" | tr ',' '\n' | sed -n 's/^BIN=//p')
         # shellcheck disable=SC2086
-        line=$(env $vars "$bin/bench_cuda_generate" "$model" 128 128 best 2>/dev/null |
+        line=$(env $vars "${vbin:-$bin}/bench_cuda_generate" "$model" 128 128 best 2>/dev/null |
             awk 'NR == 1 {for (i = 1; i <= NF; i++) {if ($i == "itl_ms") c = i; if ($i == "tok/s") d = i}}
                  NR == 2 {print $c, $d}')
         echo "$v $line" | tee -a "$tmp" | awk -v m="$model" '{printf "%-14s %-50s itl %s ms %s tok/s\n", m, $1, $2, $3}'
