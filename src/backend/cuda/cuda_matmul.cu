@@ -364,9 +364,11 @@ static void gb_gemv_launch(gb_cuda *st, gb_dtype dt, const gb_gemv_jobs &jobs, c
 /* gate/up of one decode row whose rows take one round of loads (cols <= 32 GB_GEMV_U vec, the
  * 1B shape): one warp per output row (ks = 1) taking GB_CUDA_GATEUP_RPW (default 4) output
  * rows one after the other, 512 blocks instead of ks = 2's 4096 one-round blocks. Measured in
- * the decode chain (H200, session 8 call 1, interleaved, 2 rounds): ks = 2 1128.4 tok/s, ks =
- * 1 1139.8, ks = 1 with 2 rows per warp 1083.5, with 4 rows per warp 1145.2. Alone the 1B
- * gate/up took 19.9 / 18.8 / 22.4 / 19.5 us. Longer rows (8B) and batches keep gb_gemv_ks. */
+ * the 1B decode chain (H200, session 8, interleaved): call 1, ks = 2 1128.4 tok/s, ks = 1
+ * 1139.8, ks = 1 with 2 rows per warp 1083.5, with 4 1145.2; call 2 (3 rounds), 4 rows per
+ * warp 1148.3-1151.5, 1 row 1130.7-1131.4, ks = 2 (main's build) 1122.6-1125.0. Alone the 1B
+ * gate/up takes 19.5 us (4 rows), 19.7 (1 row), 20.4 (ks = 2): the chain gains more than the
+ * kernel alone. Longer rows (8B: 230.6-230.7 tok/s either way) and batches keep gb_gemv_ks. */
 static int gb_gate_up_rpw(gb_cuda *st, int cols, int vec, int n, int *ks) {
     const int one_round = 32 * GB_GEMV_U * vec;
     if (n != 1) return 1;
