@@ -408,7 +408,9 @@ __device__ __forceinline__ void gb_step_tail_row(const gb_step_tail &t, int row,
     if (!t.pos) return;
     const int p = *(volatile int *)t.pos;
     t.host[(p & 1) * GB_ARGMAX_ROWS + row] = id;
-    __threadfence_system(); /* the host write and the read of p before the count */
+    /* p is read (and used) before the count; the host sees the write once the graph is done
+     * (the download waits for an event after it), so no system-scope fence is needed */
+    __threadfence();
     if (atomicAdd(t.done, 1u) == (unsigned)t.rows - 1) {
         *t.done = 0;
         *(volatile int *)t.pos = p + 1;
