@@ -545,9 +545,9 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
         return rc;
     }
     if (st->step_tail &&
-            GB_CU(st, cudaHostAlloc((void **)&st->tail_host, 2 * GB_ARGMAX_ROWS * sizeof(int32_t),
-                                    cudaHostAllocMapped)) ||
-        GB_CU(st, cudaHostGetDevicePointer((void **)&st->tail_host_dev, st->tail_host, 0))) {
+        (GB_CU(st, cudaHostAlloc((void **)&st->tail_host, 2 * GB_ARGMAX_ROWS * sizeof(int32_t),
+                                 cudaHostAllocMapped)) ||
+         GB_CU(st, cudaHostGetDevicePointer((void **)&st->tail_host_dev, st->tail_host, 0)))) {
         gb_cuda_status(st, err);
         op_destroy(b);
         return GB_ERR_DEVICE;
