@@ -42,15 +42,18 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 /* The best config's captured step (m holds it after a graph generation), replayed k times
- * back to back: what = 0 graph only, 1 set_pos + graph, 2 set_pos + graph + ids download.
+ * back to back over the positions of the last k decode steps: what = 0 the graphs only, 1 a
+ * set_pos before each (as gb_generate: a backend whose graph advances the position itself
+ * launches nothing for it), 2 also the ids' download as the pipelined decode starts it.
  * Microseconds per step. */
 static double replay_us(gb_model *m, int what, int k, gb_error *err) {
     gb_backend *be = m->be;
-    const int pos = m->kv.cap > 1 ? m->kv.cap - 2 : 0; /* the last decode step's position */
+    const int pos0 = m->kv.cap - 1 - k > 0 ? m->kv.cap - 1 - k : 0;
+    be->ops->set_pos(be, pos0);
     if (be->ops->sync(be, err)) return -1;
     const int64_t t0 = gb_clock_ns();
     for (int i = 0; i < k; i++) {
-        if (what >= 1) be->ops->set_pos(be, pos);
+        if (what >= 1) be->ops->set_pos(be, pos0 + i);
         if (be->ops->graph_launch(be, err)) return -1;
         if (what >= 2 && be->ops->download_start(be, i & 1, m->ws.ids, sizeof(int32_t), err))
             return -1;
@@ -160,7 +163,7 @@ int main(int argc, char **argv) {
         if (!rc && best && rep && *rep == '1' && k->compile == 2) {
             double us[3];
             for (int w = 0; w < 3 && !rc; w++)
-                rc = (us[w] = replay_us(m, w, 500, &err)) < 0;
+                rc = (us[w] = replay_us(m, w, N - 8 > 1 ? N - 8 : 1, &err)) < 0;
             if (!rc)
                 printf("replay (us per step): graph %.1f, set_pos + graph %.1f, + ids copy %.1f; "
                        "ITL %.1f\n",

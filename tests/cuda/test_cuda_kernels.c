@@ -227,6 +227,51 @@ static void graph_replay(gb_backend *ref, gb_backend *cu, gb_attn_impl impl, int
     free(kc0), free(vc0);
 }
 
+/* The step tail (GB_CUDA_STEP_TAIL): an argmax captured after set_pos ends a decode step; its
+ * graph advances the device position and leaves the ids in host memory, so the next set_pos
+ * launches nothing and the download copies nothing. Both argmax kernels (one block per row,
+ * and split for a long vocabulary), steps of both position parities: the ids from
+ * download_finish and from a plain download must be the planted maxima. */
+static void step_tail(gb_backend *cu) {
+    gb_error err = {0};
+    kc_rng r = {4242};
+    enum { N = 3, STEPS = 5 };
+    for (int vi = 0; vi < 2; vi++) {
+        const int vocab = vi ? 9000 : 500;
+        float *lg = kc_rand(&r, (size_t)N * vocab, 1.0f);
+        void *dl = kc_dev(cu, NULL, (size_t)N * vocab * 4), *di = kc_dev(cu, NULL, N * 4);
+        cu->ops->set_pos(cu, 17);
+        CHECK_OK(cu->ops->graph_begin(cu, &err), &err);
+        cu->ops->argmax(cu, di, dl, N, vocab);
+        CHECK_OK(cu->ops->graph_end(cu, &err), &err);
+        for (int step = 0; step < STEPS; step++) {
+            int32_t want[N], got[N] = {-1, -1, -1}, plain[N] = {-1, -1, -1};
+            for (int i = 0; i < N; i++) {
+                want[i] = (int32_t)((step * 977 + i * 131 + 7) % vocab);
+                for (int j = 0; j < vocab; j++)
+                    lg[(size_t)i * vocab + j] = (float)((j * 7 + step) % 13) * 0.1f;
+                lg[(size_t)i * vocab + want[i]] = 5.0f + step;
+            }
+            CHECK_OK(cu->ops->upload(cu, dl, lg, (size_t)N * vocab * 4, &err), &err);
+            cu->ops->set_pos(cu, 17 + step);
+            CHECK_OK(cu->ops->graph_launch(cu, &err), &err);
+            CHECK_OK(cu->ops->download_start(cu, step & 1, di, N * 4, &err), &err);
+            CHECK_OK(cu->ops->download_finish(cu, step & 1, got, N * 4, &err), &err);
+            CHECK_OK(cu->ops->download(cu, plain, di, N * 4, &err), &err);
+            for (int i = 0; i < N; i++) {
+                CHECK_MSG(got[i] == want[i], "step tail vocab %d step %d row %d: %d, want %d",
+                          vocab, step, i, got[i], want[i]);
+                CHECK_MSG(plain[i] == want[i], "argmax vocab %d step %d row %d: %d, want %d", vocab,
+                          step, i, plain[i], want[i]);
+            }
+        }
+        cu->ops->set_pos(cu, -1);
+        cu->ops->free(cu, dl);
+        cu->ops->free(cu, di);
+        free(lg);
+    }
+}
+
 /* ---- paged KV cache (continuous batching) ---- */
 
 typedef struct paged_case {
@@ -761,6 +806,12 @@ int main(void) {
     graph_replay(ref, cug, GB_ATTN_FLASH, 3);
     gb_backend_free(cug);
     paged_graph_replay(ref, cu);
+    step_tail(cu);
+    setenv("GB_CUDA_STEP_TAIL", "0", 1); /* the same through set_pos kernels and copies */
+    gb_backend *cun = mk(1, 1, NULL);
+    unsetenv("GB_CUDA_STEP_TAIL");
+    step_tail(cun);
+    gb_backend_free(cun);
     paged_split(ref, 0);
     paged_split(ref, 1); /* the generic split kernel at head_dim 64/128 */
     paged_rope(ref, cu);

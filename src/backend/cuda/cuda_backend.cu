@@ -165,7 +165,12 @@ static int op_download_start(gb_backend *b, int slot, const void *src, size_t by
     for (int i = 0; i < 2 && !st->stage_ev[i]; i++)
         if (GB_CU(st, cudaEventCreateWithFlags(&st->stage_ev[i], cudaEventDisableTiming)))
             return gb_cuda_status(st, err);
-    if (bytes)
+    /* the ids of a step tail graph launched just before are in host memory already */
+    const int tail = st->tail_fresh && src == (const void *)st->tail_ids &&
+                     bytes == (size_t)st->tail_rows * sizeof(int32_t);
+    st->tail_fresh = 0;
+    st->stage_tail[slot] = tail ? st->tail_slot + 1 : 0;
+    if (bytes && !tail)
         GB_CU_MEMCPY(st, st->stage + (size_t)slot * st->stage_slot, src, bytes,
                      cudaMemcpyDeviceToHost);
     GB_CU(st, cudaEventRecord(st->stage_ev[slot], st->stream));
@@ -178,7 +183,12 @@ static int op_download_finish(gb_backend *b, int slot, void *dst, size_t bytes, 
         return gb_error_set(err, GB_ERR_INTERNAL, "cuda: no download of %zu bytes in slot %d",
                             bytes, slot);
     GB_CU(st, cudaEventSynchronize(st->stage_ev[slot]));
-    if (!st->failed && bytes) memcpy(dst, st->stage + (size_t)slot * st->stage_slot, bytes);
+    const int tail = st->stage_tail[slot];
+    if (!st->failed && bytes)
+        memcpy(dst,
+               tail ? (const void *)(st->tail_host + (size_t)(tail - 1) * GB_ARGMAX_ROWS)
+                    : (const void *)(st->stage + (size_t)slot * st->stage_slot),
+               bytes);
     return gb_cuda_status(st, err);
 }
 
@@ -289,19 +299,25 @@ __global__ void k_set_pos(int *d, int pos) {
 
 static void op_set_pos(gb_backend *b, int pos) {
     gb_cuda *st = gb_cuda_of(b);
+    st->tail_fresh = 0;
     if (pos < 0) {
         st->pos_mode = 0;
+        st->pos_known = 0;
         return;
     }
+    st->pos_mode = 1;
+    if (st->pos_known && st->pos_dev == pos) return; /* advanced by the last step's tail */
     k_set_pos<<<1, 1, 0, st->stream>>>(st->d_pos, pos);
     GB_CU_LAUNCH(st, "set_pos");
-    st->pos_mode = 1;
+    st->pos_known = 1;
+    st->pos_dev = pos;
 }
 
 static int op_graph_begin(gb_backend *b, gb_error *err) {
     gb_cuda *st = gb_cuda_of(b);
     GB_TRY(gb_cuda_status(st, err));
     st->prev_pdl = 0; /* the graph's first kernel has no kernel before it */
+    st->tail_capturing = 0;
     if (GB_CU(st, cudaStreamBeginCapture(st->stream, cudaStreamCaptureModeRelaxed)))
         return gb_cuda_status(st, err);
     st->capturing = 1;
@@ -321,6 +337,10 @@ static int op_graph_end(gb_backend *b, gb_error *err) {
     if (st->graph) cudaGraphDestroy(st->graph);
     st->exec = NULL;
     st->graph = g;
+    st->graph_tail = st->tail_capturing;
+    st->tail_ids = st->tail_cap_ids;
+    st->tail_rows = st->tail_cap_rows;
+    st->tail_capturing = 0;
     if (GB_CU(st, cudaGraphInstantiate(&st->exec, g, 0))) return gb_cuda_status(st, err);
     return 0;
 }
@@ -330,6 +350,14 @@ static int op_graph_launch(gb_backend *b, gb_error *err) {
     if (!st->exec) return gb_error_set(err, GB_ERR_INTERNAL, "cuda: no captured graph to launch");
     st->prev_pdl = 0;
     GB_CU(st, cudaGraphLaunch(st->exec, st->stream));
+    st->tail_fresh = 0;
+    if (st->graph_tail && st->pos_known) { /* it advances d_pos, writes slot pos & 1 */
+        st->tail_slot = st->pos_dev & 1;
+        st->pos_dev += 1;
+        st->tail_fresh = 1;
+    } else if (st->graph_tail) {
+        st->pos_known = 0;
+    }
     return gb_cuda_status(st, err);
 }
 
@@ -350,6 +378,7 @@ static void op_destroy(gb_backend *b) {
         for (int i = 0; i < 2; i++)
             if (st->stage_ev[i]) cudaEventDestroy(st->stage_ev[i]);
         if (st->stage) cudaFreeHost(st->stage);
+        if (st->tail_host) cudaFreeHost(st->tail_host);
         if (st->exec) cudaGraphExecDestroy(st->exec);
         if (st->graph) cudaGraphDestroy(st->graph);
         gb_cuda_lt_free(st);
@@ -469,6 +498,8 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
      * the previous kernel drains, see docs/performance.md); GB_CUDA_PDL=0 turns it off */
     env = getenv("GB_CUDA_PDL");
     st->pdl = !(env && *env == '0');
+    env = getenv("GB_CUDA_STEP_TAIL");
+    st->step_tail = !(env && *env == '0');
     env = getenv("GB_CUDA_FUSE_ROPE");
     st->fuse_rope = !(env && *env == '0');
     env = getenv("GB_CUDA_DSPLIT");
@@ -508,13 +539,21 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
         (rc = gb_dev_alloc(st, sizeof(int), (void **)&st->d_pos, "step position", err)) ||
         (rc = gb_dev_alloc(st, GB_ARGMAX_ROWS * sizeof(unsigned long long), (void **)&st->amax_keys,
                            "argmax keys", err)) ||
-        (rc = gb_dev_alloc(st, GB_ARGMAX_ROWS * sizeof(unsigned), (void **)&st->amax_tickets,
+        (rc = gb_dev_alloc(st, (GB_ARGMAX_ROWS + 1) * sizeof(unsigned), (void **)&st->amax_tickets,
                            "argmax tickets", err))) {
         op_destroy(b);
         return rc;
     }
+    if (st->step_tail &&
+        (GB_CU(st, cudaHostAlloc((void **)&st->tail_host, 2 * GB_ARGMAX_ROWS * sizeof(int32_t),
+                                 cudaHostAllocMapped)) ||
+         GB_CU(st, cudaHostGetDevicePointer((void **)&st->tail_host_dev, st->tail_host, 0)))) {
+        gb_cuda_status(st, err);
+        op_destroy(b);
+        return GB_ERR_DEVICE;
+    }
     if (GB_CU(st, cudaMemset(st->amax_keys, 0, GB_ARGMAX_ROWS * sizeof(unsigned long long))) ||
-        GB_CU(st, cudaMemset(st->amax_tickets, 0, GB_ARGMAX_ROWS * sizeof(unsigned))) ||
+        GB_CU(st, cudaMemset(st->amax_tickets, 0, (GB_ARGMAX_ROWS + 1) * sizeof(unsigned))) ||
         GB_CU(st, cudaDeviceSynchronize())) {
         gb_cuda_status(st, err);
         op_destroy(b);

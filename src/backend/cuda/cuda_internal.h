@@ -58,6 +58,24 @@ typedef struct gb_cuda {
     unsigned *amax_tickets;
     int pos_mode; /* 1: kernels read pos0 from d_pos */
 
+    /* The step tail (GB_CUDA_STEP_TAIL, default on): a decode step captured in a graph ends with
+     * its argmax advancing d_pos and writing the ids into mapped host memory (tail_host, two
+     * slots of GB_ARGMAX_ROWS by the position's parity), so that consecutive steps need no
+     * set_pos kernel and no copy between their graphs (op_set_pos, op_download_start). */
+    int step_tail;          /* enabled */
+    int32_t *tail_host;     /* mapped pinned, 2 * GB_ARGMAX_ROWS ids */
+    int32_t *tail_host_dev; /* the same seen from the device */
+    int tail_capturing;     /* the argmax being captured carries the tail: its ids, rows */
+    const int32_t *tail_cap_ids;
+    int tail_cap_rows;
+    int graph_tail; /* the instantiated graph carries it (ids, rows as captured) */
+    const int32_t *tail_ids;
+    int tail_rows;
+    int pos_known, pos_dev; /* d_pos holds pos_dev once the stream reaches this point */
+    int tail_fresh;         /* the last stream op was a tail graph; its ids went to slot: */
+    int tail_slot;
+    int stage_tail[2]; /* download slot k reads tail slot stage_tail[k] - 1 (0: staged) */
+
     int gemv_max_n;   /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
     int gemv_ks;      /* most warps per GEMV output row (GB_CUDA_GEMV_KS: 1, 2 or 4) */
     int gateup_ks;    /* the same for the gate/up GEMV (GB_CUDA_GATEUP_KS: 1, 2 or 4) */

@@ -393,7 +393,31 @@ void gb_cuda_rope_kv_write(gb_backend *b, float *q, float *k, const float *v, fl
 /* ---------------- argmax ---------------- */
 
 /* First index of the maximum (NaN never wins). One block per row. */
-__global__ void k_argmax(int32_t *ids, const float *logits, int vocab) {
+/* The step tail of a captured decode step (see gb_cuda.step_tail): the block that writes row
+ * row's id also writes it to the host slot of the step's position parity; the last of the n
+ * rows to do so advances the position. Every row reads the position before that (its read,
+ * then its count, in order), so all rows use the same slot. */
+struct gb_step_tail {
+    int *pos;       /* d_pos; NULL: no tail */
+    int32_t *host;  /* 2 slots of GB_ARGMAX_ROWS ids, mapped host memory */
+    unsigned *done; /* rows written, reset by the last */
+    int rows;
+};
+
+__device__ __forceinline__ void gb_step_tail_row(const gb_step_tail &t, int row, int32_t id) {
+    if (!t.pos) return;
+    const int p = *(volatile int *)t.pos;
+    t.host[(p & 1) * GB_ARGMAX_ROWS + row] = id;
+    /* p is read (and used) before the count; the host sees the write once the graph is done
+     * (the download waits for an event after it), so no system-scope fence is needed */
+    __threadfence();
+    if (atomicAdd(t.done, 1u) == (unsigned)t.rows - 1) {
+        *t.done = 0;
+        *(volatile int *)t.pos = p + 1;
+    }
+}
+
+__global__ void k_argmax(int32_t *ids, const float *logits, int vocab, gb_step_tail tail) {
     gb_pdl_trigger();
     gb_pdl_wait();
     const float *lr = logits + (int64_t)blockIdx.x * vocab;
@@ -435,7 +459,11 @@ __global__ void k_argmax(int32_t *ids, const float *logits, int vocab) {
                 bi = oi;
             }
         }
-        if (lane == 0) ids[blockIdx.x] = bi == 0x7fffffff ? 0 : bi;
+        if (lane == 0) {
+            const int32_t id = bi == 0x7fffffff ? 0 : bi;
+            ids[blockIdx.x] = id;
+            gb_step_tail_row(tail, blockIdx.x, id);
+        }
     }
 }
 
@@ -455,7 +483,7 @@ __device__ __forceinline__ unsigned long long gb_argmax_key(float v, int i) {
 
 __global__ void __launch_bounds__(256)
     k_argmax_split(int32_t *ids, const float *logits, int vocab, int chunk,
-                   unsigned long long *keys, unsigned *tickets) {
+                   unsigned long long *keys, unsigned *tickets, gb_step_tail tail) {
     gb_pdl_trigger();
     gb_pdl_wait();
     const int row = blockIdx.y;
@@ -484,20 +512,32 @@ __global__ void __launch_bounds__(256)
         __threadfence();
         const unsigned long long k = atomicExch(&keys[row], 0ull);
         tickets[row] = 0;
-        ids[row] = (int32_t)(0xffffffffu - (uint32_t)(k & 0xffffffffu));
+        const int32_t id = (int32_t)(0xffffffffu - (uint32_t)(k & 0xffffffffu));
+        ids[row] = id;
+        gb_step_tail_row(tail, row, id);
     }
 }
 
 void gb_cuda_argmax(gb_backend *b, int32_t *ids, const float *logits, int n, int vocab) {
     gb_cuda *st = gb_cuda_of(b);
     if (n <= 0) return;
+    /* a decode step being captured ends here: its argmax carries the step tail */
+    gb_step_tail tail = {NULL, NULL, NULL, n};
+    if (st->capturing && st->pos_mode && st->step_tail && n <= GB_ARGMAX_ROWS) {
+        tail.pos = st->d_pos;
+        tail.host = st->tail_host_dev;
+        tail.done = st->amax_tickets + GB_ARGMAX_ROWS;
+        st->tail_capturing = 1;
+        st->tail_cap_ids = ids;
+        st->tail_cap_rows = n;
+    }
     if (n <= GB_ARGMAX_ROWS && vocab >= 8192) {
         const int chunk = 2048, blocks = (vocab + chunk - 1) / chunk;
         gb_launch(st, k_argmax_split, dim3(blocks, n), 256, 0, ids, logits, vocab, chunk,
-                  st->amax_keys, st->amax_tickets);
+                  st->amax_keys, st->amax_tickets, tail);
         GB_CU_LAUNCH(st, "argmax_split");
         return;
     }
-    gb_launch(st, k_argmax, n, 1024, 0, ids, logits, vocab);
+    gb_launch(st, k_argmax, n, 1024, 0, ids, logits, vocab, tail);
     GB_CU_LAUNCH(st, "argmax");
 }
