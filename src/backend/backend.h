@@ -152,7 +152,12 @@ typedef struct gb_backend_ops {
     /* pos >= 0: from now on every op that takes pos0 (embed, rope, kv_write, attention,
      * rope_kv_write) reads it from device memory set to pos, ignoring its argument's pos0, so
      * a captured decode step replays correctly at later positions; pos < 0: back to the
-     * arguments' pos0. Stream-ordered with the other ops. */
+     * arguments' pos0. Stream-ordered with the other ops. A graph whose capture (after set_pos)
+     * ends with argmax is a decode step: on CUDA each replay of it also advances the device
+     * position by one and leaves the ids where a download_start of them right after finds
+     * them (the step tail), so the engine's set_pos(pos + 1) before the next replay launches
+     * nothing and the download copies nothing; the position the ops read is still the one the
+     * engine last set (GB_CUDA_STEP_TAIL=0: kernel and copy as before). */
     void (*set_pos)(gb_backend *b, int pos);
     /* Records the ops issued between graph_begin and graph_end (nothing runs) into a graph,
      * replacing any previous one; graph_launch replays it. Buffers used while capturing must
