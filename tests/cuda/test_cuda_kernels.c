@@ -786,9 +786,10 @@ int main(void) {
     /* gate/up of one decode row with one-round rows takes 4 output rows per warp by default
      * (gb_gate_up_rpw): every op again with 1 and 2 rows per warp, and with ks = 2 (one warp on
      * the gate row, one on the up row, as for batches) */
-    static const char *gateup[][2] = {
-        {"GB_CUDA_GATEUP_RPW", "1"}, {"GB_CUDA_GATEUP_RPW", "2"}, {"GB_CUDA_GATEUP_KS", "2"}};
-    for (int i = 0; i < 3; i++) {
+    static const char *gateup[][2] = {{"GB_CUDA_GATEUP_RPW", "1"}, {"GB_CUDA_GATEUP_RPW", "2"},
+                                      {"GB_CUDA_GATEUP_KS", "2"},  {"GB_CUDA_GATEUP_RPW", "8"},
+                                      {"GB_CUDA_DOWN_KS", "2"},    {"GB_CUDA_EARLY_DOWN", "1"}};
+    for (int i = 0; i < 6; i++) {
         setenv(gateup[i][0], gateup[i][1], 1);
         gb_backend *cr = mk(1, 1, NULL);
         unsetenv(gateup[i][0]);

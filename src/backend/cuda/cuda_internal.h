@@ -82,6 +82,8 @@ typedef struct gb_cuda {
     int gemv_max_n;   /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
     int gemv_ks;      /* most warps per GEMV output row (GB_CUDA_GEMV_KS: 1, 2 or 4) */
     int gateup_ks;    /* the same for the gate/up GEMV (GB_CUDA_GATEUP_KS: 1, 2 or 4) */
+    int down_ks;      /* GB_CUDA_DOWN_KS: ks of the down GEMV alone (A/B; 0: gb_gemv_ks) */
+    int early_down;   /* GB_CUDA_EARLY_DOWN=1: a one-wave down grid triggers at its start (A/B) */
     int gateup_rpw;   /* gate/up output rows per warp where ks == 1, n == 1 (GB_CUDA_GATEUP_RPW:
                          1, 2 or 4, default 4; cuda_matmul.cu) */
     int pdl;          /* launch the decode kernels with programmatic dependent launch */

@@ -166,10 +166,11 @@ __device__ __forceinline__ void gb_ks_reduce(float *acc, float *hi, int ks, int 
 /* Block of GB_GEMV_WARPS warps, ks (1, 2 or 4) warps per output row: warp w takes segment
  * w % ks of the row (cols / ks columns), so a long row is requested by ks warps at once instead
  * of one warp in ks rounds. */
-template <typename T, int NB>
+template <typename T, int NB, bool EARLY = false>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     k_gemv(gb_gemv_jobs jobs, const float *x, int cols, int total_rows, int ks) {
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    if (EARLY) gb_pdl_trigger(); /* GB_CUDA_EARLY_DOWN (A/B) */
     int row = blockIdx.x * (GB_GEMV_WARPS / ks) + wid / ks;
     const int seg = wid % ks, scols = cols / ks;
     const bool active = row < total_rows;
@@ -205,7 +206,7 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
      * instead (the next norm and GEMV then become resident and request their weights while
      * this grid streams) measured slower on an H200: 1B chain 1076 tok/s (grids of one wave)
      * and 1088 (all grids) against 1135 (session 7, branch s7-trig) */
-    gb_pdl_trigger();
+    if (!EARLY) gb_pdl_trigger();
     gb_ks_reduce<NB>(acc, nullptr, ks, ks, lane, wid);
     if (active && seg == 0 && lane == 0) {
         const float bv = bias ? bias[row] : 0.f;
@@ -320,11 +321,21 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
     int total = 0;
     for (int j = 0; j < jobs0.count; j++)
         total += jobs0.rows[j];
-    const int ks = gb_gemv_ks(cols, gb_vec<T>::N, st->gemv_ks, 0);
+    const int down = jobs0.resid && jobs0.count == 1 && cols > total; /* down + residual */
+    const int ks =
+        gb_gemv_ks(cols, gb_vec<T>::N, down && st->down_ks ? st->down_ks : st->gemv_ks, 0);
     const int per_block = GB_GEMV_WARPS / ks;
     const int blocks = (total + per_block - 1) / per_block;
     const dim3 g(blocks), t(GB_GEMV_WARPS * 32);
     gb_gemv_jobs jobs = jobs0;
+    int early = 0;
+    if (down && n == 1 && st->early_down) { /* one-wave grids only */
+        int per_sm = 0;
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_gemv<T, 1, true>,
+                                                          GB_GEMV_WARPS * 32, 0) != cudaSuccess)
+            (void)cudaGetLastError();
+        early = blocks <= per_sm * st->sm_count;
+    }
     int r0 = 0;
     while (r0 < n) {
         const int left = n - r0;
@@ -343,7 +354,10 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
             gb_launch(st, k_gemv<T, 2>, g, t, 0, jobs, xr, cols, total, ks);
             break;
         default:
-            gb_launch(st, k_gemv<T, 1>, g, t, 0, jobs, xr, cols, total, ks);
+            if (early)
+                gb_launch(st, k_gemv<T, 1, true>, g, t, 0, jobs, xr, cols, total, ks);
+            else
+                gb_launch(st, k_gemv<T, 1>, g, t, 0, jobs, xr, cols, total, ks);
             break;
         }
         GB_CU_LAUNCH(st, "gemv");
@@ -374,7 +388,7 @@ static int gb_gate_up_rpw(gb_cuda *st, int cols, int vec, int n, int *ks) {
     if (n != 1) return 1;
     if (st->gateup_ks == 0 && cols <= one_round) *ks = 1;
     if (*ks != 1) return 1;
-    return st->gateup_rpw == 2 || st->gateup_rpw == 4 ? st->gateup_rpw : 1;
+    return st->gateup_rpw == 2 || st->gateup_rpw == 4 || st->gateup_rpw == 8 ? st->gateup_rpw : 1;
 }
 
 template <typename T>
@@ -404,7 +418,9 @@ static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const g
             gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
             break;
         default: /* one decode row: rpw output rows per warp (n == 1 only) */
-            if (rpw == 4)
+            if (rpw == 8)
+                gb_launch(st, k_gemv_gate_up<T, 1, 8>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
+            else if (rpw == 4)
                 gb_launch(st, k_gemv_gate_up<T, 1, 4>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
             else if (rpw == 2)
                 gb_launch(st, k_gemv_gate_up<T, 1, 2>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
