@@ -492,10 +492,10 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
     st->gemv_ks = env && *env ? atoi(env) : 0;
     env = getenv("GB_CUDA_GATEUP_KS");
     st->gateup_ks = env && *env ? atoi(env) : 0;
-    env = getenv("GB_CUDA_DOWN_KS");
-    st->down_ks = env && *env ? atoi(env) : 0;
     env = getenv("GB_CUDA_EARLY_DOWN");
-    st->early_down = env && *env == '1';
+    st->early_down = !(env && *env == '0');
+    for (int i = 0; i < 3; i++)
+        st->early_per_sm[i] = -1;
     env = getenv("GB_CUDA_GATEUP_RPW");
     st->gateup_rpw = env && *env ? atoi(env) : 4;
     /* programmatic dependent launch: on by default (the GEMVs load their first weights while

@@ -79,23 +79,23 @@ typedef struct gb_cuda {
     int tail_slot;
     int stage_tail[2]; /* download slot k reads tail slot stage_tail[k] - 1 (0: staged) */
 
-    int gemv_max_n;   /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
-    int gemv_ks;      /* most warps per GEMV output row (GB_CUDA_GEMV_KS: 1, 2 or 4) */
-    int gateup_ks;    /* the same for the gate/up GEMV (GB_CUDA_GATEUP_KS: 1, 2 or 4) */
-    int down_ks;      /* GB_CUDA_DOWN_KS: ks of the down GEMV alone (A/B; 0: gb_gemv_ks) */
-    int early_down;   /* GB_CUDA_EARLY_DOWN=1: a one-wave down grid triggers at its start (A/B) */
-    int gateup_rpw;   /* gate/up output rows per warp where ks == 1, n == 1 (GB_CUDA_GATEUP_RPW:
-                         1, 2 or 4, default 4; cuda_matmul.cu) */
-    int pdl;          /* launch the decode kernels with programmatic dependent launch */
-    int dsplit;       /* most blocks per decode attention cluster (GB_CUDA_DSPLIT, 1..8) */
-    int attn_generic; /* GB_CUDA_ATTN_GENERIC=1: decode attention at head_dim 64/128 through the
-                         generic kernel (runtime head_dim), to test it against the specialised */
-    int fuse_rope;    /* decode flash attention also does RoPE and the KV write (one launch) */
-    unsigned skip;    /* profiling aid (GB_CUDA_SKIP): decode op classes left out, GB_SKIP_* */
-    int pdl_chain;    /* PDL only when the previous stream operation was a gb_launch kernel */
-    int prev_pdl;     /* the last stream operation was a gb_launch kernel */
-    int pdl_pending;  /* set by gb_launch, moved to prev_pdl by GB_CU_LAUNCH */
-    int paged_split;  /* split-KV paged decode: -1 auto, 0 off (reference kernel), N blocks */
+    int gemv_max_n; /* matmuls with n <= this use the GEMV kernels, larger ones cuBLASLt */
+    int gemv_ks;    /* most warps per GEMV output row (GB_CUDA_GEMV_KS: 1, 2 or 4) */
+    int gateup_ks;  /* the same for the gate/up GEMV (GB_CUDA_GATEUP_KS: 1, 2 or 4) */
+    int early_down; /* a one-wave down grid triggers at its start (GB_CUDA_EARLY_DOWN=0: not) */
+    int early_per_sm[3]; /* its kernel's resident blocks per SM per dtype (-1: not asked yet) */
+    int gateup_rpw;      /* gate/up output rows per warp where ks == 1, n == 1 (GB_CUDA_GATEUP_RPW:
+                            1, 2 or 4, default 4; cuda_matmul.cu) */
+    int pdl;             /* launch the decode kernels with programmatic dependent launch */
+    int dsplit;          /* most blocks per decode attention cluster (GB_CUDA_DSPLIT, 1..8) */
+    int attn_generic;    /* GB_CUDA_ATTN_GENERIC=1: decode attention at head_dim 64/128 through the
+                            generic kernel (runtime head_dim), to test it against the specialised */
+    int fuse_rope;       /* decode flash attention also does RoPE and the KV write (one launch) */
+    unsigned skip;       /* profiling aid (GB_CUDA_SKIP): decode op classes left out, GB_SKIP_* */
+    int pdl_chain;       /* PDL only when the previous stream operation was a gb_launch kernel */
+    int prev_pdl;        /* the last stream operation was a gb_launch kernel */
+    int pdl_pending;     /* set by gb_launch, moved to prev_pdl by GB_CU_LAUNCH */
+    int paged_split;     /* split-KV paged decode: -1 auto, 0 off (reference kernel), N blocks */
 
     /* pipelined downloads: pinned host staging, two slots of stage_slot bytes, each with the
      * event recorded after its copy */

@@ -24,9 +24,9 @@
 #define GB_GEMV_U 8
 
 template <typename T> struct gb_vec;
-template <> struct gb_vec<__nv_bfloat16> { static const int N = 8; };
-template <> struct gb_vec<__half> { static const int N = 8; };
-template <> struct gb_vec<float> { static const int N = 4; };
+template <> struct gb_vec<__nv_bfloat16> { static const int N = 8, SLOT = 0; };
+template <> struct gb_vec<__half> { static const int N = 8, SLOT = 1; };
+template <> struct gb_vec<float> { static const int N = 4, SLOT = 2; }; /* SLOT: per-dtype caches */
 
 /* Streaming 16-byte weight load: read-only path, evict-first (weights are read once per step;
  * the activations should keep L1). Not volatile, so the compiler may batch the loads. */
@@ -170,7 +170,7 @@ template <typename T, int NB, bool EARLY = false>
 __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
     k_gemv(gb_gemv_jobs jobs, const float *x, int cols, int total_rows, int ks) {
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
-    if (EARLY) gb_pdl_trigger(); /* GB_CUDA_EARLY_DOWN (A/B) */
+    if (EARLY) gb_pdl_trigger(); /* see gb_gemv_launch_t: the 1B down projection */
     int row = blockIdx.x * (GB_GEMV_WARPS / ks) + wid / ks;
     const int seg = wid % ks, scols = cols / ks;
     const bool active = row < total_rows;
@@ -204,8 +204,9 @@ __global__ void __launch_bounds__(GB_GEMV_WARPS * 32)
                           x + (int64_t)seg * scols, scols, cols, lane);
     /* the next kernel may launch once every block is past its loads. Triggering at the start
      * instead (the next norm and GEMV then become resident and request their weights while
-     * this grid streams) measured slower on an H200: 1B chain 1076 tok/s (grids of one wave)
-     * and 1088 (all grids) against 1135 (session 7, branch s7-trig) */
+     * this grid streams) measured slower on an H200 for every one-wave grid at once: 1B chain
+     * 1076 tok/s (grids of one wave) and 1088 (all grids) against 1135 (session 7, branch
+     * s7-trig); per class it pays only for the down projection (EARLY, gb_gemv_launch_t) */
     if (!EARLY) gb_pdl_trigger();
     gb_ks_reduce<NB>(acc, nullptr, ks, ks, lane, wid);
     if (active && seg == 0 && lane == 0) {
@@ -321,20 +322,27 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
     int total = 0;
     for (int j = 0; j < jobs0.count; j++)
         total += jobs0.rows[j];
-    const int down = jobs0.resid && jobs0.count == 1 && cols > total; /* down + residual */
-    const int ks =
-        gb_gemv_ks(cols, gb_vec<T>::N, down && st->down_ks ? st->down_ks : st->gemv_ks, 0);
+    const int ks = gb_gemv_ks(cols, gb_vec<T>::N, st->gemv_ks, 0);
     const int per_block = GB_GEMV_WARPS / ks;
     const int blocks = (total + per_block - 1) / per_block;
     const dim3 g(blocks), t(GB_GEMV_WARPS * 32);
     gb_gemv_jobs jobs = jobs0;
+    /* The down projection + residual of one decode row, when its grid fits on the GPU at once
+     * (1B: 512 blocks; the 8B's 2048 do not), triggers its dependents at its start: the next
+     * RMSNorm and q,k,v GEMV become resident and request their weights while it streams.
+     * Measured on an H200 (session 8, interleaved, 3 rounds): 1B 1164.2 -> 1173.4 tok/s (call
+     * 1: 1128.4 -> 1134.3); for q,k,v or o_proj the same costs 3-5 % (call 1), for all at once
+     * 5 % (session 7). GB_CUDA_EARLY_DOWN=0: trigger after the loads as the others. */
+    const int down = jobs0.resid && jobs0.count == 1 && cols > total;
     int early = 0;
-    if (down && n == 1 && st->early_down) { /* one-wave grids only */
-        int per_sm = 0;
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_gemv<T, 1, true>,
-                                                          GB_GEMV_WARPS * 32, 0) != cudaSuccess)
+    if (down && n == 1 && st->early_down) {
+        int *per_sm = &st->early_per_sm[gb_vec<T>::SLOT];
+        if (*per_sm < 0 && cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+                               per_sm, k_gemv<T, 1, true>, GB_GEMV_WARPS * 32, 0) != cudaSuccess) {
             (void)cudaGetLastError();
-        early = blocks <= per_sm * st->sm_count;
+            *per_sm = 0;
+        }
+        early = blocks <= *per_sm * st->sm_count;
     }
     int r0 = 0;
     while (r0 < n) {
@@ -380,7 +388,8 @@ static void gb_gemv_launch(gb_cuda *st, gb_dtype dt, const gb_gemv_jobs &jobs, c
  * rows one after the other, 512 blocks instead of ks = 2's 4096 one-round blocks. Measured in
  * the 1B decode chain (H200, session 8, interleaved): call 1, ks = 2 1128.4 tok/s, ks = 1
  * 1139.8, ks = 1 with 2 rows per warp 1083.5, with 4 1145.2; call 2 (3 rounds), 4 rows per
- * warp 1148.3-1151.5, 1 row 1130.7-1131.4, ks = 2 (main's build) 1122.6-1125.0. Alone the 1B
+ * warp 1148.3-1151.5, 1 row 1130.7-1131.4, ks = 2 (main's build) 1122.6-1125.0; call 5, 8 rows
+ * per warp (256 blocks) 1105.1-1106.0 against 1163.9-1164.3 with 4. Alone the 1B
  * gate/up takes 19.5 us (4 rows), 19.7 (1 row), 20.4 (ks = 2): the chain gains more than the
  * kernel alone. Longer rows (8B: 230.6-230.7 tok/s either way) and batches keep gb_gemv_ks. */
 static int gb_gate_up_rpw(gb_cuda *st, int cols, int vec, int n, int *ks) {
@@ -388,7 +397,7 @@ static int gb_gate_up_rpw(gb_cuda *st, int cols, int vec, int n, int *ks) {
     if (n != 1) return 1;
     if (st->gateup_ks == 0 && cols <= one_round) *ks = 1;
     if (*ks != 1) return 1;
-    return st->gateup_rpw == 2 || st->gateup_rpw == 4 || st->gateup_rpw == 8 ? st->gateup_rpw : 1;
+    return st->gateup_rpw == 2 || st->gateup_rpw == 4 ? st->gateup_rpw : 1;
 }
 
 template <typename T>
@@ -418,9 +427,7 @@ static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const g
             gb_launch(st, k_gemv_gate_up<T, 2>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
             break;
         default: /* one decode row: rpw output rows per warp (n == 1 only) */
-            if (rpw == 8)
-                gb_launch(st, k_gemv_gate_up<T, 1, 8>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
-            else if (rpw == 4)
+            if (rpw == 4)
                 gb_launch(st, k_gemv_gate_up<T, 1, 4>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
             else if (rpw == 2)
                 gb_launch(st, k_gemv_gate_up<T, 1, 2>, gr, t, 0, o, xr, g, u, cols, rows, act, ks);
