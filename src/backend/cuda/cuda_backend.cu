@@ -166,8 +166,8 @@ static int op_download_start(gb_backend *b, int slot, const void *src, size_t by
         if (GB_CU(st, cudaEventCreateWithFlags(&st->stage_ev[i], cudaEventDisableTiming)))
             return gb_cuda_status(st, err);
     /* the ids of a step tail graph launched just before are in host memory already */
-    const int tail = st->tail_fresh && src == (const void *)st->tail_ids &&
-                     bytes == (size_t)st->tail_rows * sizeof(int32_t);
+    const int tail = st->tail_fresh && src == (const void *)st->tail_graph.ids &&
+                     bytes == (size_t)st->tail_graph.rows * sizeof(int32_t);
     st->tail_fresh = 0;
     st->stage_tail[slot] = tail ? st->tail_slot + 1 : 0;
     if (bytes && !tail)
@@ -317,7 +317,7 @@ static int op_graph_begin(gb_backend *b, gb_error *err) {
     gb_cuda *st = gb_cuda_of(b);
     GB_TRY(gb_cuda_status(st, err));
     st->prev_pdl = 0; /* the graph's first kernel has no kernel before it */
-    st->tail_capturing = 0;
+    st->tail_cap.on = 0;
     if (GB_CU(st, cudaStreamBeginCapture(st->stream, cudaStreamCaptureModeRelaxed)))
         return gb_cuda_status(st, err);
     st->capturing = 1;
@@ -337,10 +337,8 @@ static int op_graph_end(gb_backend *b, gb_error *err) {
     if (st->graph) cudaGraphDestroy(st->graph);
     st->exec = NULL;
     st->graph = g;
-    st->graph_tail = st->tail_capturing;
-    st->tail_ids = st->tail_cap_ids;
-    st->tail_rows = st->tail_cap_rows;
-    st->tail_capturing = 0;
+    st->tail_graph = st->tail_cap;
+    st->tail_cap.on = 0;
     if (GB_CU(st, cudaGraphInstantiate(&st->exec, g, 0))) return gb_cuda_status(st, err);
     return 0;
 }
@@ -351,11 +349,11 @@ static int op_graph_launch(gb_backend *b, gb_error *err) {
     st->prev_pdl = 0;
     GB_CU(st, cudaGraphLaunch(st->exec, st->stream));
     st->tail_fresh = 0;
-    if (st->graph_tail && st->pos_known) { /* it advances d_pos, writes slot pos & 1 */
+    if (st->tail_graph.on && st->pos_known) { /* it advances d_pos, writes slot pos & 1 */
         st->tail_slot = st->pos_dev & 1;
         st->pos_dev += 1;
         st->tail_fresh = 1;
-    } else if (st->graph_tail) {
+    } else if (st->tail_graph.on) {
         st->pos_known = 0;
     }
     return gb_cuda_status(st, err);

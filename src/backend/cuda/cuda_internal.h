@@ -53,7 +53,8 @@ typedef struct gb_cuda {
 
     int *d_pos; /* device copy of the step position */
     /* split argmax (cuda_ops.cu): per row a 64-bit running key and a ticket counter, zero
-     * between launches */
+     * between launches; one more counter after the GB_ARGMAX_ROWS tickets counts the rows a
+     * step tail has written */
     unsigned long long *amax_keys;
     unsigned *amax_tickets;
     int pos_mode; /* 1: kernels read pos0 from d_pos */
@@ -68,12 +69,14 @@ typedef struct gb_cuda {
     int step_tail;          /* enabled */
     int32_t *tail_host;     /* mapped pinned, 2 * GB_ARGMAX_ROWS ids */
     int32_t *tail_host_dev; /* the same seen from the device */
-    int tail_capturing;     /* the argmax being captured carries the tail: its ids, rows */
-    const int32_t *tail_cap_ids;
-    int tail_cap_rows;
-    int graph_tail; /* the instantiated graph carries it (ids, rows as captured) */
-    const int32_t *tail_ids;
-    int tail_rows;
+    /* the tail of the graph being captured (set by its argmax), and of the instantiated one
+     * (taken over at graph_end: a failed capture leaves the running graph's as it was) */
+    struct {
+        int on;
+        const int32_t
+            *ids; /* the argmax's ids and rows: what download_start finds in host memory */
+        int rows;
+    } tail_cap, tail_graph;
     int pos_known, pos_dev; /* d_pos holds pos_dev once the stream reaches this point */
     int tail_fresh;         /* the last stream op was a tail graph; its ids went to slot: */
     int tail_slot;

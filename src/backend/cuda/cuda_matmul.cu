@@ -316,9 +316,10 @@ static int gb_gemv_ks(int cols, int vec, int force, int gate_up) {
     return split ? 2 : 1;
 }
 
+/* down: the jobs are the MLP's down projection + residual (gb_cuda_matmul_add) */
 template <typename T>
 static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float *x, int cols,
-                             int n) {
+                             int n, int down) {
     int total = 0;
     for (int j = 0; j < jobs0.count; j++)
         total += jobs0.rows[j];
@@ -333,7 +334,6 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
      * Measured on an H200 (session 8, interleaved, 3 rounds): 1B 1164.2 -> 1173.4 tok/s (call
      * 1: 1128.4 -> 1134.3); for q,k,v or o_proj the same costs 3-5 % (call 1), for all at once
      * 5 % (session 7). GB_CUDA_EARLY_DOWN=0: trigger after the loads as the others. */
-    const int down = jobs0.resid && jobs0.count == 1 && cols > total;
     int early = 0;
     if (down && n == 1 && st->early_down) {
         int *per_sm = &st->early_per_sm[gb_vec<T>::SLOT];
@@ -374,13 +374,13 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
 }
 
 static void gb_gemv_launch(gb_cuda *st, gb_dtype dt, const gb_gemv_jobs &jobs, const float *x,
-                           int cols, int n) {
+                           int cols, int n, int down) {
     if (dt == GB_BF16)
-        gb_gemv_launch_t<__nv_bfloat16>(st, jobs, x, cols, n);
+        gb_gemv_launch_t<__nv_bfloat16>(st, jobs, x, cols, n, down);
     else if (dt == GB_F16)
-        gb_gemv_launch_t<__half>(st, jobs, x, cols, n);
+        gb_gemv_launch_t<__half>(st, jobs, x, cols, n, down);
     else
-        gb_gemv_launch_t<float>(st, jobs, x, cols, n);
+        gb_gemv_launch_t<float>(st, jobs, x, cols, n, down);
 }
 
 /* gate/up of one decode row whose rows take one round of loads (cols <= 32 GB_GEMV_U vec, the
@@ -530,9 +530,9 @@ static const void *gb_gemm_input(gb_cuda *st, const float *x, gb_dtype dt, size_
 
 /* ---------------- ops ---------------- */
 
-/* One matrix through the GEMV kernels (resid: y += product). */
+/* One matrix through the GEMV kernels (resid: y += product; down: it is the down projection). */
 static void gb_gemv_one(gb_cuda *st, float *y, const float *x, const gb_weight *w,
-                        const float *bias, int n, int resid) {
+                        const float *bias, int n, int resid, int down) {
     gb_gemv_jobs jobs;
     memset(&jobs, 0, sizeof jobs);
     jobs.w[0] = w->data;
@@ -541,7 +541,7 @@ static void gb_gemv_one(gb_cuda *st, float *y, const float *x, const gb_weight *
     jobs.rows[0] = (int)w->rows;
     jobs.count = 1;
     jobs.resid = resid;
-    gb_gemv_launch(st, w->dtype, jobs, x, (int)w->cols, n);
+    gb_gemv_launch(st, w->dtype, jobs, x, (int)w->cols, n, down);
 }
 
 void gb_cuda_matmul(gb_backend *b, float *y, const float *x, const gb_weight *w, const float *bias,
@@ -550,7 +550,7 @@ void gb_cuda_matmul(gb_backend *b, float *y, const float *x, const gb_weight *w,
     if (n <= 0 || st->failed) return;
     if (n <= st->gemv_max_n) {
         if (gb_gemv_ok(w)) {
-            gb_gemv_one(st, y, x, w, bias, n, 0);
+            gb_gemv_one(st, y, x, w, bias, n, 0, 0);
         } else {
             const int64_t items = (int64_t)n * w->rows;
             k_gemv_scalar<<<(unsigned)((items + GB_GEMV_WARPS - 1) / GB_GEMV_WARPS),
@@ -569,10 +569,13 @@ void gb_cuda_matmul(gb_backend *b, float *y, const float *x, const gb_weight *w,
 void gb_cuda_matmul_add(gb_backend *b, float *y, const float *x, const gb_weight *w,
                         const float *bias, int n) {
     gb_cuda *st = gb_cuda_of(b);
-    if (n <= 0 || st->failed || GB_SKIPPED(st, w->cols > w->rows ? GB_SKIP_DOWN : GB_SKIP_O, n))
-        return;
+    /* the decoder's two residual products told apart by shape: down has more columns than rows
+     * (intermediate > hidden); so does an o_proj with more query dims than hidden ones (Qwen3),
+     * which is then timed and triggered as down: a speed choice only, the result is the same */
+    const int down = w->cols > w->rows;
+    if (n <= 0 || st->failed || GB_SKIPPED(st, down ? GB_SKIP_DOWN : GB_SKIP_O, n)) return;
     if (n <= st->gemv_max_n && gb_gemv_ok(w)) {
-        gb_gemv_one(st, y, x, w, bias, n, 1);
+        gb_gemv_one(st, y, x, w, bias, n, 1, down);
         return;
     }
     if (n > st->gemv_max_n) { /* the GEMM accumulates into y (beta = 1) */
@@ -615,7 +618,7 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
             jobs.rows[i] = (int)ws[i]->rows;
         }
         jobs.count = count;
-        gb_gemv_launch(st, dt, jobs, xnorm, dim, n);
+        gb_gemv_launch(st, dt, jobs, xnorm, dim, n, 0);
         return;
     }
     if (n > st->gemv_max_n && dt != GB_F32) {

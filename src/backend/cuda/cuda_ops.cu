@@ -392,7 +392,6 @@ void gb_cuda_rope_kv_write(gb_backend *b, float *q, float *k, const float *v, fl
 
 /* ---------------- argmax ---------------- */
 
-/* First index of the maximum (NaN never wins). One block per row. */
 /* The step tail of a captured decode step (see gb_cuda.step_tail): the block that writes row
  * row's id also writes it to the host slot of the step's position parity; the last of the n
  * rows to do so advances the position. Every row reads the position before that (its read,
@@ -417,6 +416,7 @@ __device__ __forceinline__ void gb_step_tail_row(const gb_step_tail &t, int row,
     }
 }
 
+/* First index of the maximum (NaN never wins). One block per row. */
 __global__ void k_argmax(int32_t *ids, const float *logits, int vocab, gb_step_tail tail) {
     gb_pdl_trigger();
     gb_pdl_wait();
@@ -527,9 +527,9 @@ void gb_cuda_argmax(gb_backend *b, int32_t *ids, const float *logits, int n, int
         tail.pos = st->d_pos;
         tail.host = st->tail_host_dev;
         tail.done = st->amax_tickets + GB_ARGMAX_ROWS;
-        st->tail_capturing = 1;
-        st->tail_cap_ids = ids;
-        st->tail_cap_rows = n;
+        st->tail_cap.on = 1;
+        st->tail_cap.ids = ids;
+        st->tail_cap.rows = n;
     }
     if (n <= GB_ARGMAX_ROWS && vocab >= 8192) {
         const int chunk = 2048, blocks = (vocab + chunk - 1) / chunk;
