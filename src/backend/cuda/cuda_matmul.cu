@@ -90,7 +90,10 @@ __device__ __forceinline__ void gb_vec_fma(float *acc, const uint4 &wv, int idx,
  * The first group of GB_GEMV_U loads per lane is issued before gb_pdl_wait(): weights never
  * depend on the previous kernel, so with programmatic dependent launch they stream in while
  * the previous kernel drains (for rows of <= 32 * U vectors, 2048 bf16 columns, that is the
- * whole row). Full groups of GB_GEMV_U loads per lane are issued before any use. */
+ * whole row). Full groups of GB_GEMV_U loads per lane are issued before any use. Requesting
+ * the next group before multiplying the current one (16 loads in flight per lane, 96 instead
+ * of 70 registers) measured slower in the decode chain (H200, session 9, branch s9-pipe: 1B
+ * 1136.7 tok/s for the down GEMV, 1164.4 for gate/up, against 1176.7). */
 template <typename T, int NB>
 __device__ __forceinline__ void gb_row_dot(float *acc, const T *wrow, const float *x, int cols,
                                            int ldx, int lane) {
@@ -396,7 +399,7 @@ static int gb_gate_up_rpw(gb_cuda *st, int cols, int vec, int n, int *ks) {
     const int one_round = 32 * GB_GEMV_U * vec;
     if (n != 1) return 1;
     if (st->gateup_ks == 0 && cols <= one_round) *ks = 1;
-    if (*ks != 1) return 1;
+    if (*ks != 1 || cols > one_round) return 1; /* rows of several rounds: as measured, 1 */
     return st->gateup_rpw == 2 || st->gateup_rpw == 4 ? st->gateup_rpw : 1;
 }
 
@@ -607,7 +610,10 @@ void gb_cuda_rmsnorm_matmul(gb_backend *b, float **ys, float *xnorm, const float
         /* A separate norm kernel. Measured slower on H200: normalising inside every GEMV warp
          * (each warp squares x and re-reads the norm weights), and inside every block into
          * shared memory, with one block per 4 rows or a few persistent blocks per SM (the
-         * staging sits on every block's critical path; docs/performance.md, session 3). */
+         * staging sits on every block's critical path; docs/performance.md, session 3); and
+         * the norm, the q,k,v rows and the decode attention in one launch per KV-head cluster
+         * (session 9, branch s9-qa: 1B 1094-1123 tok/s against 1171-1175; clusters of 16
+         * blocks reach fewer SMs than this GEMV's 768 blocks). */
         gb_cuda_rmsnorm(b, xnorm, x, norm_w, n, dim, eps);
         gb_gemv_jobs jobs;
         memset(&jobs, 0, sizeof jobs);
