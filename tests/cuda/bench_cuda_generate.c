@@ -12,9 +12,10 @@
  *
  *   bench_cuda_generate PRESET|DIR [s n [best|cb]]   e.g. llama-3.2-1b 128 128
  * best: only batch 1, flash, kernelized, reduce-overhead; cb: only the cb rows.
- * GB_BENCH_REPLAY=1 with best: then the captured decode step replayed back to back (no host
- * wait between steps) bare, after a set_pos each, and with the ids' copy to the host too: the
- * device time of a step, against which the ITL shows what the host loop adds. */
+ * GB_BENCH_REPLAY=1 with best: then the captured decode step replayed back to back bare (the
+ * device time of a step, no host wait between steps), after a set_pos each, and with the ids'
+ * downloads as the pipelined decode runs them: against them the ITL shows what the host loop
+ * adds. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,20 +45,25 @@ static int cmp_d(const void *a, const void *b) {
 /* The best config's captured step (m holds it after a graph generation), replayed k times
  * back to back over the positions of the last k decode steps: what = 0 the graphs only, 1 a
  * set_pos before each (as gb_generate: a backend whose graph advances the position itself
- * launches nothing for it), 2 also the ids' download as the pipelined decode starts it.
- * Microseconds per step. */
+ * launches nothing for it), 2 also the ids' download as the pipelined decode runs it (started
+ * after each step, the previous step's finished once the next is issued). Microseconds per
+ * step. */
 static double replay_us(gb_model *m, int what, int k, gb_error *err) {
     gb_backend *be = m->be;
     const int pos0 = m->kv.cap - 1 - k > 0 ? m->kv.cap - 1 - k : 0;
     be->ops->set_pos(be, pos0);
     if (be->ops->sync(be, err)) return -1;
     const int64_t t0 = gb_clock_ns();
+    int32_t id;
     for (int i = 0; i < k; i++) {
         if (what >= 1) be->ops->set_pos(be, pos0 + i);
         if (be->ops->graph_launch(be, err)) return -1;
-        if (what >= 2 && be->ops->download_start(be, i & 1, m->ws.ids, sizeof(int32_t), err))
+        if (what >= 2 &&
+            (be->ops->download_start(be, i & 1, m->ws.ids, sizeof id, err) ||
+             (i >= 1 && be->ops->download_finish(be, (i - 1) & 1, &id, sizeof id, err))))
             return -1;
     }
+    if (what >= 2 && be->ops->download_finish(be, (k - 1) & 1, &id, sizeof id, err)) return -1;
     if (be->ops->sync(be, err)) return -1;
     be->ops->set_pos(be, -1);
     return (gb_clock_ns() - t0) * 1e-3 / k;

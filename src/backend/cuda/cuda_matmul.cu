@@ -298,10 +298,11 @@ static int gb_gemv_ok(const gb_weight *w) {
  * - longer rows split in 2 (8B down, 14336 columns: 226.4 against 222.9 tok/s unsplit).
  * gate_up: each warp takes a part of the gate row or of the up row (ks = 2: one warp each,
  * rows of one round, 1B, in batches; ks = 4: halves, rows of 2 rounds, 8B: 224 -> 226 tok/s),
- * else one warp per output row (the gate row, then the up row; gb_gate_up_rpw takes ks = 1 for
- * a single decode row of one round).
+ * else one warp per output row (the gate row, then the up row): longer rows, and a single
+ * decode row (one_row) of one round, whose warps then take several output rows
+ * (gb_gate_up_rpw).
  * force (GB_CUDA_GEMV_KS / GB_CUDA_GATEUP_KS, A/B timings): that ks where the shape allows. */
-static int gb_gemv_ks(int cols, int vec, int force, int gate_up) {
+static int gb_gemv_ks(int cols, int vec, int force, int gate_up, int one_row) {
     const int one_round = 32 * GB_GEMV_U * vec;
     if (force >= 1) { /* ks = 1: one warp per output row (gate_up: the gate row, then up) */
         const int parts = gate_up ? 2 : 1; /* matrix rows per output row */
@@ -310,7 +311,7 @@ static int gb_gemv_ks(int cols, int vec, int force, int gate_up) {
         return ok ? force : 1;
     }
     if (gate_up) {
-        if (cols <= one_round) return 2;
+        if (cols <= one_round) return one_row ? 1 : 2;
         if (cols <= 2 * one_round && cols % (2 * vec) == 0) return 4;
         return 1;
     }
@@ -326,7 +327,7 @@ static void gb_gemv_launch_t(gb_cuda *st, const gb_gemv_jobs &jobs0, const float
     int total = 0;
     for (int j = 0; j < jobs0.count; j++)
         total += jobs0.rows[j];
-    const int ks = gb_gemv_ks(cols, gb_vec<T>::N, st->gemv_ks, 0);
+    const int ks = gb_gemv_ks(cols, gb_vec<T>::N, st->gemv_ks, 0, n == 1);
     const int per_block = GB_GEMV_WARPS / ks;
     const int blocks = (total + per_block - 1) / per_block;
     const dim3 g(blocks), t(GB_GEMV_WARPS * 32);
@@ -395,11 +396,8 @@ static void gb_gemv_launch(gb_cuda *st, gb_dtype dt, const gb_gemv_jobs &jobs, c
  * per warp (256 blocks) 1105.1-1106.0 against 1163.9-1164.3 with 4. Alone the 1B
  * gate/up takes 19.5 us (4 rows), 19.7 (1 row), 20.4 (ks = 2): the chain gains more than the
  * kernel alone. Longer rows (8B: 230.6-230.7 tok/s either way) and batches keep gb_gemv_ks. */
-static int gb_gate_up_rpw(gb_cuda *st, int cols, int vec, int n, int *ks) {
-    const int one_round = 32 * GB_GEMV_U * vec;
-    if (n != 1) return 1;
-    if (st->gateup_ks == 0 && cols <= one_round) *ks = 1;
-    if (*ks != 1 || cols > one_round) return 1; /* rows of several rounds: as measured, 1 */
+static int gb_gate_up_rpw(const gb_cuda *st, int cols, int vec, int n, int ks) {
+    if (n != 1 || ks != 1 || cols > 32 * GB_GEMV_U * vec) return 1; /* as measured: 1 */
     return st->gateup_rpw == 2 || st->gateup_rpw == 4 ? st->gateup_rpw : 1;
 }
 
@@ -407,8 +405,8 @@ template <typename T>
 static void gb_gate_up_launch_t(gb_cuda *st, float *out, const float *x, const gb_weight *wg,
                                 const gb_weight *wu, int n, gb_act_kind act) {
     const int rows = (int)wg->rows, cols = (int)wg->cols;
-    int ks = gb_gemv_ks(cols, gb_vec<T>::N, st->gateup_ks, 1);
-    const int rpw = gb_gate_up_rpw(st, cols, gb_vec<T>::N, n, &ks);
+    const int ks = gb_gemv_ks(cols, gb_vec<T>::N, st->gateup_ks, 1, n == 1);
+    const int rpw = gb_gate_up_rpw(st, cols, gb_vec<T>::N, n, ks);
     const int per_block = GB_GEMV_WARPS / ks * rpw;
     const int blocks = (rows + per_block - 1) / per_block;
     const T *g = (const T *)wg->data, *u = (const T *)wu->data;
