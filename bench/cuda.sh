@@ -11,7 +11,8 @@
 # tolerances); tests/cuda/test_cuda_ceilings (the GPU ceilings of the results files, measured,
 # checked for plausibility and cached); bench_cuda_kernels (copy bandwidth and cuBLAS GEMM
 # ceilings, GEMV/GEMM/attention speeds); bench_cuda_sync (the latency of one kernel boundary,
-# grid barrier and flag hand-off); bench_cuda_generate (warm generations of random:llama-3.2-1b and
+# grid barrier and flag hand-off); bench_cuda_stream (read bandwidth, 64 and 512 MiB: warp loads
+# against one block per SM with bulk copies); bench_cuda_generate (warm generations of random:llama-3.2-1b and
 # random:llama-3.1-8b, bf16, s128 n128, batch 1/8/32, attention x kernel set x compile mode,
 # and continuous batching (gb_generate_cb) of 8 and 32 requests: rows of mode "cb");
 # one cold `genbench generate` end to end; a table last.
@@ -37,7 +38,7 @@ pack() { # $1 = out dir
         build-cuda/tests/bench_cuda_kernels \
         build-cuda/tests/bench_cuda_generate build-cuda/tests/test_kernels_panel \
         build-cuda/tests/test_kernels_opt build-cuda/bench/bench_cpu_kernels \
-        build-cuda/tests/bench_cuda_sync; do
+        build-cuda/tests/bench_cuda_sync build-cuda/tests/bench_cuda_stream; do
         [ -f "$here/$f" ] && cp "$here/$f" "$out/bin/"
     done
     # shared libraries the GPU image may lack (not libc/libstdc++ and not the CUDA ones)
@@ -77,6 +78,13 @@ run() { # $1 = pack dir (bin/ lib/) or build dir layout, $2 = quick
         # what one dependency costs: kernel boundary, grid barrier, flag hand-off (no weights)
         timeout 60 "$bin/bin/bench_cuda_sync" >"$out/bench_cuda_sync.log" 2>&1 || status=1
         cat "$out/bench_cuda_sync.log" >>"$summary"
+    fi
+    if [ -x "$bin/bin/bench_cuda_stream" ]; then
+        # read bandwidth: many short blocks of warp loads vs one block per SM with bulk copies
+        for mb in 64 512; do
+            timeout 120 "$bin/bin/bench_cuda_stream" $mb >>"$out/bench_cuda_stream.log" 2>&1 || status=1
+        done
+        cat "$out/bench_cuda_stream.log" >>"$summary"
     fi
     if [ -x "$bin/bin/bench_cuda_kernels" ]; then
         "$bin/bin/bench_cuda_kernels" >"$out/bench_cuda_kernels.log" 2>&1 || status=1
@@ -134,7 +142,7 @@ run) run "${2:?run DIR}" "${3:-}" ;;
     mkdir -p "$here/build-cuda/pack/bin"
     for f in genbench tests/test_cuda_kernels tests/test_cuda_engine tests/test_cuda_ceilings \
         tests/bench_cuda_kernels tests/bench_cuda_generate tests/test_kernels_panel \
-        tests/test_kernels_opt bench/bench_cpu_kernels tests/bench_cuda_sync; do
+        tests/test_kernels_opt bench/bench_cpu_kernels tests/bench_cuda_sync tests/bench_cuda_stream; do
         [ -f "$here/build-cuda/$f" ] && ln -sf "$here/build-cuda/$f" "$here/build-cuda/pack/bin/"
     done
     run "$here/build-cuda/pack"
