@@ -81,6 +81,7 @@ run() { # $1 = pack dir (bin/ lib/) or build dir layout, $2 = quick
     fi
     if [ -x "$bin/bin/bench_cuda_stream" ]; then
         # read bandwidth: many short blocks of warp loads vs one block per SM with bulk copies
+        : >"$out/bench_cuda_stream.log"
         for mb in 64 512; do
             timeout 120 "$bin/bin/bench_cuda_stream" $mb >>"$out/bench_cuda_stream.log" 2>&1 || status=1
         done
