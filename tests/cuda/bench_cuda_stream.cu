@@ -2,7 +2,7 @@
  * no dependencies: what a persistent decode kernel could reach per SM against the many short
  * blocks of the kernel-per-op GEMVs.
  *
- *   bench_cuda_stream [MB]     (bytes per kernel in MiB, default 64: the 1B gate/up matrices)
+ *   bench_cuda_stream [MB]     (MiB per kernel, 1..1024, default 64: the 1B gate/up matrices)
  *
  * 1. warp loads: blocks of 4 warps, each warp R rounds of 8 16-byte loads per lane (4 KiB a
  *    round, all 8 requested before any use), streaming hint (ld.global.cs), as the GEMVs.
@@ -120,7 +120,13 @@ template <typename F> static float graph_us(cudaStream_t s, int n, F launch) {
 }
 
 int main(int argc, char **argv) {
-    const size_t mb = argc > 1 ? (size_t)atoi(argv[1]) : 64;
+    const int mbi = argc > 1 ? atoi(argv[1]) : 64;
+    if (mbi < 1 ||
+        mbi > 1024) { /* two windows at least fit the pool: the copy reads one, writes the next */
+        fprintf(stderr, "bench_cuda_stream: MiB per kernel must be 1..1024, got %s\n", argv[1]);
+        return 2;
+    }
+    const size_t mb = (size_t)mbi;
     const size_t bytes = mb << 20, pool = (size_t)2 << 30;
     const int n = 20;
     int sms = 0;
