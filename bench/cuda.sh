@@ -20,6 +20,11 @@
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 
+# the programs a run uses, relative to the build dir (pack copies them, a local run links them)
+bins="genbench tests/test_cuda_kernels tests/test_cuda_engine tests/test_cuda_ceilings
+    tests/bench_cuda_kernels tests/bench_cuda_generate tests/test_kernels_panel
+    tests/test_kernels_opt bench/bench_cpu_kernels tests/bench_cuda_sync tests/bench_cuda_stream"
+
 build() { # $1 = build dir
     GB_CUDA_TESTS=1 cmake -S "$here" -B "$1" -DGENBENCH_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
         >/dev/null || exit 1
@@ -33,13 +38,8 @@ pack() { # $1 = out dir
     build "$here/build-cuda"
     rm -rf "$out"
     mkdir -p "$out/bin" "$out/lib"
-    for f in build-cuda/genbench build-cuda/tests/test_cuda_kernels \
-        build-cuda/tests/test_cuda_engine build-cuda/tests/test_cuda_ceilings \
-        build-cuda/tests/bench_cuda_kernels \
-        build-cuda/tests/bench_cuda_generate build-cuda/tests/test_kernels_panel \
-        build-cuda/tests/test_kernels_opt build-cuda/bench/bench_cpu_kernels \
-        build-cuda/tests/bench_cuda_sync build-cuda/tests/bench_cuda_stream; do
-        [ -f "$here/$f" ] && cp "$here/$f" "$out/bin/"
+    for f in $bins; do
+        [ -f "$here/build-cuda/$f" ] && cp "$here/build-cuda/$f" "$out/bin/"
     done
     # shared libraries the GPU image may lack (not libc/libstdc++ and not the CUDA ones)
     for b in "$out"/bin/*; do ldd "$b"; done | awk '/=> \//{print $3}' | sort -u |
@@ -141,9 +141,7 @@ run) run "${2:?run DIR}" "${3:-}" ;;
     mkdir -p "$here/build-cuda/pack"
     rm -rf "$here/build-cuda/pack/bin"
     mkdir -p "$here/build-cuda/pack/bin"
-    for f in genbench tests/test_cuda_kernels tests/test_cuda_engine tests/test_cuda_ceilings \
-        tests/bench_cuda_kernels tests/bench_cuda_generate tests/test_kernels_panel \
-        tests/test_kernels_opt bench/bench_cpu_kernels tests/bench_cuda_sync tests/bench_cuda_stream; do
+    for f in $bins; do
         [ -f "$here/build-cuda/$f" ] && ln -sf "$here/build-cuda/$f" "$here/build-cuda/pack/bin/"
     done
     run "$here/build-cuda/pack"

@@ -16,6 +16,7 @@
  * block are skipped). */
 #include "cuda/cuda_bulk.cuh"
 #include "cuda/cuda_check.h"
+#include "cuda/cuda_timing.cuh"
 
 #include <algorithm>
 #include <stdint.h>
@@ -99,24 +100,22 @@ template <typename F> static float graph_us(cudaStream_t s, int n, F launch) {
     CK(cudaStreamSynchronize(s));
     CK(cudaGetLastError());
     std::vector<float> t;
-    cudaEvent_t a, b;
-    CK(cudaEventCreate(&a));
-    CK(cudaEventCreate(&b));
-    for (int r = 0; r < 7; r++) {
-        CK(cudaEventRecord(a, s));
-        CK(cudaGraphLaunch(ex, s));
-        CK(cudaEventRecord(b, s));
-        CK(cudaEventSynchronize(b));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, a, b));
-        t.push_back(ms * 1000.f / n);
-    }
+    for (int r = 0; r < 7; r++)
+        t.push_back(gb_time_ms(s, [&] { CK(cudaGraphLaunch(ex, s)); }) * 1000.f / n);
     std::sort(t.begin(), t.end());
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
     cudaGraphExecDestroy(ex);
     cudaGraphDestroy(g);
     return t[3];
+}
+
+/* One line of warp loads, R rounds per warp: kernels over the windows win(i), as graph_us. */
+template <int R, typename W, typename P>
+static void ldg_line(cudaStream_t s, int n, size_t bytes, W win, P report) {
+    const unsigned blocks = (unsigned)(bytes / (4 * R * 4096));
+    char name[64];
+    snprintf(name, sizeof name, "warp loads, %d rounds per warp (%u blocks)", R, blocks);
+    report(name,
+           graph_us(s, n, [&](int i) { k_ldg<R><<<blocks, 128, 0, s>>>((const uint4 *)win(i)); }));
 }
 
 int main(int argc, char **argv) {
@@ -149,20 +148,11 @@ int main(int argc, char **argv) {
         printf("%-44s %9.2f us %8.1f GB/s (read + write)\n", "copy (half the bytes each way)", us,
                bytes / (us * 1e3));
     }
-#define LDG(R)                                                                                     \
-    do {                                                                                           \
-        const unsigned blocks = (unsigned)(bytes / (4 * (R)*4096));                                \
-        char name[64];                                                                             \
-        snprintf(name, sizeof name, "warp loads, %d rounds per warp (%u blocks)", R, blocks);      \
-        report(name, graph_us(s, n, [&](int i) {                                                   \
-                   k_ldg<R><<<blocks, 128, 0, s>>>((const uint4 *)win(i));                         \
-               }));                                                                                \
-    } while (0)
-    LDG(1);
-    LDG(2);
-    LDG(4);
-    LDG(8);
-    LDG(16);
+    ldg_line<1>(s, n, bytes, win, report);
+    ldg_line<2>(s, n, bytes, win, report);
+    ldg_line<4>(s, n, bytes, win, report);
+    ldg_line<8>(s, n, bytes, win, report);
+    ldg_line<16>(s, n, bytes, win, report);
     struct cfg {
         int bps, kb, np, cw;
     } cfgs[] = {{1, 16, 12, 8}, {1, 32, 6, 8}, {1, 8, 24, 8}, {1, 64, 3, 8},

@@ -18,29 +18,12 @@
  * Every variant checks its final counter (a missing dependency would show as a wrong count).
  * Prints one line per variant: us per dependency. */
 #include "cuda/cuda_check.h"
+#include "cuda/cuda_timing.cuh"
 
 __global__ void k_step(unsigned *c, int pdl) {
     if (pdl) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
     if (pdl) asm volatile("griddepcontrol.wait;" ::: "memory");
     if (blockIdx.x == 0 && threadIdx.x == 0) *c = *(volatile unsigned *)c + 1;
-}
-
-/* Milliseconds between events recorded before and after launch() on s (launch errors
- * checked). */
-template <typename F> static float time_ms(cudaStream_t s, F launch) {
-    cudaEvent_t a, b;
-    CK(cudaEventCreate(&a));
-    CK(cudaEventCreate(&b));
-    CK(cudaEventRecord(a, s));
-    launch();
-    CK(cudaEventRecord(b, s));
-    CK(cudaEventSynchronize(b));
-    CK(cudaGetLastError());
-    float ms;
-    CK(cudaEventElapsedTime(&ms, a, b));
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
-    return ms;
 }
 
 /* The counter a variant left on the device, checked against the expected count. */
@@ -56,7 +39,7 @@ static float time_graph(cudaGraphExec_t ex, cudaStream_t s) {
     CK(cudaStreamSynchronize(s));
     float best = 1e30f;
     for (int r = 0; r < 5; r++) {
-        const float ms = time_ms(s, [&] { CK(cudaGraphLaunch(ex, s)); });
+        const float ms = gb_time_ms(s, [&] { CK(cudaGraphLaunch(ex, s)); });
         best = ms < best ? ms : best;
     }
     return best;
@@ -139,7 +122,7 @@ static void barriers(int n, int grid, int gen_at, int two_level, unsigned *bar, 
     CK(cudaStreamSynchronize(s));
     CK(cudaMemset(bar, 0, 64 * 1024 * 4));
     const float ms =
-        time_ms(s, [&] { k_barriers<<<grid, 128, 0, s>>>(bar, gen_at, two_level, n, out); });
+        gb_time_ms(s, [&] { k_barriers<<<grid, 128, 0, s>>>(bar, gen_at, two_level, n, out); });
     printf("grid barrier, %-22s, %5d blocks: %6.3f us  (count %s)\n", what, grid, ms * 1000.f / n,
            count_ok(out, (unsigned)n));
 }
@@ -161,7 +144,7 @@ __global__ void k_relay(unsigned *flags, int rounds, unsigned *out) {
 static void relay(int n, int grid, unsigned *flags, unsigned *out, cudaStream_t s) {
     const int rounds = n / 16 > 0 ? n / 16 : 1;
     CK(cudaMemset(flags, 0, 64 * 1024 * 4));
-    const float ms = time_ms(s, [&] { k_relay<<<grid, 32, 0, s>>>(flags, rounds, out); });
+    const float ms = gb_time_ms(s, [&] { k_relay<<<grid, 32, 0, s>>>(flags, rounds, out); });
     printf("flag relay, %5d blocks: %6.3f us per hop  (count %s)\n", grid,
            ms * 1000.f / ((float)rounds * grid), count_ok(out, (unsigned)rounds));
 }
