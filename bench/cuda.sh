@@ -110,6 +110,10 @@ run() { # $1 = pack dir (bin/ lib/) or build dir layout, $2 = quick
         # ITL (what the host loop between steps adds)
         GB_BENCH_REPLAY=1 "$bin/bin/bench_cuda_generate" llama-3.2-1b 128 128 best 2>&1 |
             tail -1 >>"$summary"
+        # the same best config with the kernel-per-op chain instead of the whole decode step
+        # in one kernel (cuda_decode_step.cu; on by default for the shapes it takes)
+        GB_CUDA_DECODE_STEP=0 "$bin/bin/bench_cuda_generate" llama-3.2-1b 128 128 best 2>&1 |
+            tail -n +2 | sed 's/$/  (decode step off: the chain)/' >>"$summary"
         # the same best config without programmatic dependent launch (on by default)
         GB_CUDA_PDL=0 "$bin/bin/bench_cuda_generate" llama-3.2-1b 128 128 best 2>&1 |
             tail -n +2 | sed 's/$/  (PDL off)/' >>"$summary"

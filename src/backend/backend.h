@@ -74,6 +74,29 @@ typedef struct gb_paged_args {
     int sliding_window; /* 0 = none: a query at p sees keys (p - window, p] otherwise */
 } gb_paged_args;
 
+/* The whole decode step of one sequence as one op (decode_step): the weights and caches of a
+ * pre-norm decoder with RMSNorm, RoPE, grouped-query attention without biases, windows or
+ * q/k norms, and a gated MLP (Llama). Pointers are backend memory except `layers`. */
+#define GB_STEP_MAX_LAYERS 32
+typedef struct gb_step_layer {
+    const float *attn_norm_w, *mlp_norm_w; /* [H] */
+    const gb_weight *wq, *wk, *wv, *wo;    /* as gb_layer */
+    const gb_weight *wgate, *wup, *wdown;
+    float *kcache, *vcache; /* [cap, nkv, hd] (batch 1) */
+} gb_step_layer;
+typedef struct gb_step_model {
+    int n_layers; /* <= GB_STEP_MAX_LAYERS */
+    int hidden, intermediate, n_heads, n_kv_heads, head_dim, vocab;
+    int cap;          /* cache positions */
+    float eps, scale; /* RMSNorm epsilon; attention scale (1/sqrt(head_dim)) */
+    gb_act_kind act;
+    const float *inv_freq; /* [head_dim / 2] */
+    float attn_factor;     /* multiplies cos/sin */
+    const gb_weight *embed, *lm_head;
+    const float *final_norm_w;
+    const gb_step_layer *layers; /* host memory, [n_layers] */
+} gb_step_model;
+
 typedef struct gb_backend_ops {
     const char *name;
     void (*destroy)(gb_backend *b);
@@ -207,6 +230,16 @@ typedef struct gb_backend_ops {
      * before the host has the current step's token ids. */
     int (*download_start)(gb_backend *b, int slot, const void *src, size_t bytes, gb_error *err);
     int (*download_finish)(gb_backend *b, int slot, void *dst, size_t bytes, gb_error *err);
+
+    /* ---- the whole decode step in one op (CUDA, kernelize); NULL elsewhere ---- */
+    /* The forward pass of one new token of one sequence (batch 1): token ids[0] at position
+     * pos0 (the device position instead while set_pos is on), its K/V written into the
+     * caches at that position, causal attention over [0, pos0], logits [vocab] out; the
+     * same arithmetic as the ops it replaces, in another order of summation. Returns 1 when
+     * it issued the step, 0 when it does not take this model or call (shapes, dtypes, cache
+     * length, disabled): then nothing was issued and the engine runs the ops. */
+    int (*decode_step)(gb_backend *b, const gb_step_model *sm, float *logits, const int32_t *ids,
+                       int pos0);
 } gb_backend_ops;
 
 struct gb_backend {

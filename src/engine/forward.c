@@ -172,6 +172,54 @@ static void tr_next(tracer *t, const char *next) {
     t->t0 = now;
 }
 
+/* ---- the whole decode step as one backend op ---- */
+
+/* One token of one sequence through decode_step (CUDA, kernelized) where the model has the
+ * structure it computes: pre-norm RMSNorm, RoPE, no biases, q/k norms or windows, SiLU MLP.
+ * Returns 1 when the backend issued the step; 0 when the ops must run (the backend declines
+ * shapes and dtypes it does not take). */
+static int fused_step(gb_model *m, gb_workspace *ws) {
+    const gb_model_config *c = &m->cfg;
+    const gb_backend_ops *op = m->be->ops;
+    if (!op->decode_step || c->arch == GB_ARCH_GPT2 || c->qk_norm || c->sliding_window > 0 ||
+        c->act != GB_ACT_SILU || c->num_layers > GB_STEP_MAX_LAYERS || m->kv.batch != 1)
+        return 0;
+    gb_step_layer sl[GB_STEP_MAX_LAYERS];
+    for (int l = 0; l < c->num_layers; l++) {
+        const gb_layer *L = &m->layers[l];
+        if (L->bq || L->bk || L->bv || L->bo || L->bgate || L->bup || L->bdown) return 0;
+        sl[l] = (gb_step_layer){.attn_norm_w = L->attn_norm_w,
+                                .mlp_norm_w = L->mlp_norm_w,
+                                .wq = &L->wq,
+                                .wk = &L->wk,
+                                .wv = &L->wv,
+                                .wo = &L->wo,
+                                .wgate = &L->wgate,
+                                .wup = &L->wup,
+                                .wdown = &L->wdown,
+                                .kcache = m->kv.k[l],
+                                .vcache = m->kv.v[l]};
+    }
+    const gb_step_model sm = {.n_layers = c->num_layers,
+                              .hidden = c->hidden_size,
+                              .intermediate = c->intermediate_size,
+                              .n_heads = c->num_heads,
+                              .n_kv_heads = c->num_kv_heads,
+                              .head_dim = c->head_dim,
+                              .vocab = c->vocab_size,
+                              .cap = m->kv.cap,
+                              .eps = c->norm_eps,
+                              .scale = (float)(1.0 / sqrt((double)c->head_dim)),
+                              .act = GB_BACT_SILU,
+                              .inv_freq = m->inv_freq,
+                              .attn_factor = m->attn_factor,
+                              .embed = &m->embed,
+                              .lm_head = m->lm_head,
+                              .final_norm_w = m->final_norm_w,
+                              .layers = sl};
+    return op->decode_step(m->be, &sm, ws->logits, ws->ids, m->kv.len);
+}
+
 /* ---- forward ---- */
 
 int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits_mode mode,
@@ -213,6 +261,14 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
     if (!paged) GB_TRY(gb_workspace_scratch(m, ws, &aa, err));
 
     tracer ops = {.m = m, .track = 2}, layer = {.m = m, .track = 1};
+    /* decode of one sequence: the whole step at once where the backend takes it (traced as
+     * one slice from its launch) */
+    if (!paged && batch == 1 && T == 1 && mode == GB_LOGITS_LAST && fused_step(m, ws)) {
+        tr_next(&ops, "decode_step");
+        tr_next(&ops, NULL);
+        m->kv.len += T;
+        return 0;
+    }
     tr_next(&ops, "embed");
 
     /* token (+ learned position) embeddings: x [n, H] */

@@ -14,7 +14,7 @@
  * Per line: the median over 7 graph replays of 20 launches, us per launch and GB/s (bulk lines:
  * of the bytes the grid covers, whole pages per block; configurations with less than a page per
  * block are skipped). */
-#include "cuda/cuda_bulk.cuh"
+#include "backend/cuda/cuda_bulk.cuh"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_timing.cuh"
 

@@ -12,7 +12,9 @@
  *   last logits (rel L2 <= 1e-4); pool and batch-limit scheduling and a model in the
  *   CUDA-graph compile mode on tiny-llama3 and tiny-gpt2. The kernelized table's decode steps
  *   run the split-KV paged attention (clusters of 5-6 blocks at these lengths), the reference
- *   table's the unsplit paged kernel.
+ *   table's the unsplit paged kernel;
+ * - the whole decode step in one kernel (decode_step_cases below) against the chain of ops it
+ *   replaces, on a random model of the Llama-3.2-1B layer shape.
  * Needs a GPU: exits 77 (skipped) without one unless GB_CUDA_TESTS=1 demands it. */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -22,6 +24,7 @@
 
 #include "../test.h"
 #include "engine/engine.h"
+#include "engine/model.h"
 #include "model/random.h"
 #include "util/fileio.h"
 
@@ -376,6 +379,161 @@ static void cb_cases(const fixture *fx, int scheduling) {
     cb_ref_free(&r);
 }
 
+/* ---- the whole decode step in one kernel (decode_step, kernelized table) ----
+ * It takes the Llama-3.2-1B layer shape only, which no fixture model has: a random model of
+ * that shape with 2 layers and a vocabulary of 8192 (tied, llama3 RoPE scaling). Its greedy
+ * generation through decode_step (static cache + CUDA graph: device positions; dynamic cache:
+ * positions as arguments) must give the tokens of the kernel-per-op chain
+ * (GB_CUDA_DECODE_STEP=0) up to the first step whose margin (the chain's logits over the
+ * whole sequence, top-1 minus top-2) is below 1e-3, and last logits within rel L2 1e-4 of it.
+ * Prompts of 40 and 250 tokens: the second crosses the attention's 256-key chunk boundary. */
+static const char ds_config[] =
+    "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_act\": "
+    "\"silu\", \"hidden_size\": 2048, \"intermediate_size\": 8192, \"num_hidden_layers\": 2, "
+    "\"num_attention_heads\": 32, \"num_key_value_heads\": 8, \"head_dim\": 64, "
+    "\"vocab_size\": 8192, \"max_position_embeddings\": 131072, \"rms_norm_eps\": 1e-05, "
+    "\"rope_theta\": 500000.0, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": "
+    "32.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+    "\"original_max_position_embeddings\": 8192}, \"tie_word_embeddings\": true, "
+    "\"torch_dtype\": \"bfloat16\"}";
+
+static void ds_count(void *user, const char *name, int64_t t0, int64_t t1, int track) {
+    (void)t0, (void)t1, (void)track;
+    if (!strcmp(name, "decode_step")) (*(int *)user)++;
+}
+
+/* One greedy generation of the decode-step model; fused: decode_step on or off; graph: static
+ * cache + CUDA graph (last: the last step's logits), else dynamic cache (traced: *steps counts
+ * the fused steps). */
+static int ds_generate(const char *dir, int fused, int graph, const int32_t *prompt, int T, int N,
+                       int32_t *out, float *last, int *steps) {
+    if (!fused) setenv("GB_CUDA_DECODE_STEP", "0", 1);
+    gb_engine_options o;
+    gb_engine_options_default(&o);
+    o.device = GB_DEVICE_CUDA;
+    o.dtype = GB_BF16;
+    o.attn = GB_ATTN_FLASH;
+    o.kernelize = 1;
+    o.static_cache = graph;
+    o.cuda_graph = graph;
+    if (!graph) {
+        o.trace = ds_count;
+        o.trace_user = steps;
+    }
+    gb_model *m = NULL;
+    gb_error err = {0};
+    int rc = gb_model_load(dir, &o, &m, &err);
+    unsetenv("GB_CUDA_DECODE_STEP");
+    if (!rc) {
+        gb_generate_params p = {.prompt_ids = prompt, .batch = 1, .prompt_len = T, .new_tokens = N};
+        rc = gb_generate(m, &p, out, &err);
+    }
+    /* the last decode step's logits: the static cache keeps its buffers on the model (the
+     * generation's last_logits are the prefill's) */
+    if (!rc && graph)
+        rc = m->be->ops->download(m->be, last, m->ws.logits,
+                                  (size_t)m->cfg.vocab_size * sizeof(float), &err);
+    CHECK_MSG(rc == 0, "decode_step model (fused %d, graph %d): %s", fused, graph, err.msg);
+    gb_model_free(m);
+    return rc;
+}
+
+/* margins[i]: top-1 minus top-2 of the chain's logits that chose token i */
+static void ds_margins(const char *dir, const int32_t *prompt, int T, const int32_t *tok, int N,
+                       int V, double *margins) {
+    setenv("GB_CUDA_DECODE_STEP", "0", 1);
+    gb_engine_options o;
+    gb_engine_options_default(&o);
+    o.device = GB_DEVICE_CUDA;
+    o.dtype = GB_BF16;
+    o.attn = GB_ATTN_FLASH;
+    o.kernelize = 1;
+    gb_model *m = NULL;
+    gb_error err = {0};
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(T + N));
+    float *lg = malloc(sizeof(float) * (size_t)(T + N) * V);
+    memcpy(ids, prompt, sizeof(int32_t) * (size_t)T);
+    memcpy(ids + T, tok, sizeof(int32_t) * (size_t)N);
+    int rc = gb_model_load(dir, &o, &m, &err);
+    unsetenv("GB_CUDA_DECODE_STEP");
+    if (!rc) rc = gb_model_forward_all(m, ids, T + N, lg, &err);
+    CHECK_MSG(rc == 0, "decode_step model margins: %s", err.msg);
+    for (int i = 0; i < N; i++) {
+        const float *r = lg + (size_t)(T - 1 + i) * V;
+        double a = -INFINITY, b2 = -INFINITY;
+        for (int v = 0; v < V; v++)
+            if (r[v] > a)
+                b2 = a, a = r[v];
+            else if (r[v] > b2)
+                b2 = r[v];
+        margins[i] = rc ? 0 : a - b2;
+    }
+    gb_model_free(m);
+    free(ids), free(lg);
+}
+
+static void ds_tokens(const char *what, const int32_t *got, const int32_t *want,
+                      const double *margins, int N) {
+    for (int i = 0; i < N; i++) {
+        if (got[i] != want[i]) {
+            CHECK_MSG(0, "%s: token %d: %d, the chain %d (margin %.3g)", what, i, got[i], want[i],
+                      margins[i]);
+            return;
+        }
+        if (margins[i] < 1e-3) return;
+    }
+}
+
+static void decode_step_cases(const char *tmp) {
+    enum { V = 8192, N = 16 };
+    char *dir = gb_strdup_printf("%s/cuda-decode-step", tmp);
+    char *cmd = gb_strdup_printf("rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "%s failed\n", cmd);
+    free(cmd);
+    gb_random_model_options ro = {.seed = 11};
+    gb_error err = {0};
+    if (gb_random_model_write(ds_config, strlen(ds_config), &ro, dir, &err)) {
+        CHECK_MSG(0, "decode_step model: %s", err.msg);
+        free(dir);
+        return;
+    }
+    static const int lens[] = {40, 250};
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        const int T = lens[k];
+        int32_t prompt[256], fused[N], chain[N], dyn[N];
+        uint64_t r = 0x9e3779b97f4a7c15ull * (k + 1);
+        for (int i = 0; i < T; i++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            prompt[i] = (int32_t)((r >> 33) % V);
+        }
+        float *lf = malloc(V * sizeof(float)), *lc = malloc(V * sizeof(float));
+        double margins[N];
+        int steps = 0, unused = 0;
+        if (!ds_generate(dir, 1, 1, prompt, T, N, fused, lf, &unused) &&
+            !ds_generate(dir, 0, 1, prompt, T, N, chain, lc, &unused) &&
+            !ds_generate(dir, 1, 0, prompt, T, N, dyn, NULL, &steps)) {
+            ds_margins(dir, prompt, T, chain, N, V, margins);
+            char what[96];
+            snprintf(what, sizeof what, "decode_step T=%d graph", T);
+            ds_tokens(what, fused, chain, margins, N);
+            const double e = rel_l2(lf, lc, V);
+            CHECK_MSG(e <= 1e-4, "%s: last step's logits rel L2 %.3g against the chain", what, e);
+            /* the fused step sums in another order: equal bits would mean it did not run */
+            CHECK_MSG(memcmp(lf, lc, V * sizeof(float)) != 0, "%s: logits bit-equal to the chain's",
+                      what);
+            snprintf(what, sizeof what, "decode_step T=%d dynamic cache", T);
+            ds_tokens(what, dyn, chain, margins, N);
+            CHECK_MSG(steps == N - 1, "%s: %d fused steps traced, expected %d", what, steps, N - 1);
+            fprintf(stderr,
+                    "ok   decode_step T=%d: last step's logits rel L2 %.2e; %d fused steps "
+                    "traced (dynamic cache)\n",
+                    T, e, steps);
+        }
+        free(lf), free(lc);
+    }
+    free(dir);
+}
+
 int main(void) {
     if (!gb_backend_cuda_available()) {
         const char *need = getenv("GB_CUDA_TESTS");
@@ -388,7 +546,10 @@ int main(void) {
     free(mk);
     static const char *names[] = {"tiny-llama3",  "tiny-qwen3", "tiny-qwen2",
                                   "tiny-mistral", "tiny-gpt2",  "tiny-llama2-h128"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    /* GB_TEST_ONLY=decode_step: only the decode-step cases (a debugging aid) */
+    const char *only = getenv("GB_TEST_ONLY");
+    const int fixtures = !(only && !strcmp(only, "decode_step"));
+    for (size_t i = 0; fixtures && i < sizeof names / sizeof names[0]; i++) {
         fixture fx;
         if (fixture_load(&fx, names[i], tmp) == 0) {
             for (int attn = 0; attn < 3; attn++)
@@ -406,5 +567,6 @@ int main(void) {
         }
         fixture_free(&fx);
     }
+    decode_step_cases(tmp);
     TEST_MAIN_END();
 }

@@ -387,6 +387,7 @@ static void op_destroy(gb_backend *b) {
         gb_dev_free(st, st->d_pos);
         gb_dev_free(st, st->amax_keys);
         gb_dev_free(st, st->amax_tickets);
+        gb_cuda_decode_step_free(st);
         if (st->stream) cudaStreamDestroy(st->stream);
         free(st->a_ptr);
         free(st->a_size);
@@ -424,6 +425,7 @@ static const gb_backend_ops gb_cuda_ref_ops = {
     NULL,
     op_download_start,
     op_download_finish,
+    NULL, /* decode_step: the reference set runs the ops */
 };
 
 static const gb_backend_ops gb_cuda_fused_ops = {
@@ -445,6 +447,7 @@ static const gb_backend_ops gb_cuda_fused_ops = {
     gb_cuda_rope_kv_write_paged,
     op_download_start,
     op_download_finish,
+    gb_cuda_decode_step,
 };
 
 extern "C" int gb_backend_cuda_available(void) {
@@ -561,6 +564,7 @@ extern "C" int gb_backend_cuda_create(const gb_backend_options *opts, gb_backend
         op_destroy(b);
         return GB_ERR_DEVICE;
     }
+    if (b->ops->decode_step) gb_cuda_decode_step_init(st);
     *out = b;
     return 0;
 }

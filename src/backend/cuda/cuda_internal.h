@@ -99,6 +99,12 @@ typedef struct gb_cuda {
     int prev_pdl;        /* the last stream operation was a gb_launch kernel */
     int pdl_pending;     /* set by gb_launch, moved to prev_pdl by GB_CU_LAUNCH */
     int paged_split;     /* split-KV paged decode: -1 auto, 0 off (reference kernel), N blocks */
+    /* the whole decode step in one kernel (cuda_decode_step.cu): on (GB_CUDA_DECODE_STEP=0:
+     * off), its hand-off words and its two counters (launches, blocks finished) */
+    int ds_on;
+    int ds_inflight; /* pages in flight per block (GB_CUDA_DS_INFLIGHT, A/B timings) */
+    void *ds_words;
+    unsigned *ds_counters;
 
     /* pipelined downloads: pinned host staging, two slots of stage_slot bytes, each with the
      * event recorded after its copy */
@@ -209,6 +215,13 @@ void gb_cuda_rope_kv_attention(gb_backend *b, gb_attn_impl impl, float *out, flo
 void gb_cuda_matmul_add(gb_backend *b, float *y, const float *x, const gb_weight *w,
                         const float *bias, int n);
 void gb_cuda_lt_free(gb_cuda *st);
+
+/* ---- the whole decode step (cuda_decode_step.cu) ---- */
+/* At backend creation: its buffers and launch limits (declines every call when they fail). */
+void gb_cuda_decode_step_init(gb_cuda *st);
+void gb_cuda_decode_step_free(gb_cuda *st);
+int gb_cuda_decode_step(gb_backend *b, const gb_step_model *sm, float *logits, const int32_t *ids,
+                        int pos0);
 
 /* ---- attention (cuda_attention.cu) ---- */
 void gb_cuda_attention(gb_backend *b, gb_attn_impl impl, float *out, const float *q,

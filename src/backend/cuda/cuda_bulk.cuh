@@ -1,5 +1,6 @@
-/* Bulk copies into shared memory completing on mbarriers (sm_90), for the GPU benchmark
- * programs that stream weights through a ring of shared-memory pages (bench_cuda_stream).
+/* Bulk copies into shared memory completing on mbarriers (sm_90), for the kernels that stream
+ * weights through a ring of shared-memory pages: the fused decode step (cuda_decode_step.cu)
+ * and the read-bandwidth benchmark (tests/cuda/bench_cuda_stream.cu).
  *
  * A ring stage has a "full" barrier (count 1: the producer's arrive.expect_tx of the page's
  * bytes; the copy engine completes the transaction) and, where consumers hand pages back, an
@@ -8,8 +9,8 @@
  * behind the barrier (a parity wait cannot tell phase k from phase k - 2).
  *
  * Addresses: dst and src 16-byte aligned, bytes a multiple of 16. */
-#ifndef GB_TESTS_CUDA_BULK_CUH
-#define GB_TESTS_CUDA_BULK_CUH
+#ifndef GB_CUDA_BULK_CUH
+#define GB_CUDA_BULK_CUH
 
 #include <stdint.h>
 
