@@ -235,10 +235,11 @@ typedef struct gb_backend_ops {
     /* The forward pass of one new token of one sequence (batch 1): token ids[0] at position
      * pos0 (the device position instead while set_pos is on), its K/V written into the
      * caches at that position, causal attention over [0, pos0], logits [vocab] out; the
-     * same arithmetic as the ops it replaces, in another order of summation. Returns 1 when
-     * it issued the step, 0 when it does not take this model or call (shapes, dtypes, cache
-     * length, disabled): then nothing was issued and the engine runs the ops. */
-    int (*decode_step)(gb_backend *b, const gb_step_model *sm, float *logits, const int32_t *ids,
+     * same arithmetic as the ops it replaces, in another order of summation. Then, as
+     * argmax(ids, logits, 1, vocab) would (step tail included), the next token into ids[0].
+     * Returns 1 when it issued the step, 0 when it does not take this model or call (shapes,
+     * dtypes, cache length, disabled): then nothing was issued and the engine runs the ops. */
+    int (*decode_step)(gb_backend *b, const gb_step_model *sm, float *logits, int32_t *ids,
                        int pos0);
 } gb_backend_ops;
 

@@ -176,8 +176,8 @@ static void tr_next(tracer *t, const char *next) {
 
 /* One token of one sequence through decode_step (CUDA, kernelized) where the model has the
  * structure it computes: pre-norm RMSNorm, RoPE, no biases, q/k norms or windows, SiLU MLP.
- * Returns 1 when the backend issued the step; 0 when the ops must run (the backend declines
- * shapes and dtypes it does not take). */
+ * Returns 1 when the backend issued the step (the logits and, in ws->ids, their argmax);
+ * 0 when the ops must run (the backend declines shapes and dtypes it does not take). */
 static int fused_step(gb_model *m, gb_workspace *ws) {
     const gb_model_config *c = &m->cfg;
     const gb_backend_ops *op = m->be->ops;
@@ -263,10 +263,12 @@ int gb_forward(gb_model *m, gb_workspace *ws, int batch, int n_tokens, gb_logits
     tracer ops = {.m = m, .track = 2}, layer = {.m = m, .track = 1};
     /* decode of one sequence: the whole step at once where the backend takes it (traced as
      * one slice from its launch) */
+    ws->ids_ready = 0;
     if (!paged && batch == 1 && T == 1 && mode == GB_LOGITS_LAST && fused_step(m, ws)) {
         tr_next(&ops, "decode_step");
         tr_next(&ops, NULL);
         m->kv.len += T;
+        ws->ids_ready = 1; /* its argmax too */
         return 0;
     }
     tr_next(&ops, "embed");

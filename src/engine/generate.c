@@ -35,8 +35,13 @@ static int check_positions(const gb_model *m, int total, gb_error *err) {
 }
 
 /* The ids of the last forward (ws->logits rows of each sequence) -> ws->ids, the next step's
- * input (the forward has read the old ids by then: ops run in order), then host. */
+ * input (the forward has read the old ids by then: ops run in order), then host. A fused
+ * decode step (decode_step) has already put them there. */
 static void pick_next_dev(gb_model *m, gb_workspace *ws, int batch) {
+    if (ws->ids_ready) {
+        ws->ids_ready = 0;
+        return;
+    }
     m->be->ops->argmax(m->be, ws->ids, ws->logits, batch, m->cfg.vocab_size);
 }
 static int ids_to_host(gb_model *m, gb_workspace *ws, int batch, int32_t *host, gb_error *err) {

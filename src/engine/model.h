@@ -43,6 +43,7 @@ typedef struct gb_workspace {
     int32_t *next; /* [logit_rows] argmax ids */
     void *scratch; /* attention scratch */
     size_t scratch_bytes;
+    int ids_ready; /* the last forward (a fused decode step) already left the next ids in ids */
 } gb_workspace;
 
 /* Paged KV cache of a continuous-batching generation (engine/paged.h). */

@@ -46,9 +46,13 @@
 #define DS_HD 64
 #define DS_FF 8192
 #define DS_PAGE 16384
-#define GB_DS_PAGES 8    /* ring pages per block */
-#define GB_DS_INFLIGHT 3 /* pages requested and not yet arrived, at most (GB_CUDA_DS_INFLIGHT) */
-#define DS_NCW 8         /* consumer warps */
+#define GB_DS_PAGES 8 /* ring pages per block */
+/* pages requested and not yet arrived, at most: near the step's hand-offs, and deep in a
+ * streaming phase (gate/up and the output head past a block's first 8 pages, down past its
+ * first 4) (GB_CUDA_DS_INFLIGHT, GB_CUDA_DS_INFLIGHT_HI) */
+#define GB_DS_INFLIGHT 2
+#define GB_DS_INFLIGHT_HI 4
+#define DS_NCW 8 /* consumer warps */
 #define DS_CT (DS_NCW * 32)
 #define DS_THREADS (DS_CT + 32) /* + the producer warp */
 #define DS_CHUNK DS_CT          /* keys per attention chunk: one per consumer thread */
@@ -64,9 +68,11 @@ struct ds_layer {
 struct ds_params {
     ds_layer L[GB_STEP_MAX_LAYERS];
     int nl, vocab, pos0;
-    unsigned inflight; /* GB_DS_INFLIGHT, or GB_CUDA_DS_INFLIGHT (1..GB_DS_PAGES) */
-    const int *dpos;   /* device position (set_pos), or NULL: pos0 */
-    const int32_t *ids;
+    unsigned inflight, inflight_hi; /* GB_DS_INFLIGHT(_HI), or the environment's (1..8) */
+    const int *dpos;                /* device position (set_pos), or NULL: pos0 */
+    int32_t *ids; /* in: the token; out: the argmax of the logits (as gb_cuda_argmax) */
+    gb_step_tail tail;
+    unsigned long long *key; /* the argmax's 64-bit key (zero between launches) */
     const ds_bf16 *emb, *head;
     const float *nf, *inv_freq;
     float af, eps, scale;
@@ -168,9 +174,11 @@ struct ds_prod {
     unsigned char *ring;
     uint64_t *full, *empty;
     unsigned it; /* pages issued so far */
-    unsigned inflight;
-    /* a free stage, and page it - inflight arrived */
+    unsigned lo, hi;
+    bool deep; /* the next page is deep in a streaming phase */
+    /* a free stage, and page it - (deep ? hi : lo) arrived */
     __device__ void slot(int s) {
+        const unsigned inflight = deep ? hi : lo;
         if (it >= inflight) {
             const unsigned j = it - inflight;
             ds_mbar_wait(&full[j % GB_DS_PAGES], (j / GB_DS_PAGES) & 1u);
@@ -202,16 +210,23 @@ __device__ void ds_producer(const ds_params &p, ds_prod &pr) {
         for (int pg = p0; pg < p1; pg++)
             pr.issue(L.wo + (size_t)pg * 4 * DS_H, DS_PAGE);
         ds_range(DS_FF / 2, &p0, &p1); /* 2 gate rows, then the same 2 up rows */
-        for (int pg = p0; pg < p1; pg++)
+        for (int pg = p0; pg < p1; pg++) {
+            pr.deep = pg - p0 >= 8;
             pr.issue(L.wg + (size_t)pg * 2 * DS_H, DS_PAGE / 2, L.wu + (size_t)pg * 2 * DS_H,
                      DS_PAGE / 2);
+        }
         ds_range(DS_H, &p0, &p1); /* one down row of 8192 */
-        for (int pg = p0; pg < p1; pg++)
+        for (int pg = p0; pg < p1; pg++) {
+            pr.deep = pg - p0 >= 4;
             pr.issue(L.wd + (size_t)pg * DS_FF, DS_PAGE);
+        }
+        pr.deep = false;
     }
     ds_range(p.vocab / 4, &p0, &p1);
-    for (int pg = p0; pg < p1; pg++)
+    for (int pg = p0; pg < p1; pg++) {
+        pr.deep = pg - p0 >= 8;
         pr.issue(p.head + (size_t)pg * 4 * DS_H, DS_PAGE);
+    }
 }
 
 /* ---- consumers ---- */
@@ -446,6 +461,7 @@ __global__ void __launch_bounds__(DS_THREADS, 1)
     extern __shared__ __align__(1024) unsigned char ring[];
     __shared__ __align__(8) uint64_t full[GB_DS_PAGES], empty[GB_DS_PAGES];
     __shared__ float sred[2 * DS_NCW], xres[64];
+    __shared__ unsigned long long wkey[DS_NCW];
     __shared__ __align__(16) float act[DS_FF];
     const int tid = threadIdx.x, w = tid >> 5, lane = tid & 31;
     if (tid == 0) {
@@ -458,7 +474,7 @@ __global__ void __launch_bounds__(DS_THREADS, 1)
     __syncthreads();
     if (w == DS_NCW) {
         if (lane == 0) {
-            ds_prod pr{ring, full, empty, 0u, p.inflight};
+            ds_prod pr{ring, full, empty, 0u, p.inflight, p.inflight_hi, false};
             ds_producer(p, pr);
         }
         return;
@@ -543,12 +559,12 @@ __global__ void __launch_bounds__(DS_THREADS, 1)
             ds_release(c);
             if (lane == 0) ds_put(p.lxb + pg, xres[pg - p0] + y, e + 1);
         }
-    }
-    /* final RMSNorm + output head */
+    } /* final RMSNorm + output head, and the argmax: each warp keeps the best key of its rows */
     ds_norm_w(nwv, p.nf, tid);
     ds_cbar();
     ds_norm(p, c, nwv, p.lxb, c.e0 + p.nl);
     ds_range(p.vocab / 4, &p0, &p1);
+    unsigned long long best = 0;
     for (int pg = p0; pg < p1; pg++, c.it++) {
         const uint4 *page = ds_take(c);
         if (!page) continue;
@@ -556,14 +572,29 @@ __global__ void __launch_bounds__(DS_THREADS, 1)
         ds_dot4(c, page, acc);
         ds_release(c);
         if (lane < 4) p.logits[pg * 4 + lane] = ds_pick4(acc, lane);
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            const unsigned long long k = gb_argmax_key(acc[r], pg * 4 + r);
+            best = k > best ? k : best;
+        }
     }
-    /* the last block to finish advances the generation (every block read it at its start) */
+    if (lane == 0) wkey[w] = best;
     ds_cbar();
+    /* the block's best into the key; the last block to finish turns it into the id (with the
+     * step tail, as gb_cuda_argmax) and advances the generation (every block read it at its
+     * start, and the position: the tail advances that) */
     if (tid == 0) {
+        for (int i = 1; i < DS_NCW; i++)
+            best = wkey[i] > best ? wkey[i] : best;
+        atomicMax(p.key, best);
         __threadfence();
         if (atomicAdd(p.done, 1u) == NB - 1) {
+            __threadfence();
+            const int32_t id = gb_argmax_id(atomicExch(p.key, 0ull));
             *p.done = 0;
             *p.gen = gen + 1;
+            p.ids[0] = id;
+            gb_step_tail_row(p.tail, 0, id);
         }
     }
 }
@@ -604,6 +635,9 @@ void gb_cuda_decode_step_init(gb_cuda *st) {
     env = getenv("GB_CUDA_DS_INFLIGHT");
     st->ds_inflight =
         env && atoi(env) >= 1 && atoi(env) <= GB_DS_PAGES ? atoi(env) : GB_DS_INFLIGHT;
+    env = getenv("GB_CUDA_DS_INFLIGHT_HI");
+    st->ds_inflight_hi =
+        env && atoi(env) >= 1 && atoi(env) <= GB_DS_PAGES ? atoi(env) : GB_DS_INFLIGHT_HI;
     st->ds_on = 1;
 }
 
@@ -615,7 +649,7 @@ void gb_cuda_decode_step_free(gb_cuda *st) {
     st->ds_on = 0;
 }
 
-int gb_cuda_decode_step(gb_backend *b, const gb_step_model *sm, float *logits, const int32_t *ids,
+int gb_cuda_decode_step(gb_backend *b, const gb_step_model *sm, float *logits, int32_t *ids,
                         int pos0) {
     gb_cuda *st = gb_cuda_of(b);
     if (!st->ds_on || sm->n_layers < 1 || sm->n_layers > GB_STEP_MAX_LAYERS || sm->hidden != DS_H ||
@@ -652,6 +686,8 @@ int gb_cuda_decode_step(gb_backend *b, const gb_step_model *sm, float *logits, c
     if (((uintptr_t)sm->final_norm_w & 15u) || !sm->final_norm_w || !sm->inv_freq) return 0;
     p.nl = sm->n_layers;
     p.inflight = (unsigned)st->ds_inflight;
+    p.inflight_hi = (unsigned)st->ds_inflight_hi;
+    p.key = st->amax_keys; /* the split argmax's key of row 0: zero between launches */
     p.vocab = sm->vocab;
     p.pos0 = pos0;
     p.dpos = gb_cuda_dpos(st);
@@ -671,6 +707,7 @@ int gb_cuda_decode_step(gb_backend *b, const gb_step_model *sm, float *logits, c
     p.lh = p.lxb + DS_H;
     p.gen = st->ds_counters;
     p.done = st->ds_counters + 1;
+    p.tail = gb_cuda_step_tail(st, ids, 1);
     /* a plain launch (no programmatic dependent launch): every block spins on words of the
      * others, so none may start before the previous kernel has left the SMs it needs */
     k_decode_step<<<st->sm_count, DS_THREADS, (size_t)GB_DS_PAGES * DS_PAGE, st->stream>>>(p);

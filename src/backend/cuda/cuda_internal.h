@@ -102,7 +102,7 @@ typedef struct gb_cuda {
     /* the whole decode step in one kernel (cuda_decode_step.cu): on (GB_CUDA_DECODE_STEP=0:
      * off), its hand-off words and its two counters (launches, blocks finished) */
     int ds_on;
-    int ds_inflight; /* pages in flight per block (GB_CUDA_DS_INFLIGHT, A/B timings) */
+    int ds_inflight, ds_inflight_hi; /* pages in flight per block (GB_CUDA_DS_INFLIGHT(_HI)) */
     void *ds_words;
     unsigned *ds_counters;
 
@@ -188,6 +188,17 @@ void gb_cuda_act(gb_backend *b, float *y, const float *x, size_t count, gb_act_k
 void gb_cuda_kv_write(gb_backend *b, float *kcache, float *vcache, const float *k, const float *v,
                       const gb_attn_args *a);
 void gb_cuda_argmax(gb_backend *b, int32_t *ids, const float *logits, int n, int vocab);
+/* What the step tail of a decode step's argmax writes (gb_step_tail_row below). */
+struct gb_step_tail {
+    int *pos;       /* d_pos; NULL: no tail */
+    int32_t *host;  /* 2 slots of GB_ARGMAX_ROWS ids, mapped host memory */
+    unsigned *done; /* rows written, reset by the last */
+    int rows;
+};
+/* The step tail (gb_step_tail, device helpers below) of an argmax of n rows into ids about to
+ * be issued: active while a decode step is captured with device positions, then also recorded
+ * as the captured graph's tail; inactive (pos NULL) otherwise. */
+struct gb_step_tail gb_cuda_step_tail(gb_cuda *st, int32_t *ids, int n);
 void gb_cuda_rope_kv_write(gb_backend *b, float *q, float *k, const float *v, float *kcache,
                            float *vcache, const gb_rope_args *r, const gb_attn_args *a);
 void gb_cuda_add_rmsnorm(gb_backend *b, float *resid, const float *x, float *y, const float *w,
@@ -220,7 +231,7 @@ void gb_cuda_lt_free(gb_cuda *st);
 /* At backend creation: its buffers and launch limits (declines every call when they fail). */
 void gb_cuda_decode_step_init(gb_cuda *st);
 void gb_cuda_decode_step_free(gb_cuda *st);
-int gb_cuda_decode_step(gb_backend *b, const gb_step_model *sm, float *logits, const int32_t *ids,
+int gb_cuda_decode_step(gb_backend *b, const gb_step_model *sm, float *logits, int32_t *ids,
                         int pos0);
 
 /* ---- attention (cuda_attention.cu) ---- */
@@ -286,6 +297,37 @@ __device__ __forceinline__ void gb_pdl_trigger() {
 /* Lowest key a query at position p sees (sliding window; 0 without one). */
 __device__ __forceinline__ int gb_key_lo(int p, int window) {
     return window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+}
+
+/* The step tail of a captured decode step (see gb_cuda.step_tail): the block that writes row
+ * row's id also writes it to the host slot of the step's position parity; the last of the n
+ * rows to do so advances the position. Every row reads the position before that (its read,
+ * then its count, in order), so all rows use the same slot. */
+__device__ __forceinline__ void gb_step_tail_row(const gb_step_tail &t, int row, int32_t id) {
+    if (!t.pos) return;
+    const int p = *(volatile int *)t.pos;
+    t.host[(p & 1) * GB_ARGMAX_ROWS + row] = id;
+    /* p is read (and used) before the count; the host sees the write once the graph is done
+     * (the download waits for an event after it), so no system-scope fence is needed */
+    __threadfence();
+    if (atomicAdd(t.done, 1u) == (unsigned)t.rows - 1) {
+        *t.done = 0;
+        *(volatile int *)t.pos = p + 1;
+    }
+}
+
+/* The key of value v at index i for an argmax folded with atomicMax over 64 bits (the split
+ * argmax, cuda_ops.cu, and the whole decode step): the value in the high half,
+ * order-preserving, 0xffffffff - i in the low half so the first index wins ties; NaN and -inf
+ * map to 0 and never win. gb_argmax_id turns the winning key back into the index. */
+__device__ __forceinline__ unsigned long long gb_argmax_key(float v, int i) {
+    uint32_t u = __float_as_uint(v);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    if (!(v > -INFINITY)) u = 0; /* NaN, -inf */
+    return ((unsigned long long)u << 32) | (0xffffffffu - (uint32_t)i);
+}
+__device__ __forceinline__ int32_t gb_argmax_id(unsigned long long key) {
+    return (int32_t)(0xffffffffu - (uint32_t)(key & 0xffffffffu));
 }
 
 /* Rotates the pair (i, i + half) of one head in place (rotate-half layout, as Hugging Face). */

@@ -392,30 +392,6 @@ void gb_cuda_rope_kv_write(gb_backend *b, float *q, float *k, const float *v, fl
 
 /* ---------------- argmax ---------------- */
 
-/* The step tail of a captured decode step (see gb_cuda.step_tail): the block that writes row
- * row's id also writes it to the host slot of the step's position parity; the last of the n
- * rows to do so advances the position. Every row reads the position before that (its read,
- * then its count, in order), so all rows use the same slot. */
-struct gb_step_tail {
-    int *pos;       /* d_pos; NULL: no tail */
-    int32_t *host;  /* 2 slots of GB_ARGMAX_ROWS ids, mapped host memory */
-    unsigned *done; /* rows written, reset by the last */
-    int rows;
-};
-
-__device__ __forceinline__ void gb_step_tail_row(const gb_step_tail &t, int row, int32_t id) {
-    if (!t.pos) return;
-    const int p = *(volatile int *)t.pos;
-    t.host[(p & 1) * GB_ARGMAX_ROWS + row] = id;
-    /* p is read (and used) before the count; the host sees the write once the graph is done
-     * (the download waits for an event after it), so no system-scope fence is needed */
-    __threadfence();
-    if (atomicAdd(t.done, 1u) == (unsigned)t.rows - 1) {
-        *t.done = 0;
-        *(volatile int *)t.pos = p + 1;
-    }
-}
-
 /* First index of the maximum (NaN never wins). One block per row. */
 __global__ void k_argmax(int32_t *ids, const float *logits, int vocab, gb_step_tail tail) {
     gb_pdl_trigger();
@@ -468,19 +444,11 @@ __global__ void k_argmax(int32_t *ids, const float *logits, int vocab, gb_step_t
 }
 
 /* Split argmax for long rows (the vocabulary): a grid of blocks per row, each reducing its
- * chunk; each block folds its winner into one 64-bit key per row with atomicMax (value in
- * the high half, order-preserving; 0xffffffff - index in the low half, so the first index
- * wins ties), and the last block to finish (a ticket counter) turns the key into the id and
- * resets key and counter for the next launch. The maximum does not depend on the order the
- * blocks arrive in, so the result is the same as k_argmax's, every time. NaN and -inf map to
- * key 0: they never win, and a row without a finite value gives 0 as k_argmax does. */
-__device__ __forceinline__ unsigned long long gb_argmax_key(float v, int i) {
-    uint32_t u = __float_as_uint(v);
-    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-    if (!(v > -INFINITY)) u = 0; /* NaN, -inf */
-    return ((unsigned long long)u << 32) | (0xffffffffu - (uint32_t)i);
-}
-
+ * chunk; each block folds its winner into one 64-bit key per row with atomicMax
+ * (gb_argmax_key), and the last block to finish (a ticket counter) turns the key into the id
+ * and resets key and counter for the next launch. The maximum does not depend on the order
+ * the blocks arrive in, so the result is the same as k_argmax's, every time. NaN and -inf
+ * never win, and a row without a finite value gives 0 as k_argmax does. */
 __global__ void __launch_bounds__(256)
     k_argmax_split(int32_t *ids, const float *logits, int vocab, int chunk,
                    unsigned long long *keys, unsigned *tickets, gb_step_tail tail) {
@@ -512,16 +480,13 @@ __global__ void __launch_bounds__(256)
         __threadfence();
         const unsigned long long k = atomicExch(&keys[row], 0ull);
         tickets[row] = 0;
-        const int32_t id = (int32_t)(0xffffffffu - (uint32_t)(k & 0xffffffffu));
+        const int32_t id = gb_argmax_id(k);
         ids[row] = id;
         gb_step_tail_row(tail, row, id);
     }
 }
 
-void gb_cuda_argmax(gb_backend *b, int32_t *ids, const float *logits, int n, int vocab) {
-    gb_cuda *st = gb_cuda_of(b);
-    if (n <= 0) return;
-    /* a decode step being captured ends here: its argmax carries the step tail */
+gb_step_tail gb_cuda_step_tail(gb_cuda *st, int32_t *ids, int n) {
     gb_step_tail tail = {NULL, NULL, NULL, n};
     if (st->capturing && st->pos_mode && st->step_tail && n <= GB_ARGMAX_ROWS) {
         tail.pos = st->d_pos;
@@ -531,6 +496,14 @@ void gb_cuda_argmax(gb_backend *b, int32_t *ids, const float *logits, int n, int
         st->tail_cap.ids = ids;
         st->tail_cap.rows = n;
     }
+    return tail;
+}
+
+void gb_cuda_argmax(gb_backend *b, int32_t *ids, const float *logits, int n, int vocab) {
+    gb_cuda *st = gb_cuda_of(b);
+    if (n <= 0) return;
+    /* a decode step being captured ends here: its argmax carries the step tail */
+    const gb_step_tail tail = gb_cuda_step_tail(st, ids, n);
     if (n <= GB_ARGMAX_ROWS && vocab >= 8192) {
         const int chunk = 2048, blocks = (vocab + chunk - 1) / chunk;
         gb_launch(st, k_argmax_split, dim3(blocks, n), 256, 0, ids, logits, vocab, chunk,
