@@ -48,8 +48,10 @@
 #define DS_PAGE 16384
 #define GB_DS_PAGES 8 /* ring pages per block */
 /* pages requested and not yet arrived, at most: near the step's hand-offs, and deep in a
- * streaming phase (gate/up and the output head past a block's first 8 pages, down past its
- * first 4) (GB_CUDA_DS_INFLIGHT, GB_CUDA_DS_INFLIGHT_HI) */
+ * streaming phase (gate/up, down and the output head past a block's first 8 pages)
+ * (GB_CUDA_DS_INFLIGHT, GB_CUDA_DS_INFLIGHT_HI). H200, the prototype (session 11): 3 everywhere
+ * 744.9-747.1 us per step; 2 / 4 with down deep past 4 pages 721.6-723.9, past 8 713.8-714.4,
+ * past 12 or 16 719.1-720.9 */
 #define GB_DS_INFLIGHT 2
 #define GB_DS_INFLIGHT_HI 4
 #define DS_NCW 8 /* consumer warps */
@@ -217,7 +219,7 @@ __device__ void ds_producer(const ds_params &p, ds_prod &pr) {
         }
         ds_range(DS_H, &p0, &p1); /* one down row of 8192 */
         for (int pg = p0; pg < p1; pg++) {
-            pr.deep = pg - p0 >= 4;
+            pr.deep = pg - p0 >= 8;
             pr.issue(L.wd + (size_t)pg * DS_FF, DS_PAGE);
         }
         pr.deep = false;
