@@ -238,7 +238,8 @@ typedef struct gb_backend_ops {
      * same arithmetic as the ops it replaces, in another order of summation. Then, as
      * argmax(ids, logits, 1, vocab) would (step tail included), the next token into ids[0].
      * Returns 1 when it issued the step, 0 when it does not take this model or call (shapes,
-     * dtypes, cache length, disabled): then nothing was issued and the engine runs the ops. */
+     * dtypes, positions past what it is faster for, disabled): then nothing was issued and
+     * the engine runs the ops. */
     int (*decode_step)(gb_backend *b, const gb_step_model *sm, float *logits, int32_t *ids,
                        int pos0);
 } gb_backend_ops;

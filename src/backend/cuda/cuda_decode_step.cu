@@ -58,6 +58,11 @@
 #define DS_CT (DS_NCW * 32)
 #define DS_THREADS (DS_CT + 32) /* + the producer warp */
 #define DS_CHUNK DS_CT          /* keys per attention chunk: one per consumer thread */
+/* Positions the step is used for, at most: its attention runs each query head on one block,
+ * which the chain's split-KV attention overtakes at long contexts (H200, 1B best config,
+ * session 11: fused / chain 1390.9 / 1169.6 tok/s at 128 prompt tokens, 1032.7 / 965.8 at
+ * 1024, 814.8 / 810.7 at 2048, 596.3 / 622.5 at 4000) */
+#define GB_DS_MAX_POS 2048
 
 typedef __nv_bfloat16 ds_bf16;
 typedef unsigned long long ds_word;
@@ -657,8 +662,10 @@ int gb_cuda_decode_step(gb_backend *b, const gb_step_model *sm, float *logits, i
     if (!st->ds_on || sm->n_layers < 1 || sm->n_layers > GB_STEP_MAX_LAYERS || sm->hidden != DS_H ||
         sm->intermediate != DS_FF || sm->n_heads != DS_NH || sm->n_kv_heads != DS_NKV ||
         sm->head_dim != DS_HD || sm->act != GB_BACT_SILU || sm->vocab < 4 || sm->vocab % 4 != 0 ||
-        pos0 < 0 || pos0 >= sm->cap || !ds_mat(sm->embed, sm->vocab, DS_H) ||
-        !ds_mat(sm->lm_head, sm->vocab, DS_H))
+        pos0 < 0 || pos0 >= sm->cap ||
+        /* a step captured with device positions is replayed up to the cache's capacity */
+        (st->pos_mode ? sm->cap : pos0 + 1) > GB_DS_MAX_POS ||
+        !ds_mat(sm->embed, sm->vocab, DS_H) || !ds_mat(sm->lm_head, sm->vocab, DS_H))
         return 0;
     ds_params p;
     memset(&p, 0, sizeof p);
