@@ -403,18 +403,24 @@ static void ds_count(void *user, const char *name, int64_t t0, int64_t t1, int t
     if (!strcmp(name, "decode_step")) (*(int *)user)++;
 }
 
-/* One greedy generation of the decode-step model; fused: decode_step on or off; graph: static
- * cache + CUDA graph (last: the last step's logits), else dynamic cache (traced: *steps counts
- * the fused steps). */
-static int ds_generate(const char *dir, int fused, int graph, const int32_t *prompt, int T, int N,
-                       int32_t *out, float *last, int *steps) {
-    if (!fused) setenv("GB_CUDA_DECODE_STEP", "0", 1);
+/* The decode-step model's options: bf16, flash attention, kernelized, on CUDA. */
+static gb_engine_options ds_options(void) {
     gb_engine_options o;
     gb_engine_options_default(&o);
     o.device = GB_DEVICE_CUDA;
     o.dtype = GB_BF16;
     o.attn = GB_ATTN_FLASH;
     o.kernelize = 1;
+    return o;
+}
+
+/* One greedy generation of the decode-step model; fused: decode_step on or off; graph: static
+ * cache + CUDA graph (last: the last step's logits), else dynamic cache (traced: *steps counts
+ * the fused steps). */
+static int ds_generate(const char *dir, int fused, int graph, const int32_t *prompt, int T, int N,
+                       int32_t *out, float *last, int *steps) {
+    if (!fused) setenv("GB_CUDA_DECODE_STEP", "0", 1);
+    gb_engine_options o = ds_options();
     o.static_cache = graph;
     o.cuda_graph = graph;
     if (!graph) {
@@ -443,12 +449,7 @@ static int ds_generate(const char *dir, int fused, int graph, const int32_t *pro
 static void ds_margins(const char *dir, const int32_t *prompt, int T, const int32_t *tok, int N,
                        int V, double *margins) {
     setenv("GB_CUDA_DECODE_STEP", "0", 1);
-    gb_engine_options o;
-    gb_engine_options_default(&o);
-    o.device = GB_DEVICE_CUDA;
-    o.dtype = GB_BF16;
-    o.attn = GB_ATTN_FLASH;
-    o.kernelize = 1;
+    const gb_engine_options o = ds_options();
     gb_model *m = NULL;
     gb_error err = {0};
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)(T + N));

@@ -302,6 +302,19 @@ __device__ __forceinline__ float ds_dot1(const ds_cons &c, const uint4 *pg) {
 __device__ __forceinline__ float ds_pick4(const float *acc, int i) {
     return i == 0 ? acc[0] : i == 1 ? acc[1] : i == 2 ? acc[2] : acc[3];
 }
+/* Pages [p0, p1) of the stream, each by the warp that owns its stage: f(pg, page) computes it
+ * (and must release it). Every warp passes every page (c.it counts them all). */
+template <typename F> __device__ __forceinline__ void ds_pages(ds_cons &c, int p0, int p1, F f) {
+    for (int pg = p0; pg < p1; pg++, c.it++) {
+        const uint4 *page = ds_take(c);
+        if (page) f(pg, page);
+    }
+}
+/* ds_dot4 of a page, then the page released */
+__device__ __forceinline__ void ds_page4(ds_cons &c, const uint4 *page, float *acc) {
+    ds_dot4(c, page, acc);
+    ds_release(c);
+}
 
 /* act = nw * (x * rsqrt(mean(x^2) + eps)) of the residual words lx (epoch e), as k_rmsnorm_vec
  * computes it; nwv: the thread's 8 norm weights, loaded before the wait */
@@ -512,14 +525,11 @@ __global__ void __launch_bounds__(DS_THREADS, 1)
         ds_cbar(); /* act and xres free: every warp is past the previous layer's down pages */
         ds_norm(p, c, nwv, p.lxb, e);
         ds_range(768, &p0, &p1);
-        for (int pg = p0; pg < p1; pg++, c.it++) {
-            const uint4 *page = ds_take(c);
-            if (!page) continue;
+        ds_pages(c, p0, p1, [&](int pg, const uint4 *page) {
             float acc[4];
-            ds_dot4(c, page, acc);
-            ds_release(c);
+            ds_page4(c, page, acc);
             if (lane < 4) ds_put(p.lqkv + pg * 4 + lane, ds_pick4(acc, lane), e);
-        }
+        });
         /* attention of the head this block owns */
         const int hh = (int)((blockIdx.x * DS_NH + NB - 1) / NB);
         if (hh < DS_NH && ds_att_block(hh) == (int)blockIdx.x) {
@@ -530,63 +540,51 @@ __global__ void __launch_bounds__(DS_THREADS, 1)
         ds_range(512, &p0, &p1);
         ds_cbar(); /* act and xres free */
         ds_load_act<DS_H>(c, p.latt, e, p.lxb, p0 * 4, (p1 - p0) * 4, e);
-        for (int pg = p0; pg < p1; pg++, c.it++) {
-            const uint4 *page = ds_take(c);
-            if (!page) continue;
+        ds_pages(c, p0, p1, [&](int pg, const uint4 *page) {
             float acc[4];
-            ds_dot4(c, page, acc);
-            ds_release(c);
-            if (lane < 4) {
-                const int i = (pg - p0) * 4 + lane;
-                ds_put(p.lxa + p0 * 4 + i, xres[i] + ds_pick4(acc, lane), e);
-            }
-        }
+            ds_page4(c, page, acc);
+            const int i = (pg - p0) * 4 + lane;
+            if (lane < 4) ds_put(p.lxa + p0 * 4 + i, xres[i] + ds_pick4(acc, lane), e);
+        });
         /* RMSNorm + gate/up + SiLU */
         ds_norm_w(nwv, L.n2, tid);
         ds_cbar();
         ds_norm(p, c, nwv, p.lxa, e);
         ds_range(DS_FF / 2, &p0, &p1);
-        for (int pg = p0; pg < p1; pg++, c.it++) {
-            const uint4 *page = ds_take(c);
-            if (!page) continue;
+        ds_pages(c, p0, p1, [&](int pg, const uint4 *page) {
             float acc[4];
-            ds_dot4(c, page, acc);
-            ds_release(c);
+            ds_page4(c, page, acc);
             if (lane < 2) {
                 const float g = lane ? acc[1] : acc[0], u = lane ? acc[3] : acc[2];
                 ds_put(p.lh + pg * 2 + lane, g / (1.0f + expf(-g)) * u, e);
             }
-        }
+        });
         /* down + residual: xb = xa + d (the next layer's input) */
         ds_range(DS_H, &p0, &p1);
         ds_cbar();
         ds_load_act<DS_FF>(c, p.lh, e, p.lxa, p0, p1 - p0, e);
-        for (int pg = p0; pg < p1; pg++, c.it++) {
-            const uint4 *page = ds_take(c);
-            if (!page) continue;
+        ds_pages(c, p0, p1, [&](int pg, const uint4 *page) {
             const float y = ds_dot1(c, page);
             ds_release(c);
             if (lane == 0) ds_put(p.lxb + pg, xres[pg - p0] + y, e + 1);
-        }
-    } /* final RMSNorm + output head, and the argmax: each warp keeps the best key of its rows */
+        });
+    }
+    /* final RMSNorm + output head, and the argmax: each warp keeps the best key of its rows */
     ds_norm_w(nwv, p.nf, tid);
     ds_cbar();
     ds_norm(p, c, nwv, p.lxb, c.e0 + p.nl);
     ds_range(p.vocab / 4, &p0, &p1);
     unsigned long long best = 0;
-    for (int pg = p0; pg < p1; pg++, c.it++) {
-        const uint4 *page = ds_take(c);
-        if (!page) continue;
+    ds_pages(c, p0, p1, [&](int pg, const uint4 *page) {
         float acc[4];
-        ds_dot4(c, page, acc);
-        ds_release(c);
+        ds_page4(c, page, acc);
         if (lane < 4) p.logits[pg * 4 + lane] = ds_pick4(acc, lane);
 #pragma unroll
         for (int r = 0; r < 4; r++) {
             const unsigned long long k = gb_argmax_key(acc[r], pg * 4 + r);
             best = k > best ? k : best;
         }
-    }
+    });
     if (lane == 0) wkey[w] = best;
     ds_cbar();
     /* the block's best into the key; the last block to finish turns it into the id (with the
