@@ -68,7 +68,7 @@ static void gb_track_del(gb_cuda *st, void *p) {
     }
 }
 
-static int gb_dev_alloc(gb_cuda *st, size_t bytes, void **ptr, const char *what, gb_error *err) {
+int gb_dev_alloc(gb_cuda *st, size_t bytes, void **ptr, const char *what, gb_error *err) {
     *ptr = NULL;
     if (bytes == 0) bytes = 16;
     cudaError_t e = cudaMalloc(ptr, bytes);
@@ -85,7 +85,7 @@ static int gb_dev_alloc(gb_cuda *st, size_t bytes, void **ptr, const char *what,
     return 0;
 }
 
-static void gb_dev_free(gb_cuda *st, void *p) {
+void gb_dev_free(gb_cuda *st, void *p) {
     if (!p) return;
     gb_track_del(st, p);
     cudaFree(p);

@@ -16,10 +16,11 @@
  * Design (one block per SM, all resident; 8 consumer warps and one producer warp):
  * - The producer thread walks the block's pages (q,k,v, o_proj, gate/up, down per layer, then
  *   the output head: static shares, 4 rows of 2048 or one row of 8192 per 16 KiB page) and
- *   copies them into a ring of GB_DS_PAGES pages with bulk copies completing on mbarriers. At
- *   most GB_DS_INFLIGHT pages of a block are requested and not yet arrived: more requests in
- *   flight do not raise the bandwidth, they only queue ahead of the step's dependent loads
- *   (H200, 1B best config, session 11: ITL 0.806 ms with 6, 0.789 with 4, 0.774 with 3).
+ *   copies them into a ring of GB_DS_PAGES pages with bulk copies completing on mbarriers. Few
+ *   pages of a block are requested and not yet arrived (GB_DS_INFLIGHT near the hand-offs,
+ *   GB_DS_INFLIGHT_HI deep in streaming phases): more requests in flight do not raise the
+ *   bandwidth, they only queue ahead of the step's dependent loads (H200, 1B best config,
+ *   session 11: ITL 0.806 ms with 6 everywhere, 0.789 with 4, 0.774 with 3, 0.723 with 2 / 4).
  * - Stage s of the ring belongs to consumer warp s % 8, which multiplies its pages by the op's
  *   input (in shared memory) and writes the output rows it completes.
  * - Hand-offs: every activation a block writes for another is an 8-byte word (float bits,
@@ -38,7 +39,7 @@
  *   after every block has passed a later hand-off that needed all of its readers done.
  *
  * The arithmetic is the chain's (float32 dot products of bf16 weights, the same RMSNorm, RoPE
- * and softmax), summed in another order: logits agree to ~1e-5 relative (test_cuda_engine). */
+ * and softmax), summed in another order: logits agree within rel L2 ~6e-7 (test_cuda_engine). */
 #include "backend/cuda/cuda_bulk.cuh"
 #include "backend/cuda/cuda_internal.h"
 
@@ -613,8 +614,16 @@ static bool ds_mat(const gb_weight *w, int64_t rows, int64_t cols) {
            ((uintptr_t)w->data & 15u) == 0;
 }
 
-/* Buffers and the kernel's shared-memory limit, at backend creation; on failure the op
- * declines every call (the chain runs). GB_CUDA_DECODE_STEP=0 turns it off (A/B timings). */
+/* pages in flight from the environment variable `name` (1..GB_DS_PAGES), else def */
+static int ds_env_pages(const char *name, int def) {
+    const char *env = getenv(name);
+    const int v = env ? atoi(env) : 0;
+    return v >= 1 && v <= GB_DS_PAGES ? v : def;
+}
+
+/* Buffers (counted in memory_stats) and the kernel's shared-memory limit, at backend creation;
+ * on failure the op declines every call (the chain runs). GB_CUDA_DECODE_STEP=0 turns it off
+ * (A/B timings). */
 void gb_cuda_decode_step_init(gb_cuda *st) {
     st->ds_on = 0;
     const char *env = getenv("GB_CUDA_DECODE_STEP");
@@ -622,16 +631,16 @@ void gb_cuda_decode_step_init(gb_cuda *st) {
     const size_t words = (size_t)(DS_H + 2 * DS_NKV * DS_HD) + 3 * DS_H + DS_FF;
     const size_t dyn = (size_t)GB_DS_PAGES * DS_PAGE;
     int per_sm = 0;
+    gb_error err = {};
     if (st->sm_count < DS_NH ||
         cudaFuncSetAttribute(k_decode_step, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              (int)dyn) != cudaSuccess ||
         cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_decode_step, DS_THREADS, dyn) !=
             cudaSuccess ||
-        per_sm < 1 || cudaMalloc(&st->ds_words, words * sizeof(ds_word)) != cudaSuccess) {
-        (void)cudaGetLastError();
-        return;
-    }
-    if (cudaMalloc(&st->ds_counters, 2 * sizeof(unsigned)) != cudaSuccess ||
+        per_sm < 1 ||
+        gb_dev_alloc(st, words * sizeof(ds_word), &st->ds_words, "decode step words", &err) ||
+        gb_dev_alloc(st, 2 * sizeof(unsigned), (void **)&st->ds_counters, "decode step counters",
+                     &err) ||
         cudaMemset(st->ds_words, 0, words * sizeof(ds_word)) != cudaSuccess ||
         cudaMemset(st->ds_counters, 0, 2 * sizeof(unsigned)) != cudaSuccess ||
         cudaDeviceSynchronize() != cudaSuccess) {
@@ -639,18 +648,14 @@ void gb_cuda_decode_step_init(gb_cuda *st) {
         gb_cuda_decode_step_free(st);
         return;
     }
-    env = getenv("GB_CUDA_DS_INFLIGHT");
-    st->ds_inflight =
-        env && atoi(env) >= 1 && atoi(env) <= GB_DS_PAGES ? atoi(env) : GB_DS_INFLIGHT;
-    env = getenv("GB_CUDA_DS_INFLIGHT_HI");
-    st->ds_inflight_hi =
-        env && atoi(env) >= 1 && atoi(env) <= GB_DS_PAGES ? atoi(env) : GB_DS_INFLIGHT_HI;
+    st->ds_inflight = ds_env_pages("GB_CUDA_DS_INFLIGHT", GB_DS_INFLIGHT);
+    st->ds_inflight_hi = ds_env_pages("GB_CUDA_DS_INFLIGHT_HI", GB_DS_INFLIGHT_HI);
     st->ds_on = 1;
 }
 
 void gb_cuda_decode_step_free(gb_cuda *st) {
-    if (st->ds_words) cudaFree(st->ds_words);
-    if (st->ds_counters) cudaFree(st->ds_counters);
+    gb_dev_free(st, st->ds_words);
+    gb_dev_free(st, st->ds_counters);
     st->ds_words = nullptr;
     st->ds_counters = nullptr;
     st->ds_on = 0;

@@ -163,6 +163,10 @@ enum {
 /* n == 1 only (decode of one sequence) */
 #define GB_SKIPPED(st, what, n) ((n) == 1 && ((st)->skip & (what)))
 
+/* Device memory counted in memory_stats (in use, peak): cudaMalloc, or GB_ERR_NOMEM naming
+ * `what`; gb_dev_free(NULL) does nothing. */
+int gb_dev_alloc(gb_cuda *st, size_t bytes, void **ptr, const char *what, gb_error *err);
+void gb_dev_free(gb_cuda *st, void *p);
 /* Grows a scratch buffer (never while capturing a graph). Returns 0 or GB_ERR_DEVICE. */
 int gb_cuda_grow(gb_cuda *st, void **buf, size_t *have, size_t need, const char *what);
 
