@@ -415,15 +415,18 @@ static inline void kc_compare_backends(gb_backend *ref, gb_backend *opt, double 
     {
         /* a vocabulary long enough for split argmax kernels: the tie and the maxima sit in
          * different chunks, at a chunk's last element and the row's last; two calls on
-         * different data (state left by the first must not leak into the second) */
-        const int vocab = 20000, n = 3;
+         * different data (state left by the first must not leak into the second); a row with
+         * no finite value gives 0, as the one-block kernel and the CPU reference do */
+        const int vocab = 20000, n = 4;
         float *logits = kc_rand(&r, (size_t)n * vocab, 5.0f);
+        for (int i = 0; i < vocab; i++)
+            logits[3 * vocab + i] = i % 2 ? NAN : -INFINITY;
         logits[5000] = logits[15000] = 100.0f; /* tie: first index wins */
         logits[vocab + vocab - 1] = 60.0f;
         logits[2 * vocab + 1] = NAN; /* (index 0: the CPU reference would keep it) */
         logits[2 * vocab + 8191] = 70.0f;
         logits[2 * vocab + 9000] = NAN;
-        const int32_t want[2][3] = {{5000, 19999, 8191}, {19999, 0, 8191}};
+        const int32_t want[2][4] = {{5000, 19999, 8191, 0}, {19999, 0, 8191, 0}};
         gb_backend *bs[2] = {ref, opt};
         for (int s = 0; s < 2; s++) {
             void *dl = kc_dev(bs[s], NULL, (size_t)n * vocab * 4), *di = kc_dev(bs[s], NULL, 16);
@@ -434,7 +437,7 @@ static inline void kc_compare_backends(gb_backend *ref, gb_backend *opt, double 
                 }
                 bs[s]->ops->upload(bs[s], dl, logits, (size_t)n * vocab * 4, NULL);
                 bs[s]->ops->argmax(bs[s], di, dl, n, vocab);
-                int32_t got[3] = {-1, -1, -1};
+                int32_t got[4] = {-1, -1, -1, -1};
                 bs[s]->ops->download(bs[s], got, di, sizeof got, NULL);
                 for (int i = 0; i < n; i++)
                     CHECK_MSG(got[i] == want[call][i],

@@ -323,7 +323,8 @@ __device__ __forceinline__ void gb_step_tail_row(const gb_step_tail &t, int row,
 /* The key of value v at index i for an argmax folded with atomicMax over 64 bits (the split
  * argmax, cuda_ops.cu, and the whole decode step): the value in the high half,
  * order-preserving, 0xffffffff - i in the low half so the first index wins ties; NaN and -inf
- * map to 0 and never win. gb_argmax_id turns the winning key back into the index. */
+ * get a high half of 0 and never win over a finite value (a row with none gives its first
+ * index, 0, as k_argmax does). gb_argmax_id turns the winning key back into the index. */
 __device__ __forceinline__ unsigned long long gb_argmax_key(float v, int i) {
     uint32_t u = __float_as_uint(v);
     u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
